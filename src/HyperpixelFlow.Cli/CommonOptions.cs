@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Globalization;
+using HyperpixelFlow.Flow;
+
+namespace HyperpixelFlow.Cli;
+
+/// <summary>Options shared by the commands that run the matcher, and their parsing into <see cref="HyperpixelFlowOptions"/>.</summary>
+internal sealed class CommonOptions
+{
+    public Option<string> Backbone { get; } = new("--backbone") { Description = "backbone name (see 'hpf backbones')", DefaultValueFactory = _ => Backbones.BackboneRegistry.DefaultName };
+    public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
+    public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 (default: the backbone's)" };
+    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => 300 };
+    public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
+    public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, Device, Threads }) command.Options.Add(option);
+    }
+
+    public HyperpixelFlowOptions Parse(ParseResult result) => new()
+    {
+        Backbone = result.GetValue(Backbone)!,
+        WeightsPath = result.GetValue(Weights),
+        Layers = ParseLayers(result.GetValue(Layers)),
+        MaxSide = result.GetValue(MaxSide),
+        Device = result.GetValue(Device)!,
+        Threads = result.GetValue(Threads),
+    };
+
+    public static IReadOnlyList<int>? ParseLayers(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var ids = new List<int>();
+        foreach (var part in text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id))
+                throw new HyperpixelFlowException($"--layers: '{part}' is not a layer id (expected integers like 2,4,5,6,7)");
+            ids.Add(id);
+        }
+        return ids;
+    }
+
+    /// <summary>Parses "x,y;x,y;..." into points.</summary>
+    public static IReadOnlyList<Point2>? ParsePoints(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var points = new List<Point2>();
+        foreach (var pair in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var xy = pair.Split(',', StringSplitOptions.TrimEntries);
+            if (xy.Length != 2
+                || !double.TryParse(xy[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+                || !double.TryParse(xy[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double y))
+                throw new HyperpixelFlowException($"--points: '{pair}' is not a point; expected \"x,y;x,y;...\"");
+            points.Add(new Point2(x, y));
+        }
+        return points;
+    }
+}

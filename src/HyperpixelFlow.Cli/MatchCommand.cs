@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Text.Json;
+using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Visualization;
+using Spectre.Console;
+
+namespace HyperpixelFlow.Cli;
+
+/// <summary><c>hpf match SRC TRG</c>: correspondences of two images, as JSON and pictures.</summary>
+internal static class MatchCommand
+{
+    public static Command Create()
+    {
+        var source = new Argument<string>("source") { Description = "source image" };
+        var target = new Argument<string>("target") { Description = "target image" };
+        var points = new Option<string?>("--points") { Description = "source points \"x,y;x,y\" in source pixels (default: an 8x8 grid)" };
+        var output = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "hpf-out" };
+        var common = new CommonOptions();
+        var command = new Command("match", "match two images: transferred points, dense flow and pictures") { source, target, points, output };
+        common.AddTo(command);
+        command.SetAction(result => CliErrors.Run(() => Run(result.GetValue(source)!, result.GetValue(target)!,
+            CommonOptions.ParsePoints(result.GetValue(points)), result.GetValue(output)!, common.Parse(result))));
+        return command;
+    }
+
+    public static int Run(string sourcePath, string targetPath, IReadOnlyList<Flow.Point2>? points, string outDir, HyperpixelFlowOptions options)
+    {
+        var sourceImage = ImageLoader.Load(sourcePath, options.MaxImagePixels);
+        var targetImage = ImageLoader.Load(targetPath, options.MaxImagePixels);
+        using var matcher = new HyperpixelMatcher(options);
+        var result = matcher.Match(sourceImage, targetImage, points);
+        Write(result, sourceImage, targetImage, sourcePath, targetPath, outDir);
+        AnsiConsole.MarkupLine($"[green]matched[/] {result.Points.Count} points, layers {string.Join(",", result.Layers)} -> {Markup.Escape(Path.GetFullPath(outDir))}");
+        var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
+        foreach (var (stage, seconds) in result.TimingsSeconds) table.AddRow(stage, seconds.ToString("0.0000"));
+        table.AddRow("[bold]total[/]", result.TimingsSeconds.Values.Sum().ToString("0.0000"));
+        AnsiConsole.Write(table);
+        return 0;
+    }
+
+    public static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir)
+    {
+        try { Directory.CreateDirectory(outDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new HyperpixelFlowException($"{outDir}: cannot create output folder ({e.Message})", e);
+        }
+        var d = result.Diagnostics;
+        var json = new
+        {
+            source = sourceName,
+            target = targetName,
+            backbone = result.Backbone,
+            layers = result.Layers,
+            points = result.Points.Select(p => new { source = new[] { p.Source.X, p.Source.Y }, target = new[] { p.Target.X, p.Target.Y } }),
+            flow = new
+            {
+                file = "flow.bin",
+                format = "float32 little-endian, height x width x 2 (dx, dy), source -> target, original-image pixels",
+                width = result.Flow.Width,
+                height = result.Flow.Height,
+            },
+            diagnostics = d,
+            timings_s = result.TimingsSeconds,
+        };
+        File.WriteAllText(Path.Combine(outDir, "result.json"), JsonSerializer.Serialize(json, JsonOptions.Indented));
+        using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
+            flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
+        using (var picture = Pictures.Correspondences(source, target, result.Points)) Pictures.SavePng(picture, Path.Combine(outDir, "matches.png"));
+        using (var picture = Pictures.FlowColors(result.Flow)) Pictures.SavePng(picture, Path.Combine(outDir, "flow.png"));
+        using (var picture = Pictures.Warp(source, result.InverseFlow)) Pictures.SavePng(picture, Path.Combine(outDir, "warped.png"));
+    }
+}
+
+internal static class JsonOptions
+{
+    public static JsonSerializerOptions Indented { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+}

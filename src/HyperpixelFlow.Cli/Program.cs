@@ -1,0 +1,17 @@
+using System.CommandLine;
+using HyperpixelFlow;
+using HyperpixelFlow.Cli;
+using Spectre.Console;
+
+var root = new RootCommand("hpf: Hyperpixel Flow semantic correspondence (Min et al., ICCV 2019) in .NET");
+root.Subcommands.Add(MatchCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+
+try
+{
+    return root.Parse(args).Invoke();
+}
+catch (HyperpixelFlowException e)
+{
+    return CliErrors.Report(e);
+}

@@ -1,0 +1,109 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Backbones;
+
+/// <summary>How a backbone wants its input: channel order, value scale, per-channel mean and std.</summary>
+public sealed record Preprocessing(bool Bgr, float Scale, float[] Mean, float[] Std)
+{
+    /// <summary>torchvision ImageNet models: RGB / 255, mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225].</summary>
+    public static Preprocessing TorchVision { get; } =
+        new(false, 1f, [0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
+
+    /// <summary>The CNTK ImageNet ResNet: BGR 0..255 minus per-channel means, no scaling.</summary>
+    public static Preprocessing Cntk { get; } = new(true, 255f, [103.063f, 115.903f, 123.152f], [1f, 1f, 1f]);
+
+    /// <summary>Maps an RGB 0..1 batch [B, 3, H, W] to the network's input.</summary>
+    public Tensor Apply(Tensor rgb01)
+    {
+        using var scope = NewDisposeScope();
+        var x = Bgr ? rgb01.flip(1) : rgb01;
+        var mean = tensor(Mean, device: rgb01.device).view(1, 3, 1, 1);
+        var std = tensor(Std, device: rgb01.device).view(1, 3, 1, 1);
+        return (x * Scale - mean).div_(std).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Stride ("jump") and receptive-field size, in input pixels, of one hyperpixel candidate.</summary>
+public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
+
+/// <summary>
+/// A feature extractor for Hyperpixel Flow: a ResNet, its preprocessing and its table of hyperpixel candidates.
+/// Candidate ids: 0 = stem max-pool output; k = output of residual block k before its ReLU.
+/// </summary>
+public sealed class Backbone : IDisposable
+{
+    public string Name { get; }
+    public ResNet Network { get; }
+    public Preprocessing Preprocessing { get; }
+    public IReadOnlyList<int> DefaultLayers { get; }
+    public IReadOnlyList<CandidateGeometry> Candidates { get; }
+    public Device Device { get; }
+
+    public Backbone(string name, ResNet network, Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device)
+    {
+        Name = name;
+        Network = network;
+        Preprocessing = preprocessing;
+        Candidates = ComputeCandidateGeometry(network.Architecture);
+        DefaultLayers = ValidateLayers(defaultLayers);
+        Device = device;
+        Network.to(device);
+        Network.eval();
+    }
+
+    public int CandidateCount => Candidates.Count;
+
+    /// <summary>Sorted, distinct, in-range layer ids; a clear error for anything else.</summary>
+    public IReadOnlyList<int> ValidateLayers(IReadOnlyList<int>? layers)
+    {
+        if (layers is null || layers.Count == 0) throw new HyperpixelFlowException("at least one hyperpixel layer id is required");
+        var bad = layers.Where(l => l < 0 || l >= CandidateCount).ToList();
+        if (bad.Count > 0)
+            throw new HyperpixelFlowException(
+                $"layer id(s) {string.Join(",", bad)} invalid for backbone {Name}: valid ids are 0..{CandidateCount - 1}");
+        var sorted = layers.Distinct().Order().ToArray();
+        if (sorted.Length != layers.Count) throw new HyperpixelFlowException($"layer ids repeat: {string.Join(",", layers)}");
+        return sorted;
+    }
+
+    /// <summary>Features of the given (validated) layers for an RGB 0..1 image [1, 3, H, W].</summary>
+    public Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
+    {
+        using var scope = NewDisposeScope();
+        var input = Preprocessing.Apply(rgb01.to(Device));
+        var features = Network.ExtractCandidates(input, layers);
+        foreach (var f in features) f.MoveToOuterDisposeScope();
+        return features;
+    }
+
+    /// <summary>
+    /// Jump and receptive field of every candidate, by the standard recurrence over the layers: a k x k conv with
+    /// dilation d adds (k - 1) * d * jump to the receptive field, then multiplies the jump by its stride. For the
+    /// paper's networks this reproduces its tables (ResNet-18-CNTK: jumps 4,4,4,8,..., fields 11,27,43,67,...).
+    /// </summary>
+    public static IReadOnlyList<CandidateGeometry> ComputeCandidateGeometry(ResNetArchitecture architecture)
+    {
+        int jump = 1, field = 1;
+        void Layer(int kernel, int stride, int dilation = 1) { field += (kernel - 1) * dilation * jump; jump *= stride; }
+        Layer(7, 2);
+        Layer(3, 2);
+        var table = new List<CandidateGeometry> { new(jump, field) };
+        int dilation = 1;
+        for (int s = 0; s < 4; s++)
+        {
+            int stageStride = s > 0 ? 2 : 1, previousDilation = dilation;
+            if (architecture.IsDilated(s)) { dilation *= stageStride; stageStride = 1; }
+            for (int b = 0; b < architecture.StageDepths[s]; b++)
+            {
+                int stride = b == 0 ? stageStride : 1, d = b == 0 ? previousDilation : dilation;
+                if (architecture.Block == ResidualBlockKind.Basic) { Layer(3, stride, d); Layer(3, 1, d); }
+                else { Layer(1, 1); Layer(3, stride, d); Layer(1, 1); }
+                table.Add(new CandidateGeometry(jump, field));
+            }
+        }
+        return table;
+    }
+
+    public void Dispose() => Network.Dispose();
+}

@@ -1,0 +1,92 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Backbones;
+
+/// <summary>What a registered backbone is: its network shape, input convention, default layers and weights.</summary>
+public sealed record BackboneSpec(
+    string Name,
+    string Description,
+    ResNetArchitecture Architecture,
+    Preprocessing Preprocessing,
+    IReadOnlyList<int> DefaultLayers,
+    bool HasBundledWeights);
+
+/// <summary>Backbones by name (the model factory): <c>BackboneRegistry.Create("resnet18-cntk")</c>.</summary>
+public static class BackboneRegistry
+{
+    public const string DefaultName = "resnet18-cntk";
+
+    private static readonly int[] R50Depths = [3, 4, 6, 3], R101Depths = [3, 4, 23, 3];
+
+    public static IReadOnlyList<BackboneSpec> All { get; } =
+    [
+        new(DefaultName, "ImageNet ResNet-18 (CNTK export, bundled from NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)",
+            new(ResidualBlockKind.Basic, [2, 2, 2, 3]), Preprocessing.Cntk, [2, 4, 5, 6, 7], HasBundledWeights: true),
+        new("resnet18", "torchvision ResNet-18 (ImageNet)", new(ResidualBlockKind.Basic, [2, 2, 2, 2]),
+            Preprocessing.TorchVision, [2, 4, 5, 6, 7], false),
+        new("resnet34", "torchvision ResNet-34 (ImageNet)", new(ResidualBlockKind.Basic, [3, 4, 6, 3]),
+            Preprocessing.TorchVision, [2, 5, 8, 9, 10, 13], false),
+        new("resnet50", "torchvision ResNet-50 (ImageNet); paper layers for PF-PASCAL", new(ResidualBlockKind.Bottleneck, R50Depths),
+            Preprocessing.TorchVision, [2, 7, 11, 12, 13], false),
+        new("resnet101", "torchvision ResNet-101 (ImageNet); paper layers for PF-PASCAL/PF-WILLOW",
+            new(ResidualBlockKind.Bottleneck, R101Depths), Preprocessing.TorchVision, [2, 17, 21, 22, 25, 26, 28], false),
+        new("fcn101", "torchvision FCN-ResNet-101 backbone (stages 3-4 dilated); paper layers",
+            new(ResidualBlockKind.Bottleneck, R101Depths, [false, false, true, true]), Preprocessing.TorchVision,
+            [2, 4, 5, 18, 19, 20, 24, 32], false),
+    ];
+
+    public static BackboneSpec Get(string name) =>
+        All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new HyperpixelFlowException($"unknown backbone '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");
+
+    /// <summary>Builds a backbone with its bundled weights or those of <paramref name="weightsPath"/>.</summary>
+    public static Backbone Create(string name, string? weightsPath = null, string device = "cpu")
+    {
+        var spec = Get(name);
+        var torchDevice = ParseDevice(device);
+        var network = new ResNet(spec.Architecture);
+        try
+        {
+            if (weightsPath is not null) WeightFiles.LoadInto(network, weightsPath);
+            else if (spec.HasBundledWeights) LoadBundled(network, spec);
+            else throw new HyperpixelFlowException(
+                $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
+            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, torchDevice);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Where the bundled ONNX file is copied by the build (next to the library).</summary>
+    public static string BundledWeightsPath =>
+        Path.Combine(AppContext.BaseDirectory, "weights", "ResNet18.onnx");
+
+    private static void LoadBundled(ResNet network, BackboneSpec spec)
+    {
+        var path = BundledWeightsPath;
+        if (!File.Exists(path))
+            throw new HyperpixelFlowException($"bundled weights missing at {path}; rebuild the project (dotnet build) to restore them");
+        var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
+        try { StateDict.Load(network, weights, path); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+    }
+
+    private static Device ParseDevice(string device)
+    {
+        try
+        {
+            var d = torch.device(device);
+            if (d.type == DeviceType.CUDA && !cuda.is_available())
+                throw new HyperpixelFlowException($"device '{device}' requested but CUDA is not available in this build of libtorch");
+            return d;
+        }
+        catch (ArgumentException e)
+        {
+            throw new HyperpixelFlowException($"invalid device '{device}': {e.Message}", e);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace HyperpixelFlow.Backbones;
+
+public enum ResidualBlockKind { Basic, Bottleneck }
+
+/// <summary>Shape of a ResNet: block type and number of blocks in each of the four stages.</summary>
+/// <param name="DilatedStages">Per stage: replace its stride by dilation (FCN backbones dilate stages 3 and 4).</param>
+public sealed record ResNetArchitecture(ResidualBlockKind Block, int[] StageDepths, bool[]? DilatedStages = null)
+{
+    public bool IsDilated(int stage) => DilatedStages is not null && DilatedStages[stage];
+    public int Expansion => Block == ResidualBlockKind.Basic ? 1 : 4;
+    public int BlockCount => StageDepths.Sum();
+    /// <summary>Hyperpixel candidates: the stem (id 0) and every residual block.</summary>
+    public int CandidateCount => BlockCount + 1;
+}
+
+/// <summary>
+/// One residual block with torchvision's parameter names (conv1/bn1/..., downsample.0/1) and stride on the 3x3 conv.
+/// <see cref="forward"/> returns the sum of the residual path and the shortcut BEFORE the final ReLU: that
+/// pre-activation is what Hyperpixel Flow takes as a hyperpixel feature.
+/// </summary>
+internal sealed class ResidualBlock : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly Conv2d? conv3;
+    private readonly BatchNorm2d? bn3;
+    private readonly Sequential? downsample;
+
+    public ResidualBlock(ResidualBlockKind kind, long inChannels, long width, long stride, long dilation, long expansion)
+        : base(nameof(ResidualBlock))
+    {
+        long outChannels = width * expansion;
+        if (kind == ResidualBlockKind.Basic)
+        {
+            conv1 = Conv2d(inChannels, width, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
+            bn1 = BatchNorm2d(width);
+            conv2 = Conv2d(width, width, 3, padding: dilation, dilation: dilation, bias: false);
+            bn2 = BatchNorm2d(width);
+        }
+        else
+        {
+            conv1 = Conv2d(inChannels, width, 1, bias: false);
+            bn1 = BatchNorm2d(width);
+            conv2 = Conv2d(width, width, 3, stride: stride, padding: dilation, dilation: dilation, bias: false);
+            bn2 = BatchNorm2d(width);
+            conv3 = Conv2d(width, outChannels, 1, bias: false);
+            bn3 = BatchNorm2d(outChannels);
+        }
+        if (stride != 1 || inChannels != outChannels)
+            downsample = Sequential(Conv2d(inChannels, outChannels, 1, stride: stride, bias: false), BatchNorm2d(outChannels));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = bn2.forward(conv2.forward(y));
+        if (conv3 is not null) y = bn3!.forward(conv3.forward(functional.relu(y)));
+        var shortcut = downsample is null ? x : downsample.forward(x);
+        return y.add_(shortcut).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// ResNet trunk (no pooling/classifier head) in eval mode that yields Hyperpixel Flow candidate features:
+/// id 0 = stem max-pool output, id k = output of the k-th residual block before its ReLU.
+/// </summary>
+public sealed class ResNet : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly ModuleList<ResidualBlock> layer1, layer2, layer3, layer4;
+    private readonly ResidualBlock[] _blocks;
+
+    public ResNetArchitecture Architecture { get; }
+
+    public ResNet(ResNetArchitecture architecture) : base(nameof(ResNet))
+    {
+        if (architecture.StageDepths.Length != 4 || architecture.StageDepths.Any(d => d < 1))
+            throw new ArgumentException("a ResNet has four stages of at least one block each", nameof(architecture));
+        Architecture = architecture;
+        conv1 = Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
+        bn1 = BatchNorm2d(64);
+        long inChannels = 64, dilation = 1;
+        var stages = new ModuleList<ResidualBlock>[4];
+        for (int s = 0; s < 4; s++)
+        {
+            long width = 64L << s;
+            stages[s] = new ModuleList<ResidualBlock>();
+            // As torchvision: a dilated stage keeps stride 1, its first block keeps the previous dilation.
+            long stageStride = s > 0 ? 2 : 1, previousDilation = dilation;
+            if (architecture.IsDilated(s)) { dilation *= stageStride; stageStride = 1; }
+            for (int b = 0; b < architecture.StageDepths[s]; b++)
+            {
+                long stride = b == 0 ? stageStride : 1;
+                long blockDilation = b == 0 ? previousDilation : dilation;
+                stages[s].Add(new ResidualBlock(architecture.Block, inChannels, width, stride, blockDilation, architecture.Expansion));
+                inChannels = width * architecture.Expansion;
+            }
+        }
+        (layer1, layer2, layer3, layer4) = (stages[0], stages[1], stages[2], stages[3]);
+        _blocks = stages.SelectMany(s => s).ToArray();
+        RegisterComponents();
+        eval();
+    }
+
+    /// <summary>Output channels of candidate id.</summary>
+    public long Channels(int id)
+    {
+        if (id == 0) return 64;
+        int stage = StageOf(id);
+        return (64L << stage) * Architecture.Expansion;
+    }
+
+    /// <summary>0-based stage (0..3) of block id (1-based over all blocks).</summary>
+    public int StageOf(int id)
+    {
+        int remaining = id;
+        for (int s = 0; s < 4; s++)
+        {
+            if (remaining <= Architecture.StageDepths[s]) return s;
+            remaining -= Architecture.StageDepths[s];
+        }
+        throw new ArgumentOutOfRangeException(nameof(id));
+    }
+
+    /// <summary>
+    /// Runs the network on a preprocessed batch [1, 3, H, W] up to the deepest requested id and returns the
+    /// features of the requested ids (ascending, distinct, validated by the caller) in that order.
+    /// </summary>
+    public Tensor[] ExtractCandidates(Tensor input, IReadOnlyList<int> ids)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var wanted = new HashSet<int>(ids);
+        int deepest = ids.Max();
+        var outputs = new List<Tensor>(ids.Count);
+        var x = functional.max_pool2d(functional.relu(bn1.forward(conv1.forward(input))), 3, 2, 1);
+        if (wanted.Contains(0)) outputs.Add(x);
+        for (int id = 1; id <= deepest; id++)
+        {
+            var preActivation = _blocks[id - 1].forward(x);
+            if (wanted.Contains(id)) outputs.Add(preActivation);
+            if (id < deepest) x = functional.relu(preActivation);
+        }
+        foreach (var o in outputs) o.MoveToOuterDisposeScope();
+        return outputs.ToArray();
+    }
+
+    public override Tensor forward(Tensor input) => ExtractCandidates(input, [Architecture.BlockCount])[0];
+}

@@ -1,0 +1,62 @@
+namespace HyperpixelFlow;
+
+/// <summary>
+/// Every hyperparameter of the method in one place, with the paper's defaults. Immutable: derive variants with
+/// <c>with</c> expressions. A null <see cref="Layers"/> means "the default layers of the chosen backbone".
+/// </summary>
+public sealed record HyperpixelFlowOptions
+{
+    /// <summary>Backbone name in <see cref="Backbones.BackboneRegistry"/>.</summary>
+    public string Backbone { get; init; } = Backbones.BackboneRegistry.DefaultName;
+
+    /// <summary>Weights file for backbones that do not bundle their own (.pth or .safetensors); null = bundled.</summary>
+    public string? WeightsPath { get; init; }
+
+    /// <summary>Hyperpixel layer ids (see the backbone's id table); null = the backbone's default layers.</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+
+    /// <summary>Images whose longer side exceeds this are resized to it (bilinear, align_corners=false); 0 = never.</summary>
+    public int MaxSide { get; init; } = 300;
+
+    /// <summary>Drop hyperpixels whose receptive box leaves the image by more than one jump.</summary>
+    public bool MarginPruning { get; init; } = true;
+
+    /// <summary>Approximate number of cells of the Hough space of offsets.</summary>
+    public int HoughCells { get; init; } = 8192;
+
+    /// <summary>Exponent applied to the clamped cosine similarity.</summary>
+    public int SimilarityExponent { get; init; } = 3;
+
+    /// <summary>Side of the Gaussian that smooths the Hough space (odd).</summary>
+    public int HoughKernelSize { get; init; } = 7;
+
+    /// <summary>Torch device: "cpu" or "cuda[:n]".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Intra-op threads for the tensor engine; 0 = leave the engine's default.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Images larger than this many pixels are refused (decoding them would exhaust memory).</summary>
+    public long MaxImagePixels { get; init; } = 100_000_000;
+
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (MaxSide < 0) throw new HyperpixelFlowException($"MaxSide must be >= 0, got {MaxSide}");
+        if (MaxSide is > 0 and < ImageLimits.MinSide)
+            throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
+        if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
+        if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");
+        if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)
+            throw new HyperpixelFlowException($"HoughKernelSize must be a positive odd number, got {HoughKernelSize}");
+        if (Threads < 0) throw new HyperpixelFlowException($"Threads must be >= 0, got {Threads}");
+        if (MaxImagePixels < 1) throw new HyperpixelFlowException($"MaxImagePixels must be positive, got {MaxImagePixels}");
+    }
+}
+
+/// <summary>Image size limits shared by the loader and the options.</summary>
+public static class ImageLimits
+{
+    /// <summary>Smallest accepted side: below it the deepest layers have no spatial extent left.</summary>
+    public const int MinSide = 32;
+}

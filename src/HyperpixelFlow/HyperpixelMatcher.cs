@@ -1,0 +1,158 @@
+using HyperpixelFlow.Backbones;
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Hyperpixels;
+using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Matching;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow;
+
+/// <summary>
+/// The public entry point: semantic correspondence between two images with Hyperpixel Flow.
+/// <code>
+/// using var matcher = new HyperpixelMatcher();                 // bundled ResNet-18, paper defaults
+/// var result = matcher.Match("cat1.jpg", "cat2.jpg", [new Point2(120, 80)]);
+/// </code>
+/// The pipeline is backbone features -> hyperpixels -> regularized Hough matching -> flow / keypoint transfer; each
+/// stage is also public so that evaluation code can cache features per image. Not thread-safe: use one per thread.
+/// </summary>
+public sealed class HyperpixelMatcher : IDisposable
+{
+    private readonly bool _ownsBackbone;
+    private readonly Tensor _gaussian;
+
+    public HyperpixelFlowOptions Options { get; }
+    public Backbone Backbone { get; }
+    /// <summary>The validated hyperpixel layer ids in use (ascending).</summary>
+    public IReadOnlyList<int> Layers { get; }
+
+    public HyperpixelMatcher(HyperpixelFlowOptions? options = null)
+        : this(CreateBackbone(options ?? new HyperpixelFlowOptions()), options ?? new HyperpixelFlowOptions(), ownsBackbone: true)
+    {
+    }
+
+    /// <summary>Uses an existing backbone (not disposed with the matcher) with other options, e.g. other layers.</summary>
+    public HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options) : this(backbone, options, ownsBackbone: false)
+    {
+    }
+
+    private HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options, bool ownsBackbone)
+    {
+        options.Validate();
+        if (options.Threads > 0) torch.set_num_threads(options.Threads);
+        Options = options;
+        Backbone = backbone;
+        _ownsBackbone = ownsBackbone;
+        try
+        {
+            Layers = backbone.ValidateLayers(options.Layers ?? backbone.DefaultLayers);
+            _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
+        }
+        catch
+        {
+            if (ownsBackbone) backbone.Dispose();
+            throw;
+        }
+    }
+
+    private static Backbone CreateBackbone(HyperpixelFlowOptions options)
+    {
+        options.Validate();
+        return BackboneRegistry.Create(options.Backbone, options.WeightsPath, options.Device);
+    }
+
+    /// <summary>Matches two image files. Without points, a regular grid of source points is transferred.</summary>
+    public MatchResult Match(string sourcePath, string targetPath, IReadOnlyList<Point2>? sourcePoints = null)
+    {
+        var timer = new StageTimer();
+        var source = ImageLoader.Load(sourcePath, Options.MaxImagePixels);
+        var target = ImageLoader.Load(targetPath, Options.MaxImagePixels);
+        timer.Lap("decode");
+        return Match(source, target, sourcePoints, timer);
+    }
+
+    /// <summary>Matches two decoded images; points are in source-image pixels (null = a regular grid).</summary>
+    public MatchResult Match(RgbImage source, RgbImage target, IReadOnlyList<Point2>? sourcePoints = null) =>
+        Match(source, target, sourcePoints, new StageTimer());
+
+    private MatchResult Match(RgbImage source, RgbImage target, IReadOnlyList<Point2>? sourcePoints, StageTimer timer)
+    {
+        var points = sourcePoints ?? GridPoints(source.Width, source.Height, 8);
+        ValidatePoints(points, source);
+        using var scope = NewDisposeScope();
+        using var preparedSource = Prepare(source);
+        using var preparedTarget = Prepare(target);
+        timer.Lap("resize");
+        var sourceFeatures = ExtractFeatures(preparedSource, Layers);
+        var targetFeatures = ExtractFeatures(preparedTarget, Layers);
+        timer.Lap("backbone");
+        using var sourceSet = BuildHyperpixels(sourceFeatures, Layers, preparedSource);
+        using var targetSet = BuildHyperpixels(targetFeatures, Layers, preparedTarget);
+        timer.Lap("hyperpixels");
+        var match = MatchHyperpixels(sourceSet, targetSet, timer);
+        var forward = new DisplacementField(sourceSet.Grid, targetSet.Grid, match.BestTargetOfSource);
+        var matches = points.Select(p => new PointMatch(p, TransferPoint(forward, p, preparedSource.Scale, preparedTarget.Scale))).ToList();
+        timer.Lap("transfer");
+        var flow = FlowField.FromDisplacement(forward, source.Width, source.Height, preparedSource.Scale, preparedTarget.Scale);
+        var backward = new DisplacementField(targetSet.Grid, sourceSet.Grid, match.BestSourceOfTarget);
+        var inverse = FlowField.FromDisplacement(backward, target.Width, target.Height, preparedTarget.Scale, preparedSource.Scale);
+        timer.Lap("flow");
+        var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
+            preparedSource.Width, preparedSource.Height, preparedTarget.Width, preparedTarget.Height,
+            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Features.shape[1],
+            match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
+            match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
+        return new MatchResult(Backbone.Name, Layers, matches, flow, inverse, diagnostics, timer.ToDictionary());
+    }
+
+    /// <summary>Resize (max side) and move to the backbone's device.</summary>
+    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.MaxSide, Backbone.Device);
+
+    /// <summary>Backbone features of the given (validated) layers.</summary>
+    public Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);
+
+    /// <summary>Hyperpixels from layer features (in the order of <paramref name="layers"/>).</summary>
+    public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image) =>
+        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning);
+
+    /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
+    public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
+        RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer);
+
+    private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
+    {
+        var t = field.Transfer(new Point2((float)p.X * sourceScale, (float)p.Y * sourceScale));
+        return new Point2(t.X / targetScale, t.Y / targetScale);
+    }
+
+    /// <summary>Points must be finite and inside the image (0 &lt;= x &lt;= W - 1, 0 &lt;= y &lt;= H - 1).</summary>
+    public static void ValidatePoints(IReadOnlyList<Point2> points, RgbImage image)
+    {
+        for (int i = 0; i < points.Count; i++)
+        {
+            var p = points[i];
+            if (!double.IsFinite(p.X) || !double.IsFinite(p.Y))
+                throw new HyperpixelFlowException($"point {i + 1} {p} is not a finite number");
+            if (p.X < 0 || p.Y < 0 || p.X > image.Width - 1 || p.Y > image.Height - 1)
+                throw new HyperpixelFlowException(
+                    $"point {i + 1} {p} lies outside the source image ({image.Width}x{image.Height}, valid x 0..{image.Width - 1}, y 0..{image.Height - 1})");
+        }
+    }
+
+    /// <summary>A regular grid of about <paramref name="perSide"/> x <paramref name="perSide"/> points inside the image.</summary>
+    public static IReadOnlyList<Point2> GridPoints(int width, int height, int perSide)
+    {
+        var points = new List<Point2>();
+        for (int gy = 0; gy < perSide; gy++)
+            for (int gx = 0; gx < perSide; gx++)
+                points.Add(new Point2(Math.Round((gx + 0.5) * width / perSide), Math.Round((gy + 0.5) * height / perSide)));
+        return points;
+    }
+
+    public void Dispose()
+    {
+        _gaussian.Dispose();
+        if (_ownsBackbone) Backbone.Dispose();
+    }
+}

@@ -1,0 +1,61 @@
+namespace HyperpixelFlow.Hyperpixels;
+
+/// <summary>Axis-aligned box [X1, Y1, X2, Y2] in pixels of the (resized) image; bounds are inclusive.</summary>
+public readonly record struct Box(float X1, float Y1, float X2, float Y2)
+{
+    public bool Contains(double x, double y) => x >= X1 && x <= X2 && y >= Y1 && y <= Y2;
+}
+
+/// <summary>
+/// The hyperpixels of one image: a rectangular window (X0, Y0, Width x Height) of the feature grid
+/// (FullWidth x FullHeight). Hyperpixel n (row-major in the window) sits at grid (X0 + n % Width, Y0 + n / Width)
+/// and owns the receptive box [gx*j - r/2, gy*j - r/2, gx*j + r/2, gy*j + r/2] (r/2 integer division), j and r
+/// being the jump and receptive field of the first selected layer. Margin pruning keeps a window because its
+/// conditions are per axis.
+/// </summary>
+public sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
+{
+    public int Count => Width * Height;
+    public int HalfField => ReceptiveField / 2;
+
+    public int GridX(int n) => X0 + n % Width;
+    public int GridY(int n) => Y0 + n / Width;
+
+    public Box BoxAt(int n) => BoxOfCell(GridX(n), GridY(n));
+
+    public Box BoxOfCell(int gx, int gy) =>
+        new(gx * Jump - HalfField, gy * Jump - HalfField, gx * Jump + HalfField, gy * Jump + HalfField);
+
+    /// <summary>Box centre as the paper's code computes it: x1 + (x2 - x1) div 2 (equals gx * jump).</summary>
+    public int CenterX(int gx) => gx * Jump - HalfField + (2 * HalfField) / 2;
+    public int CenterY(int gy) => gy * Jump - HalfField + (2 * HalfField) / 2;
+
+    /// <summary>
+    /// The full grid, or with pruning the window of boxes that stay within <c>tolerance</c> pixels of an image of
+    /// size (imageWidth, imageHeight): x1 &gt;= -tol, y1 &gt;= -tol, x2 &lt; W + tol, y2 &lt; H + tol. If pruning would
+    /// leave an axis empty (a very small image), that axis is kept whole: a match from boxes that overhang the
+    /// image beats no match at all.
+    /// </summary>
+    public static HyperpixelGrid Create(int jump, int receptiveField, int fullWidth, int fullHeight,
+        int imageWidth, int imageHeight, bool prune, int tolerance)
+    {
+        if (fullWidth < 1 || fullHeight < 1) throw new ArgumentException("feature grid is empty");
+        int half = receptiveField / 2;
+        (int x0, int w) = prune ? KeptRange(fullWidth, jump, half, imageWidth, tolerance) : (0, fullWidth);
+        (int y0, int h) = prune ? KeptRange(fullHeight, jump, half, imageHeight, tolerance) : (0, fullHeight);
+        return new HyperpixelGrid(jump, receptiveField, fullWidth, fullHeight, x0, y0, w, h);
+    }
+
+    private static (int Start, int Count) KeptRange(int cells, int jump, int half, int extent, int tolerance)
+    {
+        int first = -1, last = -1;
+        for (int g = 0; g < cells; g++)
+        {
+            bool keep = g * jump - half >= -tolerance && g * jump + half < extent + tolerance;
+            if (!keep) continue;
+            if (first < 0) first = g;
+            last = g;
+        }
+        return first < 0 ? (0, cells) : (first, last - first + 1);
+    }
+}

@@ -1,0 +1,48 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Imaging;
+
+/// <summary>
+/// An image ready for the backbone: RGB 0..1 tensor [1, 3, h, w] after the max-side resize, with the factor that maps
+/// original pixels to resized ones (resized = original x <see cref="Scale"/>). Owns the tensor.
+/// </summary>
+public sealed class PreparedImage : IDisposable
+{
+    public Tensor Rgb { get; }
+    public float Scale { get; }
+    public int OriginalWidth { get; }
+    public int OriginalHeight { get; }
+    public int Width => (int)Rgb.shape[3];
+    public int Height => (int)Rgb.shape[2];
+
+    private PreparedImage(Tensor rgb, float scale, int originalWidth, int originalHeight)
+    {
+        Rgb = rgb;
+        Scale = scale;
+        OriginalWidth = originalWidth;
+        OriginalHeight = originalHeight;
+    }
+
+    /// <summary>
+    /// Resizes so that the longer side is at most <paramref name="maxSide"/> (0 = keep): the paper's code computes
+    /// ratio = maxSide / longer side and new side = int(side x ratio) in float32, and resizes bilinearly with
+    /// align_corners=false and no antialiasing; this does the same so that sizes and keypoints match it exactly.
+    /// </summary>
+    public static PreparedImage From(RgbImage image, int maxSide, Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        var rgb = image.ToTensor(device);
+        float scale = 1f;
+        int longer = Math.Max(image.Width, image.Height);
+        if (maxSide > 0 && longer > maxSide)
+        {
+            scale = (float)maxSide / longer;
+            long h = (long)((float)image.Height * scale), w = (long)((float)image.Width * scale);
+            rgb = nn.functional.interpolate(rgb, [Math.Max(h, 1), Math.Max(w, 1)], mode: InterpolationMode.Bilinear, align_corners: false);
+        }
+        return new PreparedImage(rgb.MoveToOuterDisposeScope(), scale, image.Width, image.Height);
+    }
+
+    public void Dispose() => Rgb.Dispose();
+}

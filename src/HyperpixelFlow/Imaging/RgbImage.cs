@@ -1,0 +1,75 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Imaging;
+
+/// <summary>A decoded 8-bit RGB image (alpha dropped, as PIL's convert('RGB') does), row-major, 3 bytes a pixel.</summary>
+public sealed class RgbImage
+{
+    public int Width { get; }
+    public int Height { get; }
+    public byte[] Pixels { get; }
+    /// <summary>Where it came from, for error messages ("synthetic" when made in memory).</summary>
+    public string Source { get; }
+
+    public RgbImage(int width, int height, byte[] pixels, string source = "synthetic")
+    {
+        if (width <= 0 || height <= 0) throw new HyperpixelFlowException($"{source}: image size {width}x{height} is empty");
+        if (pixels.Length != checked(width * height * 3))
+            throw new ArgumentException($"expected {width * height * 3} bytes for {width}x{height} RGB, got {pixels.Length}", nameof(pixels));
+        Width = width;
+        Height = height;
+        Pixels = pixels;
+        Source = source;
+    }
+
+    /// <summary>The image as a float tensor [1, 3, H, W] with RGB values in 0..1.</summary>
+    public Tensor ToTensor(Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        var hwc = tensor(Pixels, new long[] { Height, Width, 3 }, dtype: ScalarType.Byte);
+        var chw = hwc.permute(2, 0, 1).unsqueeze(0).to(ScalarType.Float32).div_(255f);
+        return (device is null ? chw : chw.to(device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A Skia bitmap copy (for drawing).</summary>
+    public SKBitmap ToBitmap()
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var rgba = new byte[Width * Height * 4];
+        for (int p = 0, q = 0; p < Pixels.Length; p += 3, q += 4)
+        {
+            rgba[q] = Pixels[p];
+            rgba[q + 1] = Pixels[p + 1];
+            rgba[q + 2] = Pixels[p + 2];
+            rgba[q + 3] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        return bitmap;
+    }
+
+    public static RgbImage FromBitmap(SKBitmap bitmap, string source)
+    {
+        using var rgba = bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType == SKAlphaType.Unpremul
+            ? null
+            : new SKBitmap(new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        if (rgba is not null && !bitmap.CopyTo(rgba, SKColorType.Rgba8888))
+            throw new HyperpixelFlowException($"{source}: cannot convert pixels to RGB");
+        var src = rgba ?? bitmap;
+        var bytes = src.GetPixelSpan();
+        var rgb = new byte[src.Width * src.Height * 3];
+        int rowBytes = src.RowBytes;
+        for (int y = 0; y < src.Height; y++)
+        {
+            var row = bytes.Slice(y * rowBytes, src.Width * 4);
+            for (int x = 0, q = y * src.Width * 3; x < src.Width; x++, q += 3)
+            {
+                rgb[q] = row[4 * x];
+                rgb[q + 1] = row[4 * x + 1];
+                rgb[q + 2] = row[4 * x + 2];
+            }
+        }
+        return new RgbImage(src.Width, src.Height, rgb, source);
+    }
+}

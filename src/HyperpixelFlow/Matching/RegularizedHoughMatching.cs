@@ -1,0 +1,169 @@
+using HyperpixelFlow.Hyperpixels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Matching;
+
+/// <summary>
+/// The discretised space of translations between a source and a target image: (Ws + Wt) x (Hs + Ht) pixels split
+/// into about <c>cells</c> square cells of side <see cref="CellSize"/>.
+/// </summary>
+public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
+{
+    public static HoughSpace For(int sourceWidth, int sourceHeight, int targetWidth, int targetHeight, int cells)
+    {
+        int width = sourceWidth + targetWidth, height = sourceHeight + targetHeight;
+        double cell = Math.Sqrt((double)width * height / cells);
+        return new HoughSpace((int)(width / cell) + 1, (int)(height / cell) + 1, cell);
+    }
+
+    /// <summary>
+    /// Bin of a vote at coordinate <paramref name="vote"/> = (source extent - source centre + target centre), computed
+    /// in float32 as the reference implementation does, and clamped into range.
+    /// </summary>
+    public int Bin(int vote, int bins) => Math.Clamp((int)((float)vote / (float)CellSize), 0, bins - 1);
+}
+
+/// <summary>Matching result: best target per source hyperpixel (and best source per target) with summary figures.</summary>
+public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTarget, HoughSpace Space,
+    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
+
+/// <summary>
+/// Regularized Hough matching (Min et al. 2019, after Cho et al. 2015): appearance similarity of every source /
+/// target hyperpixel pair, votes for the pair's offset in a Hough space, Gaussian smoothing of that space, and
+/// confidence = similarity x smoothed votes of the pair's offset bin.
+/// <para>
+/// Exact reformulation used here: box centres lie on the grid (centre = cell x jump), so a pair's bin depends only on
+/// the grid offset (dx, dy) between the two cells. Votes are therefore first summed per grid offset (diagonal sums of
+/// the similarity tensor), then per bin; confidence looks the smoothed bin up per offset. This gives the same bins and
+/// the same sums as the pairwise formulation without its N x M index tensors (only the summation order differs).
+/// </para>
+/// </summary>
+public static class RegularizedHoughMatching
+{
+    /// <summary>max(cos(f_s, f_t), 0)^exponent for all pairs: [N, C] x [M, C] -> [N, M].</summary>
+    public static Tensor Similarity(Tensor source, Tensor target, int exponent)
+    {
+        if (source.dim() != 2 || target.dim() != 2 || source.shape[1] != target.shape[1])
+            throw new ArgumentException($"features must be [N, C] and [M, C], got [{string.Join(",", source.shape)}] and [{string.Join(",", target.shape)}]");
+        using var scope = NewDisposeScope();
+        var s = source / source.norm(1, true, 2).clamp_min(1e-12);
+        var t = target / target.norm(1, true, 2).clamp_min(1e-12);
+        var sim = s.matmul(t.t()).clamp_min_(0);
+        if (exponent != 1) sim = sim.pow_(exponent);
+        return sim.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Normalised 2-D Gaussian of the paper's code: sigma = side / 2 / 2.354 on each axis, sum 1 (float32).</summary>
+    public static Tensor GaussianKernel(int side)
+    {
+        if (side < 1 || side % 2 == 0) throw new ArgumentException("kernel side must be a positive odd number", nameof(side));
+        using var scope = NewDisposeScope();
+        var sigmaSquared = tensor((float)side).div(2).div(2.354).pow(2);
+        int half = (side - 1) / 2;
+        var axis = arange(-half, half + 1, dtype: ScalarType.Float32);
+        var x = axis.unsqueeze(0).expand(side, side);
+        var y = axis.unsqueeze(1).expand(side, side);
+        var g = exp(-(x.pow(2).div(2).div(sigmaSquared) + y.pow(2).div(2).div(sigmaSquared)));
+        return (g / g.sum()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sums of a batch of matrices along their diagonals: a [B, n, m] -> [B, n + m - 1], where output k collects the
+    /// entries (i, j) with j - i = k - (n - 1). Uses the skew trick (flip, pad, re-stride) instead of index tensors.
+    /// </summary>
+    public static Tensor DiagonalSums(Tensor a)
+    {
+        long batch = a.shape[0], n = a.shape[1], m = a.shape[2];
+        using var scope = NewDisposeScope();
+        var padded = nn.functional.pad(a.flip(1), [0, n]);                       // [B, n, m + n], row i' = n-1-i
+        var skewed = padded.reshape(batch, n * (m + n))[.., ..(int)(n * (m + n - 1))].reshape(batch, n, m + n - 1);
+        return skewed.sum(1).MoveToOuterDisposeScope();                          // column c = i' + j = j - i + n - 1
+    }
+
+    /// <summary>Summed similarity per grid offset: [N, M] -> [hs + ht - 1, ws + wt - 1], index (dy + hs - 1, dx + ws - 1).</summary>
+    public static Tensor OffsetVotes(Tensor similarity, HyperpixelGrid source, HyperpixelGrid target)
+    {
+        using var scope = NewDisposeScope();
+        var sim4 = similarity.view(source.Height, source.Width, target.Height, target.Width);
+        var xSums = DiagonalSums(sim4.permute(0, 2, 1, 3).reshape(-1, source.Width, target.Width));   // [hs*ht, Lx]
+        long lx = xSums.shape[1];
+        var ySums = DiagonalSums(xSums.view(source.Height, target.Height, lx).permute(2, 0, 1));       // [Lx, Ly]
+        return ySums.t().contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Bin index (row-major, bins_y x bins_x) of every grid offset: [Ly, Lx] int64.</summary>
+    public static Tensor OffsetBins(HoughSpace space, HyperpixelSet source, HyperpixelSet target)
+    {
+        var (s, t) = (source.Grid, target.Grid);
+        int lx = s.Width + t.Width - 1, ly = s.Height + t.Height - 1;
+        var binX = new long[lx];
+        var binY = new long[ly];
+        // Offset index k pairs source cell 0 with target cell k - (n_s - 1) ... any pair with that offset votes alike.
+        for (int k = 0; k < lx; k++)
+        {
+            int xs = Math.Max(0, s.Width - 1 - k), xt = k - (s.Width - 1) + xs;
+            binX[k] = space.Bin(source.ImageWidth - s.CenterX(s.X0 + xs) + t.CenterX(t.X0 + xt), space.BinsX);
+        }
+        for (int k = 0; k < ly; k++)
+        {
+            int ys = Math.Max(0, s.Height - 1 - k), yt = k - (s.Height - 1) + ys;
+            binY[k] = space.Bin(source.ImageHeight - s.CenterY(s.Y0 + ys) + t.CenterY(t.Y0 + yt), space.BinsY);
+        }
+        using var scope = NewDisposeScope();
+        var bx = tensor(binX).unsqueeze(0);
+        var by = tensor(binY).unsqueeze(1);
+        return (by * space.BinsX + bx).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Smoothed Hough votes looked up per grid offset: [Ly, Lx].</summary>
+    public static Tensor SmoothedOffsetVotes(Tensor similarity, HyperpixelSet source, HyperpixelSet target, HoughSpace space,
+        Tensor gaussian)
+    {
+        using var scope = NewDisposeScope();
+        var offsetVotes = OffsetVotes(similarity, source.Grid, target.Grid);
+        var bins = OffsetBins(space, source, target).to(similarity.device);
+        var hough = zeros(space.BinsY * space.BinsX, device: similarity.device)
+            .index_add_(0, bins.flatten(), offsetVotes.flatten(), 1);
+        int pad = (int)gaussian.shape[0] / 2;
+        var smoothed = nn.functional.conv2d(hough.view(1, 1, space.BinsY, space.BinsX),
+            gaussian.to(similarity.device).view(1, 1, gaussian.shape[0], gaussian.shape[1]), padding: [pad, pad]).flatten();
+        return smoothed.index_select(0, bins.flatten()).view_as(offsetVotes).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Expands per-offset values [Ly, Lx] to every pair: [N, M] with entry (i, j) = values[dy(i, j) + hs - 1, dx(i, j) + ws - 1].
+    /// </summary>
+    public static Tensor ExpandOffsets(Tensor offsetValues, HyperpixelGrid source, HyperpixelGrid target)
+    {
+        using var scope = NewDisposeScope();
+        long lx = offsetValues.shape[1];
+        // Indexed by flipped source cells (hs-1-ys, ws-1-xs), the lookup is a plain stride pattern.
+        var flipped = offsetValues.contiguous().as_strided([source.Height, source.Width, target.Height, target.Width], [lx, 1, lx, 1]);
+        return flipped.flip(0, 1).reshape(source.Count, target.Count).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Confidence [N, M] = similarity x smoothed votes of each pair's offset bin.</summary>
+    public static Tensor Confidence(Tensor similarity, HyperpixelSet source, HyperpixelSet target, HoughSpace space, Tensor gaussian)
+    {
+        using var scope = NewDisposeScope();
+        var votes = SmoothedOffsetVotes(similarity, source, target, space, gaussian);
+        return (similarity * ExpandOffsets(votes, source.Grid, target.Grid)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Full RHM of two hyperpixel sets: best matches both ways and summary figures.</summary>
+    public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
+        StageTimer? timer = null)
+    {
+        using var scope = NewDisposeScope();
+        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
+        var similarity = Similarity(source.Features, target.Features, exponent);
+        timer?.Lap("similarity");
+        var confidence = Confidence(similarity, source, target, space, gaussian);
+        var bestTarget = confidence.argmax(1).cpu().data<long>().ToArray();
+        var bestSource = confidence.argmax(0).cpu().data<long>().ToArray();
+        timer?.Lap("voting");
+        return new HoughMatch(bestTarget, bestSource, space,
+            similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble());
+    }
+}
