@@ -13,14 +13,17 @@ internal sealed class CommonOptions
     public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => 300 };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
+    public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, Device, Threads }) command.Options.Add(option);
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, Device, Threads, MarginPruning }) command.Options.Add(option);
     }
 
-    public HyperpixelFlowOptions Parse(ParseResult result) => new()
+    /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
+    public HyperpixelFlowOptions Parse(ParseResult result, bool defaultPruning = true) => new()
     {
+        MarginPruning = result.GetValue(MarginPruning) ?? defaultPruning,
         Backbone = result.GetValue(Backbone)!,
         WeightsPath = result.GetValue(Weights),
         Layers = ParseLayers(result.GetValue(Layers)),

@@ -6,6 +6,7 @@ using Spectre.Console;
 var root = new RootCommand("hpf: Hyperpixel Flow semantic correspondence (Min et al., ICCV 2019) in .NET");
 root.Subcommands.Add(MatchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(EvaluateCommand.Create());
 
 try
 {

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using HyperpixelFlow.Evaluation;
+using Spectre.Console;
+
+namespace HyperpixelFlow.Cli;
+
+/// <summary><c>hpf evaluate</c>: PCK (or LT-ACC / IoU) of a backbone and layer set on a benchmark split, resumable.</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "pfwillow, pfpascal, spair or caltech", Required = true };
+        var datapath = new Option<string>("--datapath") { Description = "dataset root folder", Required = true };
+        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "test" };
+        var alpha = new Option<string>("--alpha") { Description = "PCK alphas", DefaultValueFactory = _ => "0.05,0.1,0.15" };
+        var thres = new Option<string>("--thres") { Description = "auto, img or bbox (auto = the benchmark's convention)", DefaultValueFactory = _ => "auto" };
+        var limit = new Option<int?>("--limit") { Description = "evaluate only the first N pairs" };
+        var results = new Option<string?>("--results") { Description = "JSON-lines results file (default: derived from the settings, under ./hpf-results)" };
+        var summary = new Option<string?>("--summary") { Description = "write the summary JSON here" };
+        var restart = new Option<bool>("--restart") { Description = "discard earlier results in the results file instead of resuming" };
+        var common = new CommonOptions();
+        var command = new Command("evaluate", "evaluate on a benchmark (PCK; LT-ACC and IoU for Caltech-101), resumable")
+            { dataset, datapath, split, alpha, thres, limit, results, summary, restart };
+        common.AddTo(command);
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var data = Datasets.Load(r.GetValue(dataset)!, r.GetValue(datapath)!, r.GetValue(split)!);
+            // As the paper's code: no margin pruning on Caltech-101, where mask outlines reach the image border.
+            var options = common.Parse(r, defaultPruning: data.Name != "caltech");
+            return Run(data, options, ParseAlphas(r.GetValue(alpha)!), ParseThreshold(r.GetValue(thres)!), r.GetValue(limit),
+                r.GetValue(results), r.GetValue(summary), r.GetValue(restart));
+        }));
+        return command;
+    }
+
+    public static IReadOnlyList<double> ParseAlphas(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(a => double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
+            ? v : throw new HyperpixelFlowException($"--alpha: '{a}' is not a positive number")).ToList();
+
+    public static PckThreshold ParseThreshold(string text) => text.ToLowerInvariant() switch
+    {
+        "auto" => PckThreshold.Auto,
+        "img" or "image" => PckThreshold.Image,
+        "bbox" => PckThreshold.BoundingBox,
+        "kps" or "keypoints" => PckThreshold.KeypointExtent,
+        _ => throw new HyperpixelFlowException($"--thres: '{text}' is not one of auto, img, bbox, kps"),
+    };
+
+    private static int Run(BenchmarkDataset data, HyperpixelFlowOptions options, IReadOnlyList<double> alphas, PckThreshold threshold,
+        int? limit, string? resultsPath, string? summaryPath, bool restart)
+    {
+        if (limit is < 1) throw new HyperpixelFlowException("--limit must be at least 1");
+        using var matcher = new HyperpixelMatcher(options);
+        var evaluator = new Evaluator(matcher);
+        var settings = evaluator.SettingsFor(data, alphas, threshold);
+        resultsPath ??= Path.Combine("hpf-results",
+            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}-{settings.Threshold}.jsonl");
+        AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]");
+        AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        EvaluationSummary summary;
+        try
+        {
+            summary = RunWithProgress(evaluator, data, alphas, threshold, resultsPath, limit, restart, cancel.Token);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+        Report(summary);
+        if (summaryPath is not null) WriteSummary(summary, summaryPath);
+        if (!summary.Complete)
+        {
+            AnsiConsole.MarkupLine($"[yellow]interrupted[/] after {summary.Pairs}/{summary.TotalPairs} pairs; run the same command again to finish");
+            return 130;
+        }
+        return 0;
+    }
+
+    private static EvaluationSummary RunWithProgress(Evaluator evaluator, BenchmarkDataset data, IReadOnlyList<double> alphas, PckThreshold threshold,
+        string resultsPath, int? limit, bool restart, CancellationToken cancel)
+    {
+        EvaluationSummary? summary = null;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedlessRateColumn(),
+                new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"{data.Name} {data.Split}", maxValue: 1);
+                summary = evaluator.Run(data, alphas, threshold, resultsPath, limit, restart, (done, total) =>
+                {
+                    task.MaxValue = total;
+                    task.Value = done;
+                }, cancel);
+            });
+        return summary!;
+    }
+
+    public static void Report(EvaluationSummary summary)
+    {
+        var keys = summary.Settings.Alphas.Select(Evaluation.PairResult.AlphaKey).ToList();
+        var table = new Table().Title($"{summary.Settings.Dataset} {summary.Settings.Split}: {summary.Pairs} pairs");
+        table.AddColumn("category");
+        foreach (var k in keys) table.AddColumn(new TableColumn($"PCK@{k}").RightAligned());
+        foreach (var (category, pck) in summary.PckPerCategory) table.AddRow([Markup.Escape(category), .. keys.Select(k => Format(pck[k]))]);
+        foreach (var (level, pck) in summary.PckPerLabelLevel) table.AddRow([Markup.Escape(level), .. keys.Select(k => Format(pck[k]))]);
+        table.AddRow(["[bold]all[/]", .. keys.Select(k => $"[bold]{Format(summary.Pck[k])}[/]")]);
+        if (summary.LabelTransferAccuracy is not null)
+            AnsiConsole.MarkupLine($"LT-ACC {summary.LabelTransferAccuracy:0.00}  IoU {summary.IntersectionOverUnion:0.00}");
+        else AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"{summary.SecondsPerPair:0.000} s per newly evaluated pair (mean)");
+    }
+
+    private static string Format(double v) => double.IsNaN(v) ? "-" : v.ToString("0.00", CultureInfo.InvariantCulture);
+
+    public static void WriteSummary(EvaluationSummary summary, string path)
+    {
+        var s = summary.Settings;
+        var json = new
+        {
+            dataset = s.Dataset,
+            split = s.Split,
+            pairs = summary.Pairs,
+            total_pairs = summary.TotalPairs,
+            backbone = s.Backbone,
+            layers = s.Layers,
+            max_side = s.MaxSide,
+            margin_pruning = s.MarginPruning,
+            threshold = s.Threshold,
+            pck = summary.Pck,
+            pck_per_category = summary.PckPerCategory,
+            pck_per_label_level = summary.PckPerLabelLevel,
+            lt_acc = summary.LabelTransferAccuracy,
+            iou = summary.IntersectionOverUnion,
+            seconds_per_pair = summary.SecondsPerPair,
+        };
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        File.WriteAllText(path, JsonSerializer.Serialize(json, JsonOptions.Indented));
+    }
+}
+
+/// <summary>Pairs per second (Spectre's own speed column formats bytes).</summary>
+internal sealed class TransferSpeedlessRateColumn : ProgressColumn
+{
+    public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+        new Markup(task.Speed is double speed ? $"{speed:0.00} pairs/s" : "-");
+}

@@ -1,0 +1,43 @@
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Hyperpixels;
+
+namespace HyperpixelFlow.Evaluation;
+
+/// <summary>How the PCK distance threshold is derived (always measured in resized-target pixels).</summary>
+public enum PckThreshold
+{
+    /// <summary>The benchmark's convention: PF-PASCAL img, SPair bbox, PF-WILLOW keypoint extent.</summary>
+    Auto,
+    /// <summary>Longer side of the target image.</summary>
+    Image,
+    /// <summary>Longer side of the target object's bounding box.</summary>
+    BoundingBox,
+    /// <summary>Larger of the x and y extents of the target keypoints (PF-WILLOW).</summary>
+    KeypointExtent,
+}
+
+/// <summary>A polygon (object mask outline) in image pixels.</summary>
+public sealed record Polygon(IReadOnlyList<Point2> Vertices);
+
+/// <summary>
+/// One annotated image pair of a benchmark, in ORIGINAL-image pixels. Keypoints are index-aligned (only those
+/// visible in both images are kept); Caltech-101 pairs carry mask polygons instead.
+/// </summary>
+public sealed record BenchmarkPair(
+    string Id,
+    string Category,
+    string SourceImage,
+    string TargetImage,
+    IReadOnlyList<Point2> SourcePoints,
+    IReadOnlyList<Point2> TargetPoints,
+    Box? SourceBox = null,
+    Box? TargetBox = null,
+    IReadOnlyDictionary<string, int>? Labels = null,
+    Polygon? SourceMask = null,
+    Polygon? TargetMask = null);
+
+/// <summary>A loaded benchmark split.</summary>
+public sealed record BenchmarkDataset(string Name, string Split, string Root, PckThreshold DefaultThreshold, IReadOnlyList<BenchmarkPair> Pairs)
+{
+    public bool IsMaskTransfer => Pairs.Count > 0 && Pairs[0].SourceMask is not null;
+}
