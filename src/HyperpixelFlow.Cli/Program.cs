@@ -7,6 +7,7 @@ var root = new RootCommand("hpf: Hyperpixel Flow semantic correspondence (Min et
 root.Subcommands.Add(MatchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 
 try
 {

@@ -30,6 +30,18 @@ public sealed record HyperpixelFlowOptions
     /// <summary>Side of the Gaussian that smooths the Hough space (odd).</summary>
     public int HoughKernelSize { get; init; } = 7;
 
+    /// <summary>
+    /// Fast path: similarity GEMM in bfloat16 (fp32 accumulation) instead of float32. Several times faster on CPUs
+    /// with AVX512-BF16/AMX; changes results slightly (see DEVELOPERS.md for the PCK cost). Off = exact to the paper.
+    /// </summary>
+    public bool FastSimilarity { get; init; }
+
+    /// <summary>
+    /// Largest block of the N x M similarity matrix held at once (bytes). Larger matrices are processed in row blocks
+    /// that are recomputed for the second pass, so memory stays bounded; results are identical.
+    /// </summary>
+    public long MaxSimilarityBlockBytes { get; init; } = 256L << 20;
+
     /// <summary>Torch device: "cpu" or "cuda[:n]".</summary>
     public string Device { get; init; } = "cpu";
 
@@ -50,6 +62,7 @@ public sealed record HyperpixelFlowOptions
         if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)
             throw new HyperpixelFlowException($"HoughKernelSize must be a positive odd number, got {HoughKernelSize}");
         if (Threads < 0) throw new HyperpixelFlowException($"Threads must be >= 0, got {Threads}");
+        if (MaxSimilarityBlockBytes < 1) throw new HyperpixelFlowException($"MaxSimilarityBlockBytes must be positive, got {MaxSimilarityBlockBytes}");
         if (MaxImagePixels < 1) throw new HyperpixelFlowException($"MaxImagePixels must be positive, got {MaxImagePixels}");
     }
 }

@@ -118,7 +118,8 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
-        RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer);
+        RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer,
+            Options.MaxSimilarityBlockBytes, Options.FastSimilarity);
 
     private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
     {

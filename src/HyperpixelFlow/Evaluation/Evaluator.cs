@@ -14,6 +14,17 @@ public sealed class ImageHyperpixels(HyperpixelSet set, float scale, int origina
     public int OriginalWidth { get; } = originalWidth;
     public int OriginalHeight { get; } = originalHeight;
     public void Dispose() => Set.Dispose();
+
+    /// <summary>Decodes, resizes and runs the backbone on an image file, keeping only its hyperpixels.</summary>
+    public static ImageHyperpixels Extract(HyperpixelMatcher matcher, string path)
+    {
+        var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
+        using var scope = NewDisposeScope();
+        using var prepared = matcher.Prepare(image);
+        var set = matcher.BuildHyperpixels(matcher.ExtractFeatures(prepared, matcher.Layers), matcher.Layers, prepared);
+        set.Features.MoveToOuterDisposeScope();
+        return new ImageHyperpixels(set, prepared.Scale, image.Width, image.Height);
+    }
 }
 
 /// <summary>
@@ -64,8 +75,8 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         LruCache<string, ImageHyperpixels> cache)
     {
         var watch = Stopwatch.StartNew();
-        var source = cache.GetOrAdd(pair.SourceImage, Extract);
-        var target = cache.GetOrAdd(pair.TargetImage, Extract);
+        var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(Matcher, p));
+        var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(Matcher, p));
         var match = Matcher.MatchHyperpixels(source.Set, target.Set);
         var field = new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource);
         var predicted = pair.SourcePoints.Select(p => field.Transfer(Resized(p, source.Scale))).ToList();
@@ -92,15 +103,4 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
 
     /// <summary>Keypoint in resized pixels, scaled in float32 as the reference code does.</summary>
     private static Point2 Resized(Point2 p, float scale) => new((float)p.X * scale, (float)p.Y * scale);
-
-    private ImageHyperpixels Extract(string path)
-    {
-        var image = ImageLoader.Load(path, Matcher.Options.MaxImagePixels);
-        using var scope = NewDisposeScope();
-        using var prepared = Matcher.Prepare(image);
-        var features = Matcher.ExtractFeatures(prepared, Matcher.Layers);
-        var set = Matcher.BuildHyperpixels(features, Matcher.Layers, prepared);
-        set.Features.MoveToOuterDisposeScope();
-        return new ImageHyperpixels(set, prepared.Scale, image.Width, image.Height);
-    }
 }

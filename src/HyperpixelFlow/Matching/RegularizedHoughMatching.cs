@@ -116,18 +116,16 @@ public static class RegularizedHoughMatching
         return (by * space.BinsX + bx).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Smoothed Hough votes looked up per grid offset: [Ly, Lx].</summary>
-    public static Tensor SmoothedOffsetVotes(Tensor similarity, HyperpixelSet source, HyperpixelSet target, HoughSpace space,
-        Tensor gaussian)
+    /// <summary>Votes per grid offset [Ly, Lx] -> Hough bins -> Gaussian smoothing -> smoothed votes per grid offset [Ly, Lx].</summary>
+    public static Tensor SmoothOffsetVotes(Tensor offsetVotes, HyperpixelSet source, HyperpixelSet target, HoughSpace space, Tensor gaussian)
     {
         using var scope = NewDisposeScope();
-        var offsetVotes = OffsetVotes(similarity, source.Grid, target.Grid);
-        var bins = OffsetBins(space, source, target).to(similarity.device);
-        var hough = zeros(space.BinsY * space.BinsX, device: similarity.device)
+        var bins = OffsetBins(space, source, target).to(offsetVotes.device);
+        var hough = zeros(space.BinsY * space.BinsX, device: offsetVotes.device)
             .index_add_(0, bins.flatten(), offsetVotes.flatten(), 1);
         int pad = (int)gaussian.shape[0] / 2;
         var smoothed = nn.functional.conv2d(hough.view(1, 1, space.BinsY, space.BinsX),
-            gaussian.to(similarity.device).view(1, 1, gaussian.shape[0], gaussian.shape[1]), padding: [pad, pad]).flatten();
+            gaussian.to(offsetVotes.device).view(1, 1, gaussian.shape[0], gaussian.shape[1]), padding: [pad, pad]).flatten();
         return smoothed.index_select(0, bins.flatten()).view_as(offsetVotes).MoveToOuterDisposeScope();
     }
 
@@ -147,16 +145,28 @@ public static class RegularizedHoughMatching
     public static Tensor Confidence(Tensor similarity, HyperpixelSet source, HyperpixelSet target, HoughSpace space, Tensor gaussian)
     {
         using var scope = NewDisposeScope();
-        var votes = SmoothedOffsetVotes(similarity, source, target, space, gaussian);
+        var votes = SmoothOffsetVotes(OffsetVotes(similarity, source.Grid, target.Grid), source, target, space, gaussian);
         return (similarity * ExpandOffsets(votes, source.Grid, target.Grid)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Full RHM of two hyperpixel sets: best matches both ways and summary figures.</summary>
+    /// <summary>
+    /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. On the CPU the fused kernels run
+    /// over the similarity matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks are
+    /// recomputed for the second pass instead of kept, so memory stays bounded); elsewhere the tensor formulation runs.
+    /// </summary>
     public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
-        StageTimer? timer = null)
+        StageTimer? timer = null, long maxBlockBytes = 256L << 20, bool bfloat16 = false)
+    {
+        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
+        return source.Features.device_type == DeviceType.CPU
+            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes, bfloat16)
+            : MatchTensors(source, target, space, exponent, gaussian, timer);
+    }
+
+    private static HoughMatch MatchTensors(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
+        StageTimer? timer)
     {
         using var scope = NewDisposeScope();
-        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
         var similarity = Similarity(source.Features, target.Features, exponent);
         timer?.Lap("similarity");
         var confidence = Confidence(similarity, source, target, space, gaussian);
@@ -165,5 +175,67 @@ public static class RegularizedHoughMatching
         timer?.Lap("voting");
         return new HoughMatch(bestTarget, bestSource, space,
             similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble());
+    }
+
+    /// <summary>Address of a contiguous float32 CPU tensor's data (valid while the tensor lives).</summary>
+    private static unsafe float* FloatPointer(Tensor t)
+    {
+        if (t.dtype != ScalarType.Float32 || !t.is_contiguous() || t.device_type != DeviceType.CPU)
+            throw new ArgumentException("expected a contiguous float32 CPU tensor");
+        return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+    }
+
+    /// <summary>Cosines of unit-normalised features for source rows [from, to): [to - from, M].</summary>
+    private static Tensor CosineBlock(Tensor unitSource, Tensor unitTargetT, int from, int to, bool bfloat16)
+    {
+        var rows = unitSource[from..to];
+        return bfloat16
+            ? rows.to(ScalarType.BFloat16).mm(unitTargetT.to(ScalarType.BFloat16)).to(ScalarType.Float32).contiguous()
+            : rows.mm(unitTargetT).contiguous();
+    }
+
+    private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
+        StageTimer? timer, long maxBlockBytes, bool bfloat16)
+    {
+        using var scope = NewDisposeScope();
+        var (s, t) = (source.Grid, target.Grid);
+        int n = s.Count, m = t.Count;
+        var unitSource = (source.Features / source.Features.norm(1, true, 2).clamp_min(1e-12)).contiguous();
+        var unitTargetT = (target.Features / target.Features.norm(1, true, 2).clamp_min(1e-12)).t().contiguous();
+        int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
+        bool kept = blockRows >= n;
+        var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
+        Tensor? whole = null;
+        for (int from = 0; from < n; from += blockRows)
+        {
+            int to = Math.Min(n, from + blockRows);
+            var block = CosineBlock(unitSource, unitTargetT, from, to, bfloat16);
+            timer?.Lap("similarity");
+            FusedHoughKernel.ActivateAndVote(FloatPointer(block), from, to - from, s, t, exponent, offsetVotes);
+            if (kept) whole = block;
+            else block.Dispose();
+            timer?.Lap("voting");
+        }
+        var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [s.Height + t.Height - 1, s.Width + t.Width - 1]);
+        var smoothed = SmoothOffsetVotes(offsetTensor, source, target, space, gaussian).data<float>().ToArray();
+        var best = new FusedHoughKernel.Best(n, m);
+        double similarityMax = 0;
+        for (int from = 0; from < n; from += blockRows)
+        {
+            int to = Math.Min(n, from + blockRows);
+            var block = whole;
+            if (!kept)
+            {
+                timer?.Lap("voting");
+                block = CosineBlock(unitSource, unitTargetT, from, to, bfloat16);
+                timer?.Lap("similarity");
+                FusedHoughKernel.Activate(FloatPointer(block), (to - from) * (long)m, exponent);
+            }
+            similarityMax = Math.Max(similarityMax, block!.max().ToDouble());
+            FusedHoughKernel.ConfidenceArgmax(FloatPointer(block), from, to - from, s, t, smoothed, best);
+            if (!kept) block.Dispose();
+        }
+        timer?.Lap("voting");
+        return new HoughMatch(best.RowArg, best.ColumnArg, space, offsetVotes.Sum(), similarityMax, best.ConfidenceSum, best.ConfidenceMax);
     }
 }

@@ -1,0 +1,151 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using HyperpixelFlow.Evaluation;
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Imaging;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Cli;
+
+/// <summary>
+/// <c>hpf bench</c>: per-stage timings of real pairs (medians and spread), end-to-end seconds per pair cold (every
+/// image through the backbone) and warm (features of both images cached), peak memory and the throughput of an
+/// evaluation with the per-image cache.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var datapath = new Option<string>("--datapath") { Description = "PF-WILLOW root (its test_pairs.csv is used)", Required = true };
+        var pairs = new Option<int>("--pairs") { Description = "number of pairs (the first N)", DefaultValueFactory = _ => 20 };
+        var repeat = new Option<int>("--repeat") { Description = "passes over the pairs (medians over all)", DefaultValueFactory = _ => 3 };
+        var json = new Option<string?>("--json") { Description = "write the figures as JSON here" };
+        var fast = new Option<bool>("--fast") { Description = "bfloat16 similarity (the fast path)" };
+        var common = new CommonOptions();
+        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json, fast };
+        common.AddTo(command);
+        command.SetAction(r => CliErrors.Run(() => Run(r.GetValue(datapath)!, r.GetValue(pairs), r.GetValue(repeat), r.GetValue(json),
+            common.Parse(r) with { FastSimilarity = r.GetValue(fast) })));
+        return command;
+    }
+
+    private static readonly string[] Stages = ["decode", "resize", "backbone", "hyperpixels", "similarity", "voting", "transfer"];
+
+    private static int Run(string root, int pairCount, int repeat, string? jsonPath, HyperpixelFlowOptions options)
+    {
+        if (pairCount < 1 || repeat < 1) throw new HyperpixelFlowException("--pairs and --repeat must be at least 1");
+        var dataset = Datasets.LoadPfWillow(root);
+        var pairs = dataset.Pairs.Take(pairCount).ToList();
+        using var matcher = new HyperpixelMatcher(options);
+        AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +
+            $"{(options.FastSimilarity ? "fast (bf16 similarity)" : "exact (fp32)")}, {get_num_threads()} threads");
+        Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
+
+        var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
+        var cold = new List<double>();
+        var warm = new List<double>();
+        for (int r = 0; r < repeat; r++)
+            foreach (var pair in pairs)
+            {
+                var timings = Cold(matcher, pair);
+                foreach (var (stage, seconds) in timings) stageTimes[stage].Add(seconds);
+                cold.Add(timings.Values.Sum());
+            }
+        using (var cache = new LruCache<string, ImageHyperpixels>(2 * pairs.Count + 2))
+            for (int r = 0; r < repeat + 1; r++)
+                foreach (var pair in pairs)
+                {
+                    var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(matcher, p));
+                    var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(matcher, p));
+                    var watch = Stopwatch.StartNew();
+                    Transfer(matcher, pair, source, target, null);
+                    if (r > 0) warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache
+                }
+        var evalWatch = Stopwatch.StartNew();
+        string results = Path.Combine(Path.GetTempPath(), $"hpf-bench-{Environment.ProcessId}.jsonl");
+        new Evaluator(matcher).Run(dataset with { Pairs = pairs }, [0.1], PckThreshold.Auto, results, restart: true);
+        double evalPairsPerSecond = pairs.Count / evalWatch.Elapsed.TotalSeconds;
+        File.Delete(results);
+        double peakRssMb = PeakRssMb();
+
+        var table = new Table().AddColumns("stage", "median s", "p10 s", "p90 s");
+        foreach (var (stage, values) in stageTimes)
+            table.AddRow(stage, F(Median(values)), F(Percentile(values, 0.1)), F(Percentile(values, 0.9)));
+        table.AddRow("[bold]cold pair[/]", $"[bold]{F(Median(cold))}[/]", F(Percentile(cold, 0.1)), F(Percentile(cold, 0.9)));
+        table.AddRow("[bold]warm pair[/]", $"[bold]{F(Median(warm))}[/]", F(Percentile(warm, 0.1)), F(Percentile(warm, 0.9)));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"evaluation with feature cache: {evalPairsPerSecond:0.00} pairs/s; peak RSS {peakRssMb:0} MB");
+        if (jsonPath is not null)
+        {
+            var figures = new
+            {
+                pairs = pairs.Count,
+                repeat,
+                fast = options.FastSimilarity,
+                threads = get_num_threads(),
+                backbone = matcher.Backbone.Name,
+                layers = matcher.Layers,
+                cold_pair_s = Median(cold),
+                warm_pair_s = Median(warm),
+                stages_median_s = stageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)),
+                stages_p10_s = stageTimes.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.1)),
+                stages_p90_s = stageTimes.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.9)),
+                eval_pairs_per_s = evalPairsPerSecond,
+                peak_rss_mb = peakRssMb,
+            };
+            File.WriteAllText(jsonPath, JsonSerializer.Serialize(figures, JsonOptions.Indented));
+        }
+        return 0;
+    }
+
+    /// <summary>One pair from the files, no cache: the stages the original implementation's 0.42 s covers, plus decoding.</summary>
+    private static IReadOnlyDictionary<string, double> Cold(HyperpixelMatcher matcher, BenchmarkPair pair)
+    {
+        var timer = new StageTimer();
+        var sourceImage = ImageLoader.Load(pair.SourceImage);
+        var targetImage = ImageLoader.Load(pair.TargetImage);
+        timer.Lap("decode");
+        using var scope = NewDisposeScope();
+        using var ps = matcher.Prepare(sourceImage);
+        using var pt = matcher.Prepare(targetImage);
+        timer.Lap("resize");
+        var fs = matcher.ExtractFeatures(ps, matcher.Layers);
+        var ft = matcher.ExtractFeatures(pt, matcher.Layers);
+        timer.Lap("backbone");
+        using var source = new ImageHyperpixels(matcher.BuildHyperpixels(fs, matcher.Layers, ps), ps.Scale, sourceImage.Width, sourceImage.Height);
+        using var target = new ImageHyperpixels(matcher.BuildHyperpixels(ft, matcher.Layers, pt), pt.Scale, targetImage.Width, targetImage.Height);
+        timer.Lap("hyperpixels");
+        Transfer(matcher, pair, source, target, timer);
+        return timer.ToDictionary();
+    }
+
+    private static void Transfer(HyperpixelMatcher matcher, BenchmarkPair pair, ImageHyperpixels source, ImageHyperpixels target, StageTimer? timer)
+    {
+        var match = matcher.MatchHyperpixels(source.Set, target.Set, timer);
+        var field = new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource);
+        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * source.Scale, p.Y * source.Scale));
+        timer?.Lap("transfer");
+    }
+
+    private static double PeakRssMb()
+    {
+        foreach (var line in File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status") : [])
+            if (line.StartsWith("VmHWM:")) return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        return Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
+    }
+
+    private static double Median(List<double> v) => Percentile(v, 0.5);
+
+    private static double Percentile(List<double> values, double q)
+    {
+        if (values.Count == 0) return double.NaN;
+        var sorted = values.Order().ToList();
+        double position = q * (sorted.Count - 1);
+        int lo = (int)Math.Floor(position), hi = (int)Math.Ceiling(position);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo);
+    }
+
+    private static string F(double v) => v.ToString("0.0000");
+}

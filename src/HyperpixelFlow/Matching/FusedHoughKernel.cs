@@ -1,0 +1,167 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using HyperpixelFlow.Hyperpixels;
+
+namespace HyperpixelFlow.Matching;
+
+/// <summary>
+/// CPU kernels of regularized Hough matching over a row-major similarity block, fused so that the N x M matrix is
+/// read twice in all: once to apply max(., 0)^exponent in place and sum votes per grid offset, once to form
+/// confidences and keep the best match of every row and column. Rows are split across threads, each with private
+/// accumulators. Works on any block of source rows, so callers can tile the similarity matrix.
+/// </summary>
+internal static class FusedHoughKernel
+{
+    /// <summary>
+    /// Applies max(x, 0)^exponent in place to rows [rowStart, rowStart + rows) of the source grid (block holds exactly
+    /// those rows) and adds every value to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx], row-major).
+    /// </summary>
+    public static unsafe void ActivateAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+        int exponent, double[] offsetVotes)
+    {
+        int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
+        int lx = ws + wt - 1, ly = hs + ht - 1;
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 64 + 1));
+        var partial = new float[workers][];
+        nint basePtr = (nint)block;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            var votes = partial[w] = new float[ly * lx];
+            int from = rows * w / workers, to = rows * (w + 1) / workers;
+            fixed (float* v = votes)
+            {
+                for (int r = from; r < to; r++)
+                {
+                    int i = rowStart + r, ys = i / ws, xs = i % ws;
+                    float* row = (float*)basePtr + (long)r * m;
+                    Activate(row, m, exponent);
+                    for (int yt = 0; yt < ht; yt++)
+                        AddInto(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, wt);
+                }
+            }
+        });
+        foreach (var p in partial)
+            for (int k = 0; k < p.Length; k++) offsetVotes[k] += p[k];
+    }
+
+    /// <summary>Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).</summary>
+    public sealed class Best(int rows, int columns)
+    {
+        public readonly float[] RowMax = Filled(rows), ColumnMax = Filled(columns);
+        public readonly long[] RowArg = new long[rows], ColumnArg = new long[columns];
+        public double ConfidenceSum;
+        public float ConfidenceMax = float.NegativeInfinity;
+
+        private static float[] Filled(int n)
+        {
+            var a = new float[n];
+            Array.Fill(a, float.NegativeInfinity);
+            return a;
+        }
+    }
+
+    /// <summary>
+    /// Confidence = activated similarity x smoothed votes of the pair's offset, for rows [rowStart, rowStart + rows)
+    /// held in <paramref name="block"/>; updates <paramref name="best"/>.
+    /// </summary>
+    public static unsafe void ConfidenceArgmax(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+        float[] smoothedOffsetVotes, Best best)
+    {
+        int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
+        int lx = ws + wt - 1;
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 64 + 1));
+        var columnMax = new float[workers][];
+        var columnArg = new long[workers][];
+        var sums = new double[workers];
+        var maxima = new float[workers];
+        nint basePtr = (nint)block;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            var cMax = columnMax[w] = new float[m];
+            var cArg = columnArg[w] = new long[m];
+            Array.Fill(cMax, float.NegativeInfinity);
+            var confidence = new float[wt];
+            int from = rows * w / workers, to = rows * (w + 1) / workers;
+            double sum = 0;
+            float max = float.NegativeInfinity;
+            fixed (float* s = smoothedOffsetVotes)
+            fixed (float* c = confidence)
+            {
+                for (int r = from; r < to; r++)
+                {
+                    int i = rowStart + r, ys = i / ws, xs = i % ws;
+                    float* row = (float*)basePtr + (long)r * m;
+                    float rowBest = float.NegativeInfinity;
+                    long rowArg = 0;
+                    for (int yt = 0; yt < ht; yt++)
+                    {
+                        Multiply(row + yt * wt, s + (yt - ys + hs - 1) * lx + (ws - 1 - xs), c, wt);
+                        int j0 = yt * wt;
+                        for (int xt = 0; xt < wt; xt++)
+                        {
+                            float value = c[xt];
+                            sum += value;
+                            if (value > rowBest) { rowBest = value; rowArg = j0 + xt; }
+                            if (value > cMax[j0 + xt]) { cMax[j0 + xt] = value; cArg[j0 + xt] = i; }
+                        }
+                    }
+                    best.RowMax[i] = rowBest;
+                    best.RowArg[i] = rowArg;
+                    if (rowBest > max) max = rowBest;
+                }
+            }
+            sums[w] = sum;
+            maxima[w] = max;
+        });
+        // Workers cover increasing row ranges: merging in order with '>' keeps the lowest source index on ties.
+        for (int w = 0; w < workers; w++)
+        {
+            best.ConfidenceSum += sums[w];
+            best.ConfidenceMax = Math.Max(best.ConfidenceMax, maxima[w]);
+            for (int j = 0; j < m; j++)
+                if (columnMax[w][j] > best.ColumnMax[j]) { best.ColumnMax[j] = columnMax[w][j]; best.ColumnArg[j] = columnArg[w][j]; }
+        }
+    }
+
+    /// <summary>max(x, 0)^exponent in place over n values.</summary>
+    public static unsafe void Activate(float* row, long count, int exponent)
+    {
+        if (count > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(count));
+        int n = (int)count;
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var x = Vector.Max(Vector.Load(row + k), Vector<float>.Zero);
+                var y = x;
+                for (int e = 1; e < exponent; e++) y *= x;
+                y.Store(row + k);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float x = MathF.Max(row[k], 0f), y = x;
+            for (int e = 1; e < exponent; e++) y *= x;
+            row[k] = y;
+        }
+    }
+
+    private static unsafe void AddInto(float* destination, float* source, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(destination + k) + Vector.Load(source + k)).Store(destination + k);
+        for (; k < n; k++) destination[k] += source[k];
+    }
+
+    private static unsafe void Multiply(float* a, float* b, float* result, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(a + k) * Vector.Load(b + k)).Store(result + k);
+        for (; k < n; k++) result[k] = a[k] * b[k];
+    }
+}

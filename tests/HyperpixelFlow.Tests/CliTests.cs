@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Text.Json;
+using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Visualization;
+
+namespace HyperpixelFlow.Tests;
+
+/// <summary>Runs the real <c>hpf</c> program (copied beside the tests) as a user would.</summary>
+public class CliTests
+{
+    internal static (int ExitCode, string Stdout, string Stderr) Hpf(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hpf.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["NO_COLOR"] = "1";
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(300_000)) { process.Kill(true); throw new TimeoutException("hpf did not finish"); }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static readonly Lazy<(string Source, string Target, string Dir)> Demo = new(() =>
+    {
+        var dir = Directory.CreateTempSubdirectory("hpf-cli-").FullName;
+        var pair = SyntheticPairs.Create(160, 120);
+        string s = Path.Combine(dir, "a.png"), t = Path.Combine(dir, "b.png");
+        using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, s);
+        using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, t);
+        return (s, t, dir);
+    });
+
+    private static void AssertCleanError((int ExitCode, string Stdout, string Stderr) run, string expected)
+    {
+        Assert.Equal(2, run.ExitCode);
+        var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line);
+        Assert.Contains(expected, line);
+        Assert.DoesNotContain("   at ", run.Stderr + run.Stdout);
+    }
+
+    [Fact]
+    public void Match_writes_json_with_points_in_original_pixels_and_pictures()
+    {
+        var (s, t, dir) = Demo.Value;
+        string outDir = Path.Combine(dir, "out");
+        var run = Hpf("match", s, t, "--points", "40,30;100.5,60", "--out", outDir);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "result.json"))).RootElement;
+        var points = json.GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal(2, points.Count);
+        Assert.Equal(100.5, points[1].GetProperty("source")[0].GetDouble());
+        foreach (var p in points)
+        {
+            double x = p.GetProperty("target")[0].GetDouble(), y = p.GetProperty("target")[1].GetDouble();
+            Assert.InRange(x, -50, 210);
+            Assert.InRange(y, -50, 170);
+        }
+        Assert.Equal(160, json.GetProperty("flow").GetProperty("width").GetInt32());
+        Assert.Equal(160 * 120 * 2 * 4, new FileInfo(Path.Combine(outDir, "flow.bin")).Length);
+        Assert.True(json.GetProperty("timings_s").GetProperty("backbone").GetDouble() > 0);
+        foreach (var picture in new[] { "matches.png", "flow.png", "warped.png" })
+            Assert.True(new FileInfo(Path.Combine(outDir, picture)).Length > 1000, picture);
+    }
+
+    [Fact]
+    public void Bad_inputs_give_one_line_errors_and_exit_code_2()
+    {
+        var (s, t, dir) = Demo.Value;
+        string text = Path.Combine(dir, "text.png");
+        File.WriteAllText(text, "not an image");
+        AssertCleanError(Hpf("match", Path.Combine(dir, "nope.png"), t), "file not found");
+        AssertCleanError(Hpf("match", text, t), "not a readable image");
+        AssertCleanError(Hpf("match", s, t, "--points", "10,10;500,20"), "outside the source image");
+        AssertCleanError(Hpf("match", s, t, "--points", "NaN,3"), "not a finite number");
+        AssertCleanError(Hpf("match", s, t, "--points", "10;20"), "is not a point");
+        AssertCleanError(Hpf("match", s, t, "--layers", "2,4,99"), "valid ids are 0..9");
+        AssertCleanError(Hpf("match", s, t, "--layers", "2,x"), "'x' is not a layer id");
+        AssertCleanError(Hpf("match", s, t, "--layers", "4,4"), "layer ids repeat");
+        AssertCleanError(Hpf("match", s, t, "--backbone", "vgg"), "unknown backbone 'vgg'");
+        AssertCleanError(Hpf("match", s, t, "--backbone", "resnet50"), "no bundled weights");
+    }
+}

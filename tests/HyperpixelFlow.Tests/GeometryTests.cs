@@ -1,0 +1,63 @@
+using HyperpixelFlow.Backbones;
+using HyperpixelFlow.Hyperpixels;
+
+namespace HyperpixelFlow.Tests;
+
+public class GeometryTests
+{
+    [Fact]
+    public void Boxes_follow_jump_and_half_receptive_field()
+    {
+        var grid = HyperpixelGrid.Create(jump: 4, receptiveField: 43, fullWidth: 10, fullHeight: 8, imageWidth: 40, imageHeight: 32, prune: false, tolerance: 4);
+        Assert.Equal(80, grid.Count);
+        Assert.Equal(new Box(-21, -21, 21, 21), grid.BoxAt(0));
+        Assert.Equal(new Box(3 * 4 - 21, 2 * 4 - 21, 3 * 4 + 21, 2 * 4 + 21), grid.BoxAt(2 * 10 + 3));
+        Assert.Equal(12, grid.CenterX(3));
+        Assert.Equal(8, grid.CenterY(2));
+    }
+
+    [Fact]
+    public void Margin_pruning_keeps_boxes_within_one_jump_of_the_image()
+    {
+        // 300 x 200 image, jump 4, field 43: x1 = 4x - 21 >= -4 -> x >= 5; x2 = 4x + 21 < 304 -> x <= 70.
+        var grid = HyperpixelGrid.Create(4, 43, 75, 50, 300, 200, prune: true, tolerance: 4);
+        Assert.Equal((5, 66), (grid.X0, grid.Width));
+        Assert.Equal((5, 41), (grid.Y0, grid.Height));
+        Assert.Equal(2706, grid.Count);
+        Assert.Equal(new Box(-1, -1, 41, 41), grid.BoxAt(0));
+        Assert.Equal(new Box(259, 159, 301, 201), grid.BoxAt(grid.Count - 1));
+    }
+
+    [Fact]
+    public void Pruning_that_would_empty_an_axis_keeps_that_axis_whole()
+    {
+        var grid = HyperpixelGrid.Create(4, 43, 8, 8, 32, 32, prune: true, tolerance: 4);
+        Assert.Equal(64, grid.Count);
+        Assert.Equal((0, 0), (grid.X0, grid.Y0));
+    }
+
+    [Fact]
+    public void Candidate_table_of_the_default_backbone_matches_the_paper()
+    {
+        var table = Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet18-cntk").Architecture);
+        Assert.Equal(new[] { 4, 4, 4, 8, 8, 16, 16, 32, 32, 32 }, table.Select(c => c.Jump));
+        Assert.Equal(new[] { 11, 27, 43, 67, 99, 147, 211, 307, 435, 563 }, table.Select(c => c.ReceptiveField));
+    }
+
+    [Fact]
+    public void Candidate_table_of_bottleneck_resnets_matches_the_paper_for_the_first_ten_ids()
+    {
+        foreach (var name in new[] { "resnet50", "resnet101", "fcn101" })
+        {
+            var table = Backbone.ComputeCandidateGeometry(BackboneRegistry.Get(name).Architecture);
+            Assert.Equal(new[] { 4, 4, 4, 4, 8, 8, 8, 8, 16, 16 }.Take(name == "fcn101" ? 8 : 10), table.Take(name == "fcn101" ? 8 : 10).Select(c => c.Jump));
+            Assert.Equal(new[] { 11, 19, 27, 35, 43, 59, 75, 91, 107, 139 }.Take(name == "fcn101" ? 8 : 10),
+                table.Take(name == "fcn101" ? 8 : 10).Select(c => c.ReceptiveField));
+        }
+        // stem + one id per bottleneck: R50 has 3+4+6+3 = 16 blocks (ids 0..16), R101 3+4+23+3 = 33 (ids 0..33)
+        Assert.Equal(17, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet50").Architecture).Count);
+        Assert.Equal(34, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet101").Architecture).Count);
+        // FCN keeps stride 8 from stage 3 on (dilation instead of stride).
+        Assert.Equal(8, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("fcn101").Architecture)[^1].Jump);
+    }
+}

@@ -1,0 +1,145 @@
+using HyperpixelFlow.Hyperpixels;
+using HyperpixelFlow.Matching;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Tests;
+
+public class MatchingTests
+{
+    private static HyperpixelSet Set(Tensor features, int w, int h, int jump = 4, int field = 11, int x0 = 0, int y0 = 0, int fullW = 0, int fullH = 0) =>
+        new(features, new HyperpixelGrid(jump, field, fullW == 0 ? w + x0 : fullW, fullH == 0 ? h + y0 : fullH, x0, y0, w, h),
+            (w + x0) * jump, (h + y0) * jump);
+
+    [Fact]
+    public void Gaussian_is_normalised_symmetric_and_peaked()
+    {
+        using var g = RegularizedHoughMatching.GaussianKernel(7);
+        Assert.Equal(1.0, g.sum().ToDouble(), 5);
+        Assert.Equal(g[0, 0].ToDouble(), g[6, 6].ToDouble(), 7);
+        Assert.Equal(g[1, 3].ToDouble(), g[3, 1].ToDouble(), 7);
+        Assert.Equal(g.max().ToDouble(), g[3, 3].ToDouble());
+        // sigma = 7 / 2 / 2.354: neighbour / centre = exp(-1 / (2 sigma^2))
+        double sigma = 7 / 2.0 / 2.354;
+        Assert.Equal(Math.Exp(-1 / (2 * sigma * sigma)), g[3, 4].ToDouble() / g[3, 3].ToDouble(), 5);
+    }
+
+    [Fact]
+    public void Similarity_is_clamped_cosine_cubed()
+    {
+        using var s = tensor(new float[] { 1, 0, 0, 1, 1, 1 }, [3, 2]);
+        using var t = tensor(new float[] { 1, 0, -1, 0 }, [2, 2]);
+        using var sim = RegularizedHoughMatching.Similarity(s, t, 3);
+        Assert.Equal(1.0, sim[0, 0].ToDouble(), 6);
+        Assert.Equal(0.0, sim[0, 1].ToDouble(), 6);   // cosine -1 clamped
+        Assert.Equal(0.0, sim[1, 0].ToDouble(), 6);
+        Assert.Equal(Math.Pow(Math.Sqrt(0.5), 3), sim[2, 0].ToDouble(), 5);
+    }
+
+    [Fact]
+    public void Diagonal_sums_group_entries_by_column_minus_row()
+    {
+        using var a = arange(12, dtype: ScalarType.Float32).reshape(1, 3, 4);   // rows [0..3], [4..7], [8..11]
+        using var d = RegularizedHoughMatching.DiagonalSums(a);
+        // k = j - i + 2: k=0 -> (2,0)=8; k=1 -> (1,0)+(2,1)=4+9; k=2 -> 0+5+10; k=3 -> 1+6+11; k=4 -> 2+7; k=5 -> 3
+        Assert.Equal(new float[] { 8, 13, 15, 18, 9, 3 }, d[0].data<float>().ToArray());
+    }
+
+    /// <summary>The paper's pairwise formulation: bin ids for every pair, votes by index_add, lookup per pair.</summary>
+    private static Tensor ReferenceConfidence(Tensor sim, HyperpixelSet s, HyperpixelSet t, HoughSpace space, Tensor gaussian)
+    {
+        int n = s.Grid.Count, m = t.Grid.Count;
+        var bins = new long[n * m];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++)
+            {
+                int vx = s.ImageWidth - s.Grid.CenterX(s.Grid.GridX(i)) + t.Grid.CenterX(t.Grid.GridX(j));
+                int vy = s.ImageHeight - s.Grid.CenterY(s.Grid.GridY(i)) + t.Grid.CenterY(t.Grid.GridY(j));
+                bins[i * m + j] = (long)((float)vx / (float)space.CellSize) + (long)((float)vy / (float)space.CellSize) * space.BinsX;
+            }
+        var binTensor = tensor(bins);
+        var hough = zeros(space.BinsY * space.BinsX).index_add_(0, binTensor, sim.flatten(), 1);
+        var smoothed = nn.functional.conv2d(hough.view(1, 1, space.BinsY, space.BinsX), gaussian.view(1, 1, 7, 7), padding: [3, 3]).flatten();
+        return sim * smoothed.index_select(0, binTensor).view(n, m);
+    }
+
+    [Fact]
+    public void Offset_voting_equals_the_pairwise_formulation()
+    {
+        manual_seed(7);
+        using var sf = randn(5 * 6, 16);
+        using var tf = randn(4 * 7, 16);
+        using var s = Set(sf.clone(), 6, 5, x0: 2, y0: 1, fullW: 10, fullH: 8);
+        using var t = Set(tf.clone(), 7, 4, x0: 1, y0: 3, fullW: 9, fullH: 9);
+        var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 200);
+        using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
+        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var fast = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
+        using var reference = ReferenceConfidence(sim, s, t, space, gaussian);
+        Assert.True(allclose(fast, reference, rtol: 1e-5, atol: 1e-7), $"max difference {(fast - reference).abs().max().ToDouble()}");
+    }
+
+    [Fact]
+    public void A_pure_translation_votes_into_one_offset_and_every_source_finds_its_shifted_twin()
+    {
+        // Target = source moved by (2, 1) grid cells: distinct one-hot features make only the true pairs similar.
+        int w = 6, h = 5;
+        var src = zeros(w * h, w * h);
+        var trg = zeros((w + 2) * (h + 1), w * h);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                src[y * w + x, y * w + x] = 1;
+                trg[(y + 1) * (w + 2) + x + 2, y * w + x] = 1;
+            }
+        using var s = Set(src, w, h);
+        using var t = Set(trg, w + 2, h + 1);
+        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var votes = RegularizedHoughMatching.OffsetVotes(sim, s.Grid, t.Grid);
+        Assert.Equal(w * h, votes.sum().ToDouble(), 4);
+        Assert.Equal(w * h, votes[1 + h - 1, 2 + w - 1].ToDouble(), 4);   // offset (dy, dx) = (1, 2)
+
+        var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 64);
+        using var bins = RegularizedHoughMatching.OffsetBins(space, s, t);
+        long expectedBin = space.Bin(s.ImageHeight + 4, space.BinsY) * space.BinsX + space.Bin(s.ImageWidth + 8, space.BinsX);
+        Assert.Equal(expectedBin, bins[1 + h - 1, 2 + w - 1].ToInt64());
+
+        using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
+        var match = RegularizedHoughMatching.Match(s, t, 64, 3, gaussian);
+        for (int i = 0; i < w * h; i++)
+            Assert.Equal((i / w + 1) * (w + 2) + i % w + 2, match.BestTargetOfSource[i]);
+    }
+
+    [Fact]
+    public void Fused_cpu_kernels_tiled_or_not_equal_the_tensor_formulation()
+    {
+        manual_seed(11);
+        // Smooth random fields so that matches are not ties: features vary slowly over each grid.
+        using var s = Set(randn(9 * 11, 32).cumsum(0).div(5), 11, 9, x0: 1, y0: 2, fullW: 13, fullH: 12);
+        using var t = Set(randn(8 * 12, 32).cumsum(0).div(5), 12, 8, x0: 2, y0: 1, fullW: 15, fullH: 10);
+        using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
+        var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 300);
+        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var confidence = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
+        var expectedRows = confidence.argmax(1).data<long>().ToArray();
+        var expectedColumns = confidence.argmax(0).data<long>().ToArray();
+
+        var untiled = RegularizedHoughMatching.Match(s, t, 300, 3, gaussian);
+        var tiled = RegularizedHoughMatching.Match(s, t, 300, 3, gaussian, maxBlockBytes: 4 * t.Grid.Count * 7); // 7-row blocks
+        Assert.Equal(expectedRows, untiled.BestTargetOfSource);
+        Assert.Equal(expectedColumns, untiled.BestSourceOfTarget);
+        Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
+        Assert.Equal(untiled.BestSourceOfTarget, tiled.BestSourceOfTarget);
+        Assert.Equal(untiled.ConfidenceSum, tiled.ConfidenceSum, 6);
+        Assert.Equal(confidence.sum().ToDouble(), untiled.ConfidenceSum, 3);
+        Assert.Equal(sim.sum().ToDouble(), untiled.SimilaritySum, 3);
+    }
+
+    [Fact]
+    public void Hough_space_size_follows_the_cell_count()
+    {
+        var space = HoughSpace.For(300, 200, 300, 225, 8192);
+        Assert.Equal(Math.Sqrt(600.0 * 425 / 8192), space.CellSize, 12);
+        Assert.Equal((108, 77), (space.BinsX, space.BinsY));
+    }
+}
