@@ -22,12 +22,11 @@ internal static class BenchCommand
         var pairs = new Option<int>("--pairs") { Description = "number of pairs (the first N)", DefaultValueFactory = _ => 20 };
         var repeat = new Option<int>("--repeat") { Description = "passes over the pairs (medians over all)", DefaultValueFactory = _ => 3 };
         var json = new Option<string?>("--json") { Description = "write the figures as JSON here" };
-        var fast = new Option<bool>("--fast") { Description = "bfloat16 similarity (the fast path)" };
         var common = new CommonOptions();
-        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json, fast };
+        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json };
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() => Run(r.GetValue(datapath)!, r.GetValue(pairs), r.GetValue(repeat), r.GetValue(json),
-            common.Parse(r) with { FastSimilarity = r.GetValue(fast) })));
+            common.Parse(r))));
         return command;
     }
 
@@ -40,7 +39,7 @@ internal static class BenchCommand
         var pairs = dataset.Pairs.Take(pairCount).ToList();
         using var matcher = new HyperpixelMatcher(options);
         AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +
-            $"{(options.FastSimilarity ? "fast (bf16 similarity)" : "exact (fp32)")}, {get_num_threads()} threads");
+            $"{get_num_threads()} threads");
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
 
         var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
@@ -83,7 +82,6 @@ internal static class BenchCommand
             {
                 pairs = pairs.Count,
                 repeat,
-                fast = options.FastSimilarity,
                 threads = get_num_threads(),
                 backbone = matcher.Backbone.Name,
                 layers = matcher.Layers,

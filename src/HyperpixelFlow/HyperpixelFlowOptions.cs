@@ -31,12 +31,6 @@ public sealed record HyperpixelFlowOptions
     public int HoughKernelSize { get; init; } = 7;
 
     /// <summary>
-    /// Fast path: similarity GEMM in bfloat16 (fp32 accumulation) instead of float32. Several times faster on CPUs
-    /// with AVX512-BF16/AMX; changes results slightly (see DEVELOPERS.md for the PCK cost). Off = exact to the paper.
-    /// </summary>
-    public bool FastSimilarity { get; init; }
-
-    /// <summary>
     /// Largest block of the N x M similarity matrix held at once (bytes). Larger matrices are processed in row blocks
     /// that are recomputed for the second pass, so memory stays bounded; results are identical.
     /// </summary>

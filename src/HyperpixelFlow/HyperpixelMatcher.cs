@@ -100,7 +100,7 @@ public sealed class HyperpixelMatcher : IDisposable
         timer.Lap("flow");
         var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
             preparedSource.Width, preparedSource.Height, preparedTarget.Width, preparedTarget.Height,
-            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Features.shape[1],
+            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
         return new MatchResult(Backbone.Name, Layers, matches, flow, inverse, diagnostics, timer.ToDictionary());
@@ -119,7 +119,7 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
         RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer,
-            Options.MaxSimilarityBlockBytes, Options.FastSimilarity);
+            Options.MaxSimilarityBlockBytes);
 
     private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
     {

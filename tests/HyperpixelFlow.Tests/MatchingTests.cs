@@ -8,7 +8,7 @@ namespace HyperpixelFlow.Tests;
 public class MatchingTests
 {
     private static HyperpixelSet Set(Tensor features, int w, int h, int jump = 4, int field = 11, int x0 = 0, int y0 = 0, int fullW = 0, int fullH = 0) =>
-        new(features, new HyperpixelGrid(jump, field, fullW == 0 ? w + x0 : fullW, fullH == 0 ? h + y0 : fullH, x0, y0, w, h),
+        HyperpixelSet.FromDense(features, new HyperpixelGrid(jump, field, fullW == 0 ? w + x0 : fullW, fullH == 0 ? h + y0 : fullH, x0, y0, w, h),
             (w + x0) * jump, (h + y0) * jump);
 
     [Fact]
@@ -73,7 +73,7 @@ public class MatchingTests
         using var t = Set(tf.clone(), 7, 4, x0: 1, y0: 3, fullW: 9, fullH: 9);
         var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 200);
         using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
-        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var sim = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 3);
         using var fast = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
         using var reference = ReferenceConfidence(sim, s, t, space, gaussian);
         Assert.True(allclose(fast, reference, rtol: 1e-5, atol: 1e-7), $"max difference {(fast - reference).abs().max().ToDouble()}");
@@ -94,7 +94,7 @@ public class MatchingTests
             }
         using var s = Set(src, w, h);
         using var t = Set(trg, w + 2, h + 1);
-        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var sim = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 3);
         using var votes = RegularizedHoughMatching.OffsetVotes(sim, s.Grid, t.Grid);
         Assert.Equal(w * h, votes.sum().ToDouble(), 4);
         Assert.Equal(w * h, votes[1 + h - 1, 2 + w - 1].ToDouble(), 4);   // offset (dy, dx) = (1, 2)
@@ -119,7 +119,7 @@ public class MatchingTests
         using var t = Set(randn(8 * 12, 32).cumsum(0).div(5), 12, 8, x0: 2, y0: 1, fullW: 15, fullH: 10);
         using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
         var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 300);
-        using var sim = RegularizedHoughMatching.Similarity(s.Features, t.Features, 3);
+        using var sim = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 3);
         using var confidence = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
         var expectedRows = confidence.argmax(1).data<long>().ToArray();
         var expectedColumns = confidence.argmax(0).data<long>().ToArray();

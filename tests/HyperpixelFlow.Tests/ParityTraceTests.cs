@@ -43,7 +43,7 @@ public class ParityTraceTests
         using var t = matcher.BuildHyperpixels(targetFeatures, matcher.Layers, pt);
         Assert.Equal(trace.GetProperty("src_n_hyperpixels").GetInt32(), s.Grid.Count);
         Assert.Equal(trace.GetProperty("trg_n_hyperpixels").GetInt32(), t.Grid.Count);
-        Assert.Equal(trace.GetProperty("src_hyperimage_shape")[0].GetInt32(), (int)s.Features.shape[1]);
+        Assert.Equal(trace.GetProperty("src_hyperimage_shape")[0].GetInt32(), (int)s.Channels);
         AssertBox(trace.GetProperty("src_first_box"), s.Grid.BoxAt(0));
         AssertBox(trace.GetProperty("src_last_box"), s.Grid.BoxAt(s.Grid.Count - 1));
         AssertBox(trace.GetProperty("trg_last_box"), t.Grid.BoxAt(t.Grid.Count - 1));

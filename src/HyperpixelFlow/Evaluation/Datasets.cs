@@ -53,7 +53,7 @@ public static class Datasets
             var target = Points(csv, line, f, 2 + 2 * count, 2 + 3 * count, count);
             string src = StripFirstComponent(f[0]), trg = StripFirstComponent(f[1]);
             var (s, t) = KeepVisibleInBoth(source, target);
-            pairs.Add(new BenchmarkPair($"{line - 1}", Path.GetDirectoryName(src)!.Replace('\\', '/'), Path.Combine(root, src),
+            pairs.Add(new BenchmarkPair($"{pairs.Count}", Path.GetDirectoryName(src)!.Replace('\\', '/'), Path.Combine(root, src),
                 Path.Combine(root, trg), s, t));
         }
         return new BenchmarkDataset("pfwillow", split, root, PckThreshold.KeypointExtent, pairs);
@@ -106,7 +106,7 @@ public static class Datasets
             var (s, t) = KeepVisibleInBoth(sourcePoints, targetPoints);
             var labels = new Dictionary<string, int>();
             if (!inline && f.Length > 3 && int.TryParse(f[3], out int flip)) labels["flip"] = flip;
-            pairs.Add(new BenchmarkPair($"{line - 1}", category, Path.Combine(root, "JPEGImages", src), Path.Combine(root, "JPEGImages", trg),
+            pairs.Add(new BenchmarkPair($"{pairs.Count}", category, Path.Combine(root, "JPEGImages", src), Path.Combine(root, "JPEGImages", trg),
                 s, t, sourceBox, targetBox, labels));
         }
         return new BenchmarkDataset("pfpascal", split, root, PckThreshold.Image, pairs);
@@ -197,7 +197,7 @@ public static class Datasets
             string ImagePath(string p) => Path.Combine(root, "101_ObjectCategories", category, Path.GetFileName(p.Trim()));
             var source = new Polygon(PolygonPoints(csv, line, f[3], f[4]));
             var target = new Polygon(PolygonPoints(csv, line, f[5], f[6]));
-            pairs.Add(new BenchmarkPair($"{line - 1}", category, ImagePath(f[0]), ImagePath(f[1]), source.Vertices, target.Vertices,
+            pairs.Add(new BenchmarkPair($"{pairs.Count}", category, ImagePath(f[0]), ImagePath(f[1]), source.Vertices, target.Vertices,
                 SourceMask: source, TargetMask: target));
         }
         return new BenchmarkDataset("caltech", split, root, PckThreshold.Image, pairs);

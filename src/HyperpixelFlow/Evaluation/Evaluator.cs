@@ -19,11 +19,16 @@ public sealed class ImageHyperpixels(HyperpixelSet set, float scale, int origina
     public static ImageHyperpixels Extract(HyperpixelMatcher matcher, string path)
     {
         var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
-        using var scope = NewDisposeScope();
         using var prepared = matcher.Prepare(image);
-        var set = matcher.BuildHyperpixels(matcher.ExtractFeatures(prepared, matcher.Layers), matcher.Layers, prepared);
-        set.Features.MoveToOuterDisposeScope();
-        return new ImageHyperpixels(set, prepared.Scale, image.Width, image.Height);
+        var features = matcher.ExtractFeatures(prepared, matcher.Layers);
+        try
+        {
+            return new ImageHyperpixels(matcher.BuildHyperpixels(features, matcher.Layers, prepared), prepared.Scale, image.Width, image.Height);
+        }
+        finally
+        {
+            foreach (var f in features) f.Dispose();
+        }
     }
 }
 

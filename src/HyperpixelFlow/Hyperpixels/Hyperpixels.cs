@@ -5,25 +5,87 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Hyperpixels;
 
 /// <summary>
-/// Hyperpixels of one image: features [N, C] (one row per kept grid cell, row-major) and their grid geometry, with
-/// the size of the (resized) image they came from. Owns the feature tensor.
+/// Hyperpixels of one image, kept factored: the selected layers grouped by map size ([C_g, h_g, w_g] each; group 0
+/// at the hyperimage resolution), the squared norm of every kept hyperpixel, and the grid geometry. The paper's dense
+/// hyperpixel features (every group upsampled bilinearly with align_corners to group 0's map, channels concatenated,
+/// kept window, [N, C]) are available through <see cref="Dense"/>; matching on the CPU never builds them, because
+/// dot products of upsampled features equal upsampled dot products of the small maps (interpolation is linear).
+/// Owns its tensors.
 /// </summary>
-public sealed class HyperpixelSet(Tensor features, HyperpixelGrid grid, int imageWidth, int imageHeight) : IDisposable
+public sealed class HyperpixelSet : IDisposable
 {
-    public Tensor Features { get; } = features;
-    public HyperpixelGrid Grid { get; } = grid;
-    public int ImageWidth { get; } = imageWidth;
-    public int ImageHeight { get; } = imageHeight;
-    public void Dispose() => Features.Dispose();
+    public HyperpixelGrid Grid { get; }
+    public IReadOnlyList<Tensor> Groups { get; }
+    /// <summary>|f(i)|^2 of each kept hyperpixel [N], float32.</summary>
+    public Tensor SquaredNorms { get; }
+    public int ImageWidth { get; }
+    public int ImageHeight { get; }
+    public long Channels => Groups.Sum(g => g.shape[0]);
+
+    public HyperpixelSet(IReadOnlyList<Tensor> groups, HyperpixelGrid grid, int imageWidth, int imageHeight)
+    {
+        if (groups.Count == 0 || groups.Any(g => g.dim() != 3)) throw new ArgumentException("groups must be non-empty [C, h, w] maps");
+        if (groups[0].shape[1] != grid.FullHeight || groups[0].shape[2] != grid.FullWidth)
+            throw new ArgumentException($"group 0 is {groups[0].shape[1]}x{groups[0].shape[2]}, the grid {grid.FullHeight}x{grid.FullWidth}");
+        Groups = groups;
+        Grid = grid;
+        ImageWidth = imageWidth;
+        ImageHeight = imageHeight;
+        using var scope = NewDisposeScope();
+        var norms = zeros(grid.Count, device: groups[0].device);
+        foreach (var g in groups) norms.add_(Window(Upsampled(g)).pow(2).sum(dim: 0).flatten());
+        SquaredNorms = norms.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A set from dense features [N, C] of the kept window (one group at full resolution; the rest of the grid is zero).</summary>
+    public static HyperpixelSet FromDense(Tensor features, HyperpixelGrid grid, int imageWidth, int imageHeight)
+    {
+        if (features.dim() != 2 || features.shape[0] != grid.Count)
+            throw new ArgumentException($"features must be [{grid.Count}, C], got [{string.Join(",", features.shape)}]");
+        Tensor map;
+        using (var scope = NewDisposeScope())
+        {
+            map = zeros(features.shape[1], grid.FullHeight, grid.FullWidth, device: features.device);
+            map[.., grid.Y0..(grid.Y0 + grid.Height), grid.X0..(grid.X0 + grid.Width)] = features.t().reshape(-1, grid.Height, grid.Width);
+            map.MoveToOuterDisposeScope();
+        }
+        return new HyperpixelSet([map], grid, imageWidth, imageHeight);
+    }
+
+    /// <summary>The paper's hyperpixel features [N, C] (built on demand; the caller owns the tensor).</summary>
+    public Tensor Dense()
+    {
+        using var scope = NewDisposeScope();
+        var full = cat(Groups.Select(Upsampled).ToList(), 0);
+        return Window(full).reshape(Channels, -1).t().contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Group 0's kept features [N, C_0] (no interpolation needed at the hyperimage resolution).</summary>
+    public Tensor FinestDense() => Window(Groups[0]).reshape(Groups[0].shape[0], -1).t().contiguous();
+
+    /// <summary>A map brought to the hyperimage resolution: bilinear, align_corners=true (identity for group 0).</summary>
+    public Tensor Upsampled(Tensor map) =>
+        map.shape[1] == Grid.FullHeight && map.shape[2] == Grid.FullWidth
+            ? map.alias()
+            : nn.functional.interpolate(map.unsqueeze(0), [Grid.FullHeight, Grid.FullWidth], mode: InterpolationMode.Bilinear, align_corners: true)[0];
+
+    /// <summary>The kept window of a full-resolution map [C, H, W] -> [C, h, w].</summary>
+    public Tensor Window(Tensor full) => full[.., Grid.Y0..(Grid.Y0 + Grid.Height), Grid.X0..(Grid.X0 + Grid.Width)];
+
+    public void Dispose()
+    {
+        foreach (var g in Groups) g.Dispose();
+        SquaredNorms.Dispose();
+    }
 }
 
 /// <summary>Builds hyperpixels from the candidate features of a backbone.</summary>
 public static class HyperpixelBuilder
 {
     /// <summary>
-    /// Upsamples every layer to the first layer's map (bilinear, align_corners=true), concatenates channels and
-    /// keeps the cells of the (optionally margin-pruned) grid. <paramref name="layerFeatures"/> are [1, C, h, w] in
-    /// the order of <paramref name="layers"/> (ascending); the tensors are not disposed.
+    /// Groups the layers' maps by size (concatenating channels in layer order), places the hyperpixel grid at the first
+    /// layer's map and prunes its margin. <paramref name="layerFeatures"/> are [1, C, h, w] in the order of
+    /// <paramref name="layers"/> (ascending); they are not disposed.
     /// </summary>
     public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, Backbone backbone,
         int imageWidth, int imageHeight, bool marginPruning)
@@ -32,17 +94,23 @@ public static class HyperpixelBuilder
             throw new ArgumentException($"expected {layers.Count} feature maps, got {layerFeatures.Count}");
         foreach (var f in layerFeatures)
             if (f.dim() != 4 || f.shape[0] != 1) throw new ArgumentException($"feature maps must be [1, C, h, w], got [{string.Join(",", f.shape)}]");
-        using var scope = NewDisposeScope();
-        long h = layerFeatures[0].shape[2], w = layerFeatures[0].shape[3];
-        var maps = layerFeatures.Select((f, i) => i == 0 || (f.shape[2] == h && f.shape[3] == w)
-            ? f
-            : nn.functional.interpolate(f, [h, w], mode: InterpolationMode.Bilinear, align_corners: true)).ToList();
-        var hyperimage = cat(maps, 1)[0];
+        var groups = new List<Tensor>();
+        using (var scope = NewDisposeScope())
+        {
+            for (int i = 0; i < layerFeatures.Count;)
+            {
+                int j = i;
+                while (j < layerFeatures.Count && layerFeatures[j].shape[2] == layerFeatures[i].shape[2]
+                       && layerFeatures[j].shape[3] == layerFeatures[i].shape[3]) j++;
+                var members = layerFeatures.Skip(i).Take(j - i).Select(f => f[0]).ToList();
+                groups.Add((members.Count == 1 ? members[0].clone() : cat(members, 0)).MoveToOuterDisposeScope());
+                i = j;
+            }
+        }
+        long h = groups[0].shape[1], w = groups[0].shape[2];
         var geometry = backbone.Candidates[layers[0]];
         var grid = HyperpixelGrid.Create(geometry.Jump, geometry.ReceptiveField, (int)w, (int)h, imageWidth, imageHeight,
             marginPruning, tolerance: geometry.Jump);
-        var window = hyperimage[.., grid.Y0..(grid.Y0 + grid.Height), grid.X0..(grid.X0 + grid.Width)];
-        var features = window.reshape(hyperimage.shape[0], -1).t().contiguous();
-        return new HyperpixelSet(features.MoveToOuterDisposeScope(), grid, imageWidth, imageHeight);
+        return new HyperpixelSet(groups, grid, imageWidth, imageHeight);
     }
 }

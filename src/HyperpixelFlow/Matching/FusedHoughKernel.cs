@@ -147,6 +147,32 @@ internal static class FusedHoughKernel
         }
     }
 
+    /// <summary>destination += weight x source over n values.</summary>
+    public static unsafe void AddScaled(float* destination, float* source, float weight, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var w = new Vector<float>(weight);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(destination + k) + w * Vector.Load(source + k)).Store(destination + k);
+        }
+        for (; k < n; k++) destination[k] += weight * source[k];
+    }
+
+    /// <summary>row[k] *= factor x scale[k] over n values.</summary>
+    public static unsafe void MultiplyInPlace(float* row, float* scale, float factor, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<float>(factor);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(row + k) * (f * Vector.Load(scale + k))).Store(row + k);
+        }
+        for (; k < n; k++) row[k] *= factor * scale[k];
+    }
+
     private static unsafe void AddInto(float* destination, float* source, int n)
     {
         int k = 0;

@@ -152,14 +152,16 @@ public static class RegularizedHoughMatching
     /// <summary>
     /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. On the CPU the fused kernels run
     /// over the similarity matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks are
-    /// recomputed for the second pass instead of kept, so memory stays bounded); elsewhere the tensor formulation runs.
+    /// recomputed for the second pass instead of kept, so memory stays bounded); elsewhere the tensor formulation runs
+    /// on the dense hyperpixel features.
     /// </summary>
     public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
-        StageTimer? timer = null, long maxBlockBytes = 256L << 20, bool bfloat16 = false)
+        StageTimer? timer = null, long maxBlockBytes = 256L << 20)
     {
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
-        return source.Features.device_type == DeviceType.CPU
-            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes, bfloat16)
+        bool sameGroups = source.Groups.Select(g => g.shape[0]).SequenceEqual(target.Groups.Select(g => g.shape[0]));
+        return source.Groups[0].device_type == DeviceType.CPU && sameGroups
+            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes)
             : MatchTensors(source, target, space, exponent, gaussian, timer);
     }
 
@@ -167,7 +169,7 @@ public static class RegularizedHoughMatching
         StageTimer? timer)
     {
         using var scope = NewDisposeScope();
-        var similarity = Similarity(source.Features, target.Features, exponent);
+        var similarity = Similarity(source.Dense(), target.Dense(), exponent);
         timer?.Lap("similarity");
         var confidence = Confidence(similarity, source, target, space, gaussian);
         var bestTarget = confidence.argmax(1).cpu().data<long>().ToArray();
@@ -177,31 +179,14 @@ public static class RegularizedHoughMatching
             similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble());
     }
 
-    /// <summary>Address of a contiguous float32 CPU tensor's data (valid while the tensor lives).</summary>
-    private static unsafe float* FloatPointer(Tensor t)
-    {
-        if (t.dtype != ScalarType.Float32 || !t.is_contiguous() || t.device_type != DeviceType.CPU)
-            throw new ArgumentException("expected a contiguous float32 CPU tensor");
-        return (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
-    }
-
-    /// <summary>Cosines of unit-normalised features for source rows [from, to): [to - from, M].</summary>
-    private static Tensor CosineBlock(Tensor unitSource, Tensor unitTargetT, int from, int to, bool bfloat16)
-    {
-        var rows = unitSource[from..to];
-        return bfloat16
-            ? rows.to(ScalarType.BFloat16).mm(unitTargetT.to(ScalarType.BFloat16)).to(ScalarType.Float32).contiguous()
-            : rows.mm(unitTargetT).contiguous();
-    }
-
     private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
-        StageTimer? timer, long maxBlockBytes, bool bfloat16)
+        StageTimer? timer, long maxBlockBytes)
     {
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
         int n = s.Count, m = t.Count;
-        var unitSource = (source.Features / source.Features.norm(1, true, 2).clamp_min(1e-12)).contiguous();
-        var unitTargetT = (target.Features / target.Features.norm(1, true, 2).clamp_min(1e-12)).t().contiguous();
+        var similarity = new FactoredSimilarity(source, target);
+        timer?.Lap("similarity");
         int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
         bool kept = blockRows >= n;
         var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
@@ -209,9 +194,9 @@ public static class RegularizedHoughMatching
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
-            var block = CosineBlock(unitSource, unitTargetT, from, to, bfloat16);
+            var block = similarity.Cosines(from, to);
             timer?.Lap("similarity");
-            FusedHoughKernel.ActivateAndVote(FloatPointer(block), from, to - from, s, t, exponent, offsetVotes);
+            FusedHoughKernel.ActivateAndVote(TensorMemory.Floats(block), from, to - from, s, t, exponent, offsetVotes);
             if (kept) whole = block;
             else block.Dispose();
             timer?.Lap("voting");
@@ -227,12 +212,12 @@ public static class RegularizedHoughMatching
             if (!kept)
             {
                 timer?.Lap("voting");
-                block = CosineBlock(unitSource, unitTargetT, from, to, bfloat16);
+                block = similarity.Cosines(from, to);
                 timer?.Lap("similarity");
-                FusedHoughKernel.Activate(FloatPointer(block), (to - from) * (long)m, exponent);
+                FusedHoughKernel.Activate(TensorMemory.Floats(block), (to - from) * (long)m, exponent);
             }
             similarityMax = Math.Max(similarityMax, block!.max().ToDouble());
-            FusedHoughKernel.ConfidenceArgmax(FloatPointer(block), from, to - from, s, t, smoothed, best);
+            FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block), from, to - from, s, t, smoothed, best);
             if (!kept) block.Dispose();
         }
         timer?.Lap("voting");

@@ -1,0 +1,114 @@
+using HyperpixelFlow.Hyperpixels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Matching;
+
+/// <summary>
+/// Cosine similarity of hyperpixels without building the dense hyperpixel features. A hyperpixel is the concatenation
+/// of layer groups, every coarse group upsampled bilinearly; the dot product of two hyperpixels is the sum over groups,
+/// and for a coarse group it equals the bilinear interpolation of the small Gram matrix G = S_g^T T_g at both ends
+/// (interpolation is linear). So: finest group by one GEMM at full resolution; coarse groups by a small GEMM, upsampled
+/// along the target axes once per pair, then blended from 4 rows per source hyperpixel; divided by the norms.
+/// The sums are the paper's up to float rounding, at a fraction of the GEMM cost (the 1216-channel product of the
+/// default layers becomes a 64-channel one plus three small ones).
+/// </summary>
+internal sealed unsafe class FactoredSimilarity
+{
+    private readonly Tensor _finestSource, _finestTargetT;
+    private readonly CoarseGroup[] _coarse;
+    private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
+    private readonly int _targets;
+
+    /// <summary>A coarse group: target-upsampled Gram rows [n_low, M] and, per source hyperpixel, 4 rows and weights.</summary>
+    internal sealed record CoarseGroup(Tensor Rows, int[] Index, float[] Weight);
+
+    public FactoredSimilarity(HyperpixelSet source, HyperpixelSet target)
+    {
+        _targets = target.Grid.Count;
+        _finestSource = source.FinestDense();
+        _finestTargetT = target.FinestDense().t().contiguous();
+        _coarse = new CoarseGroup[source.Groups.Count - 1];
+        for (int g = 1; g < source.Groups.Count; g++)
+        {
+            var (gs, gt) = (source.Groups[g], target.Groups[g]);
+            long channels = gs.shape[0];
+            using var gram = gs.reshape(channels, -1).t().mm(gt.reshape(channels, -1));            // [hs*ws, ht*wt]
+            using var upsampled = target.Upsampled(gram.view(-1, gt.shape[1], gt.shape[2]));          // [hs*ws, Ht, Wt]
+            var rows = target.Window(upsampled).reshape(gram.shape[0], _targets).contiguous();
+            var (index, weight) = SourceBlend(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
+            _coarse[g - 1] = new CoarseGroup(rows, index, weight);
+        }
+        _inverseSourceNorms = InverseNorms(source.SquaredNorms);
+        _inverseTargetNorms = InverseNorms(target.SquaredNorms);
+    }
+
+    private static float[] InverseNorms(Tensor squared) =>
+        squared.cpu().data<float>().ToArray().Select(v => 1f / MathF.Max(MathF.Sqrt(v), 1e-12f)).ToArray();
+
+    /// <summary>Cosines of source hyperpixels [from, to) with every target hyperpixel: [to - from, M] float32.</summary>
+    public Tensor Cosines(int from, int to)
+    {
+        var block = _finestSource[from..to].mm(_finestTargetT).contiguous();
+        float* b = TensorMemory.Floats(block);
+        int m = _targets;
+        var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();
+        Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            float* row = b + (long)(i - from) * m;
+            for (int g = 0; g < _coarse.Length; g++)
+            {
+                var c = _coarse[g];
+                float* rows = (float*)rowsPointers[g];
+                for (int k = 0; k < 4; k++)
+                {
+                    float w = c.Weight[4 * i + k];
+                    if (w != 0) FusedHoughKernel.AddScaled(row, rows + (long)c.Index[4 * i + k] * m, w, m);
+                }
+            }
+            fixed (float* inverseTarget = _inverseTargetNorms)
+                FusedHoughKernel.MultiplyInPlace(row, inverseTarget, _inverseSourceNorms[i], m);
+        });
+        return block;
+    }
+
+    /// <summary>
+    /// Bilinear (align_corners=true) blend of a low-resolution map for every kept source hyperpixel: the 4 corner cells
+    /// and their weights, computed in float32 like the upsampling operator.
+    /// </summary>
+    internal static (int[] Index, float[] Weight) SourceBlend(HyperpixelGrid grid, int lowHeight, int lowWidth)
+    {
+        var index = new int[4 * grid.Count];
+        var weight = new float[4 * grid.Count];
+        var xs = Axis(grid.FullWidth, lowWidth);
+        var ys = Axis(grid.FullHeight, lowHeight);
+        for (int n = 0; n < grid.Count; n++)
+        {
+            var (x0, x1, lx) = xs[grid.GridX(n)];
+            var (y0, y1, ly) = ys[grid.GridY(n)];
+            index[4 * n] = y0 * lowWidth + x0;
+            index[4 * n + 1] = y0 * lowWidth + x1;
+            index[4 * n + 2] = y1 * lowWidth + x0;
+            index[4 * n + 3] = y1 * lowWidth + x1;
+            weight[4 * n] = (1 - ly) * (1 - lx);
+            weight[4 * n + 1] = (1 - ly) * lx;
+            weight[4 * n + 2] = ly * (1 - lx);
+            weight[4 * n + 3] = ly * lx;
+        }
+        return (index, weight);
+    }
+
+    private static (int Low, int High, float Lambda)[] Axis(int outputSize, int inputSize)
+    {
+        float scale = outputSize > 1 ? (float)(inputSize - 1) / (outputSize - 1) : 0f;
+        var axis = new (int, int, float)[outputSize];
+        for (int o = 0; o < outputSize; o++)
+        {
+            float position = scale * o;
+            int low = Math.Min((int)position, inputSize - 1);
+            int high = Math.Min(low + 1, inputSize - 1);
+            axis[o] = (low, high, position - low);
+        }
+        return axis;
+    }
+}
