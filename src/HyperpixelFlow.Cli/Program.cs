@@ -8,6 +8,8 @@ root.Subcommands.Add(MatchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(BackbonesCommand.Create());
+root.Subcommands.Add(BeamSearchCommand.Create());
 
 try
 {

@@ -82,10 +82,8 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         var watch = Stopwatch.StartNew();
         var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(Matcher, p));
         var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(Matcher, p));
-        var match = Matcher.MatchHyperpixels(source.Set, target.Set);
-        var field = new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource);
-        var predicted = pair.SourcePoints.Select(p => field.Transfer(Resized(p, source.Scale))).ToList();
-        var truth = pair.TargetPoints.Select(p => Resized(p, target.Scale)).ToList();
+        var predicted = PredictResized(Matcher, source.Set, source.Scale, target.Set, pair.SourcePoints);
+        var truth = Resized(pair.TargetPoints, target.Scale);
         var correct = new Dictionary<string, int>();
         double threshold = 0;
         double? accuracy = null, iou = null;
@@ -106,6 +104,16 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
             watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Keypoint in resized pixels, scaled in float32 as the reference code does.</summary>
-    private static Point2 Resized(Point2 p, float scale) => new((float)p.X * scale, (float)p.Y * scale);
+    /// <summary>Matches two hyperpixel sets and transfers source points (original pixels) into resized-target pixels.</summary>
+    public static List<Point2> PredictResized(HyperpixelMatcher matcher, HyperpixelSet source, float sourceScale, HyperpixelSet target,
+        IReadOnlyList<Point2> sourcePoints)
+    {
+        var match = matcher.MatchHyperpixels(source, target);
+        var field = new DisplacementField(source.Grid, target.Grid, match.BestTargetOfSource);
+        return Resized(sourcePoints, sourceScale).Select(field.Transfer).ToList();
+    }
+
+    /// <summary>Points in resized pixels, scaled in float32 as the reference code does.</summary>
+    public static List<Point2> Resized(IReadOnlyList<Point2> points, float scale) =>
+        points.Select(p => new Point2((float)p.X * scale, (float)p.Y * scale)).ToList();
 }

@@ -1,0 +1,166 @@
+using System.Text;
+using System.Text.Json;
+using HyperpixelFlow.Hyperpixels;
+using HyperpixelFlow.Imaging;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Evaluation;
+
+/// <summary>Every candidate layer of one image, computed once for a whole search.</summary>
+public sealed class CandidateFeatures(Tensor[] features, PreparedImageInfo info) : IDisposable
+{
+    public Tensor[] Features { get; } = features;
+    public PreparedImageInfo Info { get; } = info;
+    public void Dispose() { foreach (var f in Features) f.Dispose(); }
+}
+
+/// <summary>Size and resize factor of a prepared image, without its pixels.</summary>
+public readonly record struct PreparedImageInfo(int Width, int Height, float Scale, int OriginalWidth, int OriginalHeight);
+
+/// <summary>One scored layer combination.</summary>
+public sealed record BeamCandidate(IReadOnlyList<int> Layers, double Score, int Depth);
+
+/// <summary>
+/// The paper's beam search of hyperpixel layers: start from the single ids 0..3; at every depth extend each kept
+/// combination by one id greater than its smallest id (no duplicates), score every new combination by mean PCK@alpha
+/// over the split, keep the best <c>beam</c>, and remember the best seen. Each image runs through the backbone once
+/// (all candidate layers cached), so a candidate costs hyperpixel assembly and matching only. Scores are appended to a
+/// JSON-lines log as they are computed; a re-run with equal settings skips combinations already scored.
+/// </summary>
+public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
+{
+    public sealed record Settings(string Dataset, string Split, string Backbone, int MaxSide, bool MarginPruning, double Alpha,
+        string Threshold, int Beam, int Depth, int Pairs);
+
+    public IReadOnlyList<int> StartIds { get; init; } = [0, 1, 2, 3];
+
+    /// <summary>Seconds spent in the backbone filling the cache, and the backbone runs it saved.</summary>
+    public double BackboneSeconds { get; private set; }
+    public int BackboneRuns { get; private set; }
+    public int CandidatesScored { get; private set; }
+
+    public BeamCandidate Run(int beam, int depth, string logPath, Action<BeamCandidate, bool>? onScored = null, CancellationToken cancel = default)
+    {
+        if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");
+        int candidates = matcher.Backbone.CandidateCount;
+        var kind = Evaluator.Resolve(dataset, threshold);
+        var settings = new Settings(dataset.Name, dataset.Split, matcher.Backbone.Name, matcher.Options.MaxSide, matcher.Options.MarginPruning,
+            alpha, kind.ToString(), beam, depth, dataset.Pairs.Count);
+        var known = OpenLog(logPath, settings);
+        using var log = new StreamWriter(logPath, append: true, Encoding.UTF8) { AutoFlush = true };
+        if (known.Count == 0 && new FileInfo(logPath).Length == 0) log.WriteLine(JsonSerializer.Serialize(new { settings }));
+        using var cache = new LruCache<string, CandidateFeatures>(Math.Max(2, dataset.Pairs.Count * 2));
+        var allIds = Enumerable.Range(0, candidates).ToList();
+
+        BeamCandidate Score(IReadOnlyList<int> layers, int level)
+        {
+            string key = string.Join(",", layers);
+            if (known.TryGetValue(key, out double cached))
+            {
+                var again = new BeamCandidate(layers, cached, level);
+                onScored?.Invoke(again, true);
+                return again;
+            }
+            double score = MeanPck(layers, kind, cache, allIds);
+            var candidate = new BeamCandidate(layers, score, level);
+            known[key] = score;
+            CandidatesScored++;
+            log.WriteLine(JsonSerializer.Serialize(new { layers, score, depth = level }));
+            onScored?.Invoke(candidate, false);
+            return candidate;
+        }
+
+        var level1 = StartIds.Where(id => id < candidates).Select(id => Score([id], 1)).ToList();
+        var kept = level1.OrderByDescending(c => c.Score).Take(beam).ToList();
+        var best = kept[0];
+        for (int d = 2; d <= depth && !cancel.IsCancellationRequested; d++)
+        {
+            var scored = new List<BeamCandidate>();
+            var seen = new HashSet<string>();
+            foreach (var parent in kept)
+                foreach (int id in allIds)
+                {
+                    if (cancel.IsCancellationRequested) break;
+                    if (parent.Layers.Contains(id) || id <= parent.Layers.Min()) continue;
+                    var layers = parent.Layers.Append(id).Order().ToList();
+                    if (!seen.Add(string.Join(",", layers))) continue;
+                    scored.Add(Score(layers, d));
+                }
+            if (scored.Count == 0) break;
+            kept = scored.OrderByDescending(c => c.Score).Take(beam).ToList();
+            if (kept[0].Score > best.Score) best = kept[0];
+        }
+        return best;
+    }
+
+    private static Dictionary<string, double> OpenLog(string path, Settings settings)
+    {
+        var known = new Dictionary<string, double>();
+        if (!File.Exists(path)) return known;
+        var lines = File.ReadAllLines(path);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[i])) continue;
+            JsonElement e;
+            try { e = JsonDocument.Parse(lines[i]).RootElement; }
+            catch (JsonException) when (i == lines.Length - 1) { break; } // a half-written last line
+            catch (JsonException) { throw new DatasetFormatException(path, i + 1, "unreadable beam-search log line; delete the file to start over"); }
+            if (i == 0)
+            {
+                var logged = e.GetProperty("settings").Deserialize<Settings>();
+                if (logged != settings)
+                    throw new HyperpixelFlowException($"{path} was written for other settings ({logged}); pass another --log or delete it");
+                continue;
+            }
+            known[string.Join(",", e.GetProperty("layers").EnumerateArray().Select(v => v.GetInt32()))] = e.GetProperty("score").GetDouble();
+        }
+        return known;
+    }
+
+    /// <summary>Mean PCK@alpha (percent) of a layer combination over the split.</summary>
+    public double MeanPck(IReadOnlyList<int> layers, PckThreshold kind, LruCache<string, CandidateFeatures> cache, IReadOnlyList<int> allIds)
+    {
+        var sets = new Dictionary<string, (HyperpixelSet Set, PreparedImageInfo Info)>();
+        try
+        {
+            (HyperpixelSet, PreparedImageInfo) SetOf(string path)
+            {
+                if (sets.TryGetValue(path, out var entry)) return entry;
+                var features = cache.GetOrAdd(path, p => Extract(p, allIds));
+                var selected = layers.Select(l => features.Features[l]).ToList();
+                var set = Hyperpixels.HyperpixelBuilder.Build(selected, layers, matcher.Backbone, features.Info.Width, features.Info.Height,
+                    matcher.Options.MarginPruning);
+                return sets[path] = (set, features.Info);
+            }
+            double sum = 0;
+            int counted = 0;
+            foreach (var pair in dataset.Pairs)
+            {
+                var (source, sourceInfo) = SetOf(pair.SourceImage);
+                var (target, targetInfo) = SetOf(pair.TargetImage);
+                if (pair.SourcePoints.Count == 0) continue;
+                var predicted = Evaluator.PredictResized(matcher, source, sourceInfo.Scale, target, pair.SourcePoints);
+                var truth = Evaluator.Resized(pair.TargetPoints, targetInfo.Scale);
+                double thresholdPixels = Metrics.PckThresholdPixels(pair, kind, targetInfo.OriginalWidth, targetInfo.OriginalHeight, targetInfo.Scale);
+                sum += (double)Metrics.CorrectKeypoints(predicted, truth, thresholdPixels, alpha) / truth.Count;
+                counted++;
+            }
+            return counted == 0 ? double.NaN : 100 * sum / counted;
+        }
+        finally
+        {
+            foreach (var (set, _) in sets.Values) set.Dispose();
+        }
+    }
+
+    private CandidateFeatures Extract(string path, IReadOnlyList<int> allIds)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
+        using var prepared = matcher.Prepare(image);
+        var features = matcher.ExtractFeatures(prepared, allIds);
+        BackboneSeconds += watch.Elapsed.TotalSeconds;
+        BackboneRuns++;
+        return new CandidateFeatures(features, new PreparedImageInfo(prepared.Width, prepared.Height, prepared.Scale, image.Width, image.Height));
+    }
+}

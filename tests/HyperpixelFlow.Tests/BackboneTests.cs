@@ -1,0 +1,113 @@
+using HyperpixelFlow.Backbones;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Tests;
+
+public class BackboneTests
+{
+    /// <summary>Map size and channels of every candidate id for a 300 x 225 (W x H) input.</summary>
+    [Theory]
+    [InlineData("resnet18-cntk")]
+    [InlineData("resnet18")]
+    [InlineData("resnet34")]
+    [InlineData("resnet50")]
+    [InlineData("resnet101")]
+    [InlineData("fcn101")]
+    public void Every_candidate_has_the_expected_size_and_channels(string name)
+    {
+        var spec = BackboneRegistry.Get(name);
+        using var network = new ResNet(spec.Architecture);
+        var ids = Enumerable.Range(0, spec.Architecture.CandidateCount).ToList();
+        using var input = randn(1, 3, 225, 300);
+        var features = network.ExtractCandidates(input, ids);
+        var geometry = Backbone.ComputeCandidateGeometry(spec.Architecture);
+        for (int id = 0; id < ids.Count; id++)
+        {
+            int stage = id == 0 ? -1 : network.StageOf(id);
+            long channels = id == 0 ? 64 : (64L << stage) * spec.Architecture.Expansion;
+            // ceil-halving: stem /4; then /8, /16, /32 unless dilated (FCN stays at /8)
+            long h = 225, w = 300;
+            foreach (var _ in Enumerable.Range(0, 2)) { h = (h + 1) / 2; w = (w + 1) / 2; }
+            for (int s = 1; s <= stage; s++) if (!spec.Architecture.IsDilated(s)) { h = (h + 1) / 2; w = (w + 1) / 2; }
+            Assert.Equal(new[] { 1, channels, h, w }, features[id].shape);
+            Assert.Equal(300.0 / w, geometry[id].Jump, 0.51 * geometry[id].Jump); // jump ~ image / map size
+        }
+        foreach (var f in features) f.Dispose();
+    }
+
+    [Fact]
+    public void Paper_tables_for_the_default_backbone_give_these_map_sizes()
+    {
+        var spec = BackboneRegistry.Get("resnet18-cntk");
+        using var network = new ResNet(spec.Architecture);
+        using var input = randn(1, 3, 225, 300);
+        var f = network.ExtractCandidates(input, [0, 2, 4, 5, 7, 9]);
+        Assert.Equal(new long[] { 1, 64, 57, 75 }, f[0].shape);
+        Assert.Equal(new long[] { 1, 64, 57, 75 }, f[1].shape);
+        Assert.Equal(new long[] { 1, 128, 29, 38 }, f[2].shape);
+        Assert.Equal(new long[] { 1, 256, 15, 19 }, f[3].shape);
+        Assert.Equal(new long[] { 1, 512, 8, 10 }, f[4].shape);
+        Assert.Equal(new long[] { 1, 512, 8, 10 }, f[5].shape);
+        foreach (var t in f) t.Dispose();
+    }
+
+    private static (string Pth, string Safetensors, ResNet Network) SaveRandomBottleneck(string prefix = "")
+    {
+        var architecture = new ResNetArchitecture(ResidualBlockKind.Bottleneck, [1, 2, 1, 1]);
+        var network = new ResNet(architecture);
+        using (no_grad())
+            foreach (var (name, p) in network.state_dict()) if (p.is_floating_point()) p.copy_(randn_like(p).mul(0.1).add(name.Contains("running_var") ? 1.5 : 0));
+        var dir = Directory.CreateTempSubdirectory("hpf-weights-").FullName;
+        var state = network.state_dict().ToDictionary(kv => prefix + kv.Key, kv => kv.Value.clone());
+        state[prefix + "fc.weight"] = randn(10, 2048);   // classifier head: ignored
+        string pth = Path.Combine(dir, "w.pth"), safetensors = Path.Combine(dir, "w.safetensors");
+        PyTorchPickler.PickleStateDict(pth, state);
+        Safetensors.SaveStateDict(safetensors, state);
+        return (pth, safetensors, network);
+    }
+
+    [Fact]
+    public void Pth_and_safetensors_round_trip_to_identical_features()
+    {
+        var (pth, safetensors, original) = SaveRandomBottleneck();
+        using var _ = original;
+        using var input = randn(1, 3, 96, 128);
+        var expected = original.ExtractCandidates(input, [0, 1, 3, 5]);
+        foreach (var file in new[] { pth, safetensors })
+        {
+            using var loaded = new ResNet(original.Architecture);
+            WeightFiles.LoadInto(loaded, file);
+            var actual = loaded.ExtractCandidates(input, [0, 1, 3, 5]);
+            for (int i = 0; i < expected.Length; i++) Assert.True(expected[i].eq(actual[i]).all().item<bool>(), $"{Path.GetExtension(file)} id {i}: max difference {(expected[i] - actual[i]).abs().max().ToDouble()}");
+        }
+    }
+
+    [Fact]
+    public void Wrapped_checkpoints_lose_their_prefix()
+    {
+        var (pth, _, original) = SaveRandomBottleneck("backbone.");
+        using var __ = original;
+        using var loaded = new ResNet(original.Architecture);
+        WeightFiles.LoadInto(loaded, pth);
+        Assert.True(original.state_dict()["layer2.1.conv2.weight"].eq(loaded.state_dict()["layer2.1.conv2.weight"]).all().item<bool>());
+    }
+
+    [Fact]
+    public void Wrong_or_broken_weight_files_are_reported()
+    {
+        var (pth, safetensors, original) = SaveRandomBottleneck();
+        using var __ = original;
+        using var other = new ResNet(new ResNetArchitecture(ResidualBlockKind.Bottleneck, [1, 1, 1, 1]));
+        var e = Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(other, safetensors));
+        Assert.Contains("unexpected", e.Message);
+        Assert.Contains("layer2.1.conv1.weight", e.Message);
+        using var basic = new ResNet(new ResNetArchitecture(ResidualBlockKind.Basic, [1, 2, 1, 1]));
+        Assert.Contains("mis-shaped", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, pth)).Message);
+        string garbage = Path.Combine(Path.GetDirectoryName(pth)!, "garbage.pth");
+        File.WriteAllText(garbage, "not a checkpoint");
+        Assert.Contains("not a readable", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage)).Message);
+        Assert.Contains("not found", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage + ".missing")).Message);
+    }
+}
