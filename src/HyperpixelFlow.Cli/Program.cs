@@ -10,6 +10,7 @@ root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(BackbonesCommand.Create());
 root.Subcommands.Add(BeamSearchCommand.Create());
+root.Subcommands.Add(DownloadCommand.Create());
 
 try
 {

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using HyperpixelFlow.Evaluation;
+
+namespace HyperpixelFlow.Tests;
+
+/// <summary>An evaluation stopped midway (cancelled, or its process killed) resumes and ends with the same totals.</summary>
+public class ResumeTests
+{
+    private const int Pairs = 10;
+
+    private static BenchmarkDataset Subset() => Datasets.LoadPfWillow(SharedData.PfWillow);
+
+    [SkippableFact]
+    public void Cancelled_then_resumed_evaluation_equals_an_uninterrupted_one()
+    {
+        var data = Subset();
+        var dir = Directory.CreateTempSubdirectory("hpf-resume-").FullName;
+        using var matcher = new HyperpixelMatcher();
+        var evaluator = new Evaluator(matcher);
+        var whole = evaluator.Run(data, [0.05, 0.1], PckThreshold.Auto, Path.Combine(dir, "whole.jsonl"), Pairs);
+
+        string resumed = Path.Combine(dir, "resumed.jsonl");
+        using var cancel = new CancellationTokenSource();
+        var partial = evaluator.Run(data, [0.05, 0.1], PckThreshold.Auto, resumed, Pairs,
+            progress: (done, _) => { if (done >= 4) cancel.Cancel(); }, cancel: cancel.Token);
+        Assert.Equal(4, partial.Pairs);
+        Assert.False(partial.Complete);
+        File.AppendAllText(resumed, "{\"index\": 4, \"id\": \"4\", \"categ");   // a write cut short by a kill
+        var finished = evaluator.Run(data, [0.05, 0.1], PckThreshold.Auto, resumed, Pairs);
+
+        Assert.True(finished.Complete);
+        Assert.Equal(whole.Pck, finished.Pck);
+        Assert.Equal(Pairs + 1, File.ReadAllLines(resumed).Length);  // header + one line per pair, nothing twice
+        var other = Assert.Throws<HyperpixelFlowException>(() => evaluator.Run(data, [0.2], PckThreshold.Auto, resumed, Pairs));
+        Assert.Contains("other settings", other.Message);
+    }
+
+    [SkippableFact]
+    public void Killed_cli_evaluation_resumes_to_the_same_summary()
+    {
+        string root = SharedData.PfWillow;
+        var dir = Directory.CreateTempSubdirectory("hpf-kill-").FullName;
+        string results = Path.Combine(dir, "r.jsonl"), summary = Path.Combine(dir, "s.json");
+        string[] args = ["evaluate", "--dataset", "pfwillow", "--datapath", root, "--limit", $"{Pairs}", "--results", results, "--summary", summary];
+
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hpf.dll"));
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using (var process = Process.Start(info)!)
+        {
+            _ = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            var deadline = DateTime.UtcNow.AddMinutes(3);
+            while ((!File.Exists(results) || File.ReadAllLines(results).Length < 4) && DateTime.UtcNow < deadline && !process.HasExited) Thread.Sleep(50);
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        int linesAfterKill = File.ReadAllLines(results).Length;
+        Assert.InRange(linesAfterKill, 2, Pairs);   // stopped midway with some pairs logged
+
+        var run = CliTests.Hpf(args);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal(Pairs + 1, File.ReadAllLines(results).Length);
+
+        using var matcher = new HyperpixelMatcher();
+        var expected = new Evaluator(matcher).Run(Subset(), [0.05, 0.1, 0.15], PckThreshold.Auto, Path.Combine(dir, "ref.jsonl"), Pairs);
+        var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary)).RootElement.GetProperty("pck");
+        foreach (var (alpha, value) in expected.Pck) Assert.Equal(value, json.GetProperty(alpha).GetDouble(), 9);
+    }
+}
