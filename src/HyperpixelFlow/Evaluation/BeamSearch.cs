@@ -47,8 +47,9 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
         var settings = new Settings(dataset.Name, dataset.Split, matcher.Backbone.Name, matcher.Options.MaxSide, matcher.Options.MarginPruning,
             alpha, kind.ToString(), beam, depth, dataset.Pairs.Count);
         var known = OpenLog(logPath, settings);
-        using var log = new StreamWriter(logPath, append: true, Encoding.UTF8) { AutoFlush = true };
-        if (known.Count == 0 && new FileInfo(logPath).Length == 0) log.WriteLine(JsonSerializer.Serialize(new { settings }));
+        bool fresh = !File.Exists(logPath) || new FileInfo(logPath).Length == 0;
+        using var log = new StreamWriter(logPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
+        if (fresh) log.WriteLine(JsonSerializer.Serialize(new { settings }));
         using var cache = new LruCache<string, CandidateFeatures>(Math.Max(2, dataset.Pairs.Count * 2));
         var allIds = Enumerable.Range(0, candidates).ToList();
 
@@ -107,11 +108,15 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
             catch (JsonException) { throw new DatasetFormatException(path, i + 1, "unreadable beam-search log line; delete the file to start over"); }
             if (i == 0)
             {
-                var logged = e.GetProperty("settings").Deserialize<Settings>();
+                if (!e.TryGetProperty("settings", out var header))
+                    throw new DatasetFormatException(path, 1, "not a beam-search log (no settings line); delete it or pass another --log");
+                var logged = header.Deserialize<Settings>();
                 if (logged != settings)
                     throw new HyperpixelFlowException($"{path} was written for other settings ({logged}); pass another --log or delete it");
                 continue;
             }
+            if (!e.TryGetProperty("layers", out _) || !e.TryGetProperty("score", out _))
+                throw new DatasetFormatException(path, i + 1, "beam-search log line without layers and score");
             known[string.Join(",", e.GetProperty("layers").EnumerateArray().Select(v => v.GetInt32()))] = e.GetProperty("score").GetDouble();
         }
         return known;

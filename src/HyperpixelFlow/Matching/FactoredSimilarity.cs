@@ -53,21 +53,35 @@ internal sealed unsafe class FactoredSimilarity
         float* b = TensorMemory.Floats(block);
         int m = _targets;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();
-        Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        int rows = to - from;
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 32 + 1));
+        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache.
+        const int Tile = 1024;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
-            float* row = b + (long)(i - from) * m;
-            for (int g = 0; g < _coarse.Length; g++)
+            int first = from + rows * w / workers, last = from + rows * (w + 1) / workers;
+            fixed (float* inverseTarget = _inverseTargetNorms)
             {
-                var c = _coarse[g];
-                float* rows = (float*)rowsPointers[g];
-                for (int k = 0; k < 4; k++)
+                for (int j0 = 0; j0 < m; j0 += Tile)
                 {
-                    float w = c.Weight[4 * i + k];
-                    if (w != 0) FusedHoughKernel.AddScaled(row, rows + (long)c.Index[4 * i + k] * m, w, m);
+                    int width = Math.Min(Tile, m - j0);
+                    for (int i = first; i < last; i++)
+                    {
+                        float* row = b + (long)(i - from) * m + j0;
+                        for (int g = 0; g < _coarse.Length; g++)
+                        {
+                            var c = _coarse[g];
+                            float* lowRows = (float*)rowsPointers[g] + j0;
+                            for (int k = 0; k < 4; k++)
+                            {
+                                float weight = c.Weight[4 * i + k];
+                                if (weight != 0) FusedHoughKernel.AddScaled(row, lowRows + (long)c.Index[4 * i + k] * m, weight, width);
+                            }
+                        }
+                        FusedHoughKernel.MultiplyInPlace(row, inverseTarget + j0, _inverseSourceNorms[i], width);
+                    }
                 }
             }
-            fixed (float* inverseTarget = _inverseTargetNorms)
-                FusedHoughKernel.MultiplyInPlace(row, inverseTarget, _inverseSourceNorms[i], m);
         });
         return block;
     }
