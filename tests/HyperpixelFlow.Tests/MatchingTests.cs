@@ -136,6 +136,22 @@ public class MatchingTests
     }
 
     [Fact]
+    public void Factored_similarity_of_multi_resolution_groups_equals_dense_cosines()
+    {
+        manual_seed(5);
+        var sourceGrid = new HyperpixelGrid(4, 11, 15, 12, 1, 2, 13, 9);
+        var targetGrid = new HyperpixelGrid(4, 11, 13, 10, 0, 1, 12, 8);
+        using var s = new HyperpixelSet([randn(8, 12, 15), randn(6, 6, 8), randn(5, 3, 4)], sourceGrid, 60, 48);
+        using var t = new HyperpixelSet([randn(8, 10, 13), randn(6, 5, 7), randn(5, 3, 4)], targetGrid, 52, 40);
+        using var dense = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 1);
+        using var scope = NewDisposeScope();
+        var factored = new FactoredSimilarity(s, t).Cosines(0, sourceGrid.Count).clamp_min(0);
+        Assert.True(allclose(factored, dense, rtol: 1e-4, atol: 1e-5), $"max difference {(factored - dense).abs().max().ToDouble()}");
+        var partial = new FactoredSimilarity(s, t).Cosines(20, 50).clamp_min(0);
+        Assert.True(allclose(partial, dense[20..50], rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
     public void Hough_space_size_follows_the_cell_count()
     {
         var space = HoughSpace.For(300, 200, 300, 225, 8192);

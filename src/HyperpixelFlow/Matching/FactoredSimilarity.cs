@@ -5,13 +5,13 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Matching;
 
 /// <summary>
-/// Cosine similarity of hyperpixels without building the dense hyperpixel features. A hyperpixel is the concatenation
+/// Cosine similarity of hyperpixels without building the dense source hyperpixels. A hyperpixel is the concatenation
 /// of layer groups, every coarse group upsampled bilinearly; the dot product of two hyperpixels is the sum over groups,
-/// and for a coarse group it equals the bilinear interpolation of the small Gram matrix G = S_g^T T_g at both ends
-/// (interpolation is linear). So: finest group by one GEMM at full resolution; coarse groups by a small GEMM, upsampled
-/// along the target axes once per pair, then blended from 4 rows per source hyperpixel; divided by the norms.
-/// The sums are the paper's up to float rounding, at a fraction of the GEMM cost (the 1216-channel product of the
-/// default layers becomes a 64-channel one plus three small ones).
+/// and since interpolation is linear, a coarse group's dot products are the bilinear blend (over the 4 cells each source
+/// hyperpixel interpolates) of the dot products of the small source map with the upsampled target. So: finest group by
+/// one GEMM at full resolution; each coarse group by a GEMM of its few low-resolution source cells with the target,
+/// then blended from 4 rows per source hyperpixel; divided by the norms. The sums are the paper's up to float
+/// rounding, at a fraction of the GEMM cost (for the default layers about 1/12).
 /// </summary>
 internal sealed unsafe class FactoredSimilarity
 {
@@ -20,7 +20,8 @@ internal sealed unsafe class FactoredSimilarity
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
     private readonly int _targets;
 
-    /// <summary>A coarse group: target-upsampled Gram rows [n_low, M] and, per source hyperpixel, 4 rows and weights.</summary>
+    /// <summary>A coarse group: dot products of its low-resolution source cells with every target hyperpixel [n_low, M],
+    /// and per source hyperpixel the 4 cells it blends with their weights.</summary>
     internal sealed record CoarseGroup(Tensor Rows, int[] Index, float[] Weight);
 
     public FactoredSimilarity(HyperpixelSet source, HyperpixelSet target)
@@ -33,9 +34,8 @@ internal sealed unsafe class FactoredSimilarity
         {
             var (gs, gt) = (source.Groups[g], target.Groups[g]);
             long channels = gs.shape[0];
-            using var gram = gs.reshape(channels, -1).t().mm(gt.reshape(channels, -1));            // [hs*ws, ht*wt]
-            using var upsampled = target.Upsampled(gram.view(-1, gt.shape[1], gt.shape[2]));          // [hs*ws, Ht, Wt]
-            var rows = target.Window(upsampled).reshape(gram.shape[0], _targets).contiguous();
+            using var targetUp = target.Window(target.Upsampled(gt)).reshape(channels, _targets);      // [C, M]
+            var rows = gs.reshape(channels, -1).t().mm(targetUp).contiguous();                       // [hs*ws, M]
             var (index, weight) = SourceBlend(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
             _coarse[g - 1] = new CoarseGroup(rows, index, weight);
         }
