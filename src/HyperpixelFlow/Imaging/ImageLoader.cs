@@ -23,7 +23,7 @@ public static class ImageLoader
     {
         if (bytes.Length == 0) throw new HyperpixelFlowException($"{source}: file is empty");
         using var data = SKData.CreateCopy(bytes);
-        using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
+        using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);   // the codec owns the stream
         if (codec is null) throw new HyperpixelFlowException($"{source}: not a readable image ({result})");
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0) throw new HyperpixelFlowException($"{source}: image has no pixels");
