@@ -21,6 +21,7 @@ public sealed class HyperpixelMatcher : IDisposable
 {
     private readonly bool _ownsBackbone;
     private readonly Tensor _gaussian;
+    private readonly SimilarityWorkspace _workspace = new();
 
     public HyperpixelFlowOptions Options { get; }
     public Backbone Backbone { get; }
@@ -119,7 +120,7 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
         RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer,
-            Options.MaxSimilarityBlockBytes);
+            Options.MaxSimilarityBlockBytes, _workspace);
 
     private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
     {
@@ -154,6 +155,7 @@ public sealed class HyperpixelMatcher : IDisposable
     public void Dispose()
     {
         _gaussian.Dispose();
+        _workspace.Dispose();
         if (_ownsBackbone) Backbone.Dispose();
     }
 }

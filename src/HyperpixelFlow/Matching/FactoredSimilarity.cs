@@ -66,10 +66,16 @@ internal sealed unsafe class FactoredSimilarity
     private static float[] InverseNorms(Tensor squared) =>
         squared.cpu().data<float>().ToArray().Select(v => 1f / MathF.Max(MathF.Sqrt(v), 1e-12f)).ToArray();
 
-    /// <summary>Cosines of source hyperpixels [from, to) with every target hyperpixel: [to - from, M] float32.</summary>
-    public Tensor Cosines(int from, int to)
+    /// <summary>
+    /// Cosines of source hyperpixels [from, to) with every target hyperpixel, written into <paramref name="block"/>
+    /// ([to - from, M] float32, contiguous; a new tensor when null) and returned.
+    /// </summary>
+    public Tensor Cosines(int from, int to, Tensor? block = null)
     {
-        var block = _finestSource[from..to].mm(_finestTargetT).contiguous();
+        block ??= empty(to - from, _targets);
+        if (block.shape[0] != to - from || block.shape[1] != _targets || !block.is_contiguous())
+            throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
+        block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
         float* b = TensorMemory.Floats(block);
         int m = _targets;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();

@@ -156,12 +156,12 @@ public static class RegularizedHoughMatching
     /// on the dense hyperpixel features.
     /// </summary>
     public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
-        StageTimer? timer = null, long maxBlockBytes = 256L << 20)
+        StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null)
     {
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
         bool sameGroups = source.Groups.Select(g => g.shape[0]).SequenceEqual(target.Groups.Select(g => g.shape[0]));
         return source.Groups[0].device_type == DeviceType.CPU && sameGroups
-            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes)
+            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes, workspace)
             : MatchTensors(source, target, space, exponent, gaussian, timer);
     }
 
@@ -180,7 +180,7 @@ public static class RegularizedHoughMatching
     }
 
     private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
-        StageTimer? timer, long maxBlockBytes)
+        StageTimer? timer, long maxBlockBytes, SimilarityWorkspace? workspace)
     {
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
@@ -190,15 +190,16 @@ public static class RegularizedHoughMatching
         int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
         bool kept = blockRows >= n;
         var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
+        Tensor BlockFor(int from, int to) => workspace?.Block(to - from, m) ?? empty(to - from, m);
         Tensor? whole = null;
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
-            var block = similarity.Cosines(from, to);
+            var block = similarity.Cosines(from, to, BlockFor(from, to));
             timer?.Lap("similarity");
             FusedHoughKernel.ActivateAndVote(TensorMemory.Floats(block), from, to - from, s, t, exponent, offsetVotes);
             if (kept) whole = block;
-            else block.Dispose();
+            else block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
             timer?.Lap("voting");
         }
         var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [s.Height + t.Height - 1, s.Width + t.Width - 1]);
@@ -212,7 +213,7 @@ public static class RegularizedHoughMatching
             if (!kept)
             {
                 timer?.Lap("voting");
-                block = similarity.Cosines(from, to);
+                block = similarity.Cosines(from, to, BlockFor(from, to));
                 timer?.Lap("similarity");
                 FusedHoughKernel.Activate(TensorMemory.Floats(block), (to - from) * (long)m, exponent);
             }
