@@ -145,6 +145,7 @@ public class MatchingTests
         using var t = new HyperpixelSet([randn(8, 10, 13), randn(6, 5, 7), randn(5, 3, 4)], targetGrid, 52, 40);
         using var dense = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 1);
         using var scope = NewDisposeScope();
+        Assert.True(allclose(s.SquaredNorms, s.Dense().pow(2).sum(dim: 1), rtol: 1e-4), "squared norms of blended groups");
         var factored = new FactoredSimilarity(s, t).Cosines(0, sourceGrid.Count).clamp_min(0);
         Assert.True(allclose(factored, dense, rtol: 1e-4, atol: 1e-5), $"max difference {(factored - dense).abs().max().ToDouble()}");
         var partial = new FactoredSimilarity(s, t).Cosines(20, 50).clamp_min(0);

@@ -32,9 +32,43 @@ public sealed class HyperpixelSet : IDisposable
         ImageWidth = imageWidth;
         ImageHeight = imageHeight;
         using var scope = NewDisposeScope();
-        var norms = zeros(grid.Count, device: groups[0].device);
-        foreach (var g in groups) norms.add_(Window(Upsampled(g)).pow(2).sum(dim: 0).flatten());
-        SquaredNorms = norms.MoveToOuterDisposeScope();
+        var norms = Window(groups[0]).pow(2).sum(dim: 0).flatten().to(ScalarType.Float32, CPU).data<float>().ToArray();
+        foreach (var g in groups.Skip(1)) AddBlendedSquaredNorms(g, grid, norms);
+        SquaredNorms = tensor(norms, device: groups[0].device).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Adds |upsampled g at each kept hyperpixel|^2 without upsampling: a hyperpixel is sum_k w_k g(c_k) over its 4
+    /// corner cells, so its squared norm is sum_k,l w_k w_l &lt;g(c_k), g(c_l)&gt;, and those dot products are cells with
+    /// themselves or with a right, lower, lower-right or lower-left neighbour: five small maps.
+    /// </summary>
+    private static void AddBlendedSquaredNorms(Tensor g, HyperpixelGrid grid, float[] norms)
+    {
+        int h = (int)g.shape[1], w = (int)g.shape[2];
+        float[] Map(Tensor t) => t.sum(dim: 0).contiguous().to(ScalarType.Float32, CPU).data<float>().ToArray();
+        var self = Map(g * g);                                                                             // [h, w]
+        var right = w > 1 ? Map(g[.., .., ..^1] * g[.., .., 1..]) : [];                                    // [h, w-1]
+        var down = h > 1 ? Map(g[.., ..^1, ..] * g[.., 1.., ..]) : [];                                     // [h-1, w]
+        var downRight = h > 1 && w > 1 ? Map(g[.., ..^1, ..^1] * g[.., 1.., 1..]) : [];                    // [h-1, w-1]
+        var downLeft = h > 1 && w > 1 ? Map(g[.., ..^1, 1..] * g[.., 1.., ..^1]) : [];                     // (y, x+1).(y+1, x)
+        float Dot(int a, int b)
+        {
+            if (a > b) (a, b) = (b, a);
+            int ya = a / w, xa = a % w, yb = b / w, xb = b % w;
+            if (a == b) return self[a];
+            if (ya == yb) return right[ya * (w - 1) + xa];                 // xb = xa + 1
+            if (xa == xb) return down[ya * w + xa];                        // yb = ya + 1
+            return xb > xa ? downRight[ya * (w - 1) + xa] : downLeft[ya * (w - 1) + xb];
+        }
+        var (index, weight) = BilinearBlend.Corners(grid, h, w);
+        for (int n = 0; n < grid.Count; n++)
+        {
+            float sum = 0;
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 4; l++)
+                    sum += weight[4 * n + k] * weight[4 * n + l] * Dot(index[4 * n + k], index[4 * n + l]);
+            norms[n] += sum;
+        }
     }
 
     /// <summary>A set from dense features [N, C] of the kept window (one group at full resolution; the rest of the grid is zero).</summary>

@@ -36,7 +36,7 @@ internal sealed unsafe class FactoredSimilarity
             long channels = gs.shape[0];
             using var gram = gs.reshape(channels, -1).t().mm(gt.reshape(channels, -1)).contiguous();   // [hs*ws, ht*wt]
             var rows = BlendColumns(gram, target.Grid, (int)gt.shape[1], (int)gt.shape[2]);           // [hs*ws, M]
-            var (index, weight) = SourceBlend(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
+            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
             _coarse[g - 1] = new CoarseGroup(rows, index, weight);
         }
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
@@ -46,7 +46,7 @@ internal sealed unsafe class FactoredSimilarity
     /// <summary>Each row of a Gram matrix [n, ht*wt] bilinearly upsampled at the kept target hyperpixels: [n, M].</summary>
     private static Tensor BlendColumns(Tensor gram, HyperpixelGrid target, int lowHeight, int lowWidth)
     {
-        var (index, weight) = SourceBlend(target, lowHeight, lowWidth);
+        var (index, weight) = BilinearBlend.Corners(target, lowHeight, lowWidth);
         int n = (int)gram.shape[0], lowCount = (int)gram.shape[1], m = target.Count;
         var rows = empty(n, m);
         float* input = TensorMemory.Floats(gram), output = TensorMemory.Floats(rows);
@@ -110,45 +110,5 @@ internal sealed unsafe class FactoredSimilarity
             }
         });
         return block;
-    }
-
-    /// <summary>
-    /// Bilinear (align_corners=true) blend of a low-resolution map for every kept source hyperpixel: the 4 corner cells
-    /// and their weights, computed in float32 like the upsampling operator.
-    /// </summary>
-    internal static (int[] Index, float[] Weight) SourceBlend(HyperpixelGrid grid, int lowHeight, int lowWidth)
-    {
-        var index = new int[4 * grid.Count];
-        var weight = new float[4 * grid.Count];
-        var xs = Axis(grid.FullWidth, lowWidth);
-        var ys = Axis(grid.FullHeight, lowHeight);
-        for (int n = 0; n < grid.Count; n++)
-        {
-            var (x0, x1, lx) = xs[grid.GridX(n)];
-            var (y0, y1, ly) = ys[grid.GridY(n)];
-            index[4 * n] = y0 * lowWidth + x0;
-            index[4 * n + 1] = y0 * lowWidth + x1;
-            index[4 * n + 2] = y1 * lowWidth + x0;
-            index[4 * n + 3] = y1 * lowWidth + x1;
-            weight[4 * n] = (1 - ly) * (1 - lx);
-            weight[4 * n + 1] = (1 - ly) * lx;
-            weight[4 * n + 2] = ly * (1 - lx);
-            weight[4 * n + 3] = ly * lx;
-        }
-        return (index, weight);
-    }
-
-    private static (int Low, int High, float Lambda)[] Axis(int outputSize, int inputSize)
-    {
-        float scale = outputSize > 1 ? (float)(inputSize - 1) / (outputSize - 1) : 0f;
-        var axis = new (int, int, float)[outputSize];
-        for (int o = 0; o < outputSize; o++)
-        {
-            float position = scale * o;
-            int low = Math.Min((int)position, inputSize - 1);
-            int high = Math.Min(low + 1, inputSize - 1);
-            axis[o] = (low, high, position - low);
-        }
-        return axis;
     }
 }
