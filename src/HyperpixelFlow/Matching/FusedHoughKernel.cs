@@ -15,18 +15,21 @@ internal static class FusedHoughKernel
     /// <summary>
     /// Applies max(x, 0)^exponent in place to rows [rowStart, rowStart + rows) of the source grid (block holds exactly
     /// those rows) and adds every value to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx], row-major).
+    /// Returns the largest activated value.
     /// </summary>
-    public static unsafe void ActivateAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+    public static unsafe float ActivateAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
         int exponent, double[] offsetVotes)
     {
         int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
         int lx = ws + wt - 1, ly = hs + ht - 1;
         int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 64 + 1));
         var partial = new float[workers][];
+        var maxima = new float[workers];
         nint basePtr = (nint)block;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
             var votes = partial[w] = new float[ly * lx];
+            float max = 0;
             int from = rows * w / workers, to = rows * (w + 1) / workers;
             fixed (float* v = votes)
             {
@@ -35,13 +38,28 @@ internal static class FusedHoughKernel
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
                     Activate(row, m, exponent);
+                    max = MathF.Max(max, Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
                         AddInto(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, wt);
                 }
             }
+            maxima[w] = max;
         });
         foreach (var p in partial)
             for (int k = 0; k < p.Length; k++) offsetVotes[k] += p[k];
+        return maxima.Max();
+    }
+
+    private static unsafe float Max(float* row, int n)
+    {
+        int k = 0;
+        var best = new Vector<float>(float.NegativeInfinity);
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) best = Vector.Max(best, Vector.Load(row + k));
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < Vector<float>.Count; i++) max = MathF.Max(max, best[i]);
+        for (; k < n; k++) max = MathF.Max(max, row[k]);
+        return max;
     }
 
     /// <summary>Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).</summary>

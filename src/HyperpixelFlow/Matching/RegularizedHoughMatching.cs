@@ -192,12 +192,14 @@ public static class RegularizedHoughMatching
         var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
         Tensor BlockFor(int from, int to) => workspace?.Block(to - from, m) ?? empty(to - from, m);
         Tensor? whole = null;
+        double similarityMax = 0;
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
             var block = similarity.Cosines(from, to, BlockFor(from, to));
             timer?.Lap("similarity");
-            FusedHoughKernel.ActivateAndVote(TensorMemory.Floats(block), from, to - from, s, t, exponent, offsetVotes);
+            similarityMax = Math.Max(similarityMax,
+                FusedHoughKernel.ActivateAndVote(TensorMemory.Floats(block), from, to - from, s, t, exponent, offsetVotes));
             if (kept) whole = block;
             else block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
             timer?.Lap("voting");
@@ -205,7 +207,6 @@ public static class RegularizedHoughMatching
         var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [s.Height + t.Height - 1, s.Width + t.Width - 1]);
         var smoothed = SmoothOffsetVotes(offsetTensor, source, target, space, gaussian).data<float>().ToArray();
         var best = new FusedHoughKernel.Best(n, m);
-        double similarityMax = 0;
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
@@ -217,8 +218,7 @@ public static class RegularizedHoughMatching
                 timer?.Lap("similarity");
                 FusedHoughKernel.Activate(TensorMemory.Floats(block), (to - from) * (long)m, exponent);
             }
-            similarityMax = Math.Max(similarityMax, block!.max().ToDouble());
-            FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block), from, to - from, s, t, smoothed, best);
+            FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block!), from, to - from, s, t, smoothed, best);
             if (!kept) block.Dispose();
         }
         timer?.Lap("voting");
