@@ -10,27 +10,24 @@ internal static class BeamSearchCommand
 {
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "pfwillow, pfpascal, spair or caltech", Required = true };
-        var datapath = new Option<string>("--datapath") { Description = "dataset root folder", Required = true };
-        var split = new Option<string>("--split") { Description = "split to search on", DefaultValueFactory = _ => "val" };
+        var benchmark = new DatasetOptions(defaultSplit: "val");
         var beam = new Option<int>("--beam") { Description = "combinations kept per depth", DefaultValueFactory = _ => 4 };
         var depth = new Option<int>("--depth") { Description = "largest number of layers", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--alpha") { Description = "PCK alpha of the score", DefaultValueFactory = _ => 0.1 };
-        var thres = new Option<string>("--thres") { Description = "auto, img or bbox", DefaultValueFactory = _ => "auto" };
         var log = new Option<string?>("--log") { Description = "JSON-lines log of scored combinations (resumes from it)" };
         var common = new CommonOptions();
         var command = new Command("beamsearch", "choose hyperpixel layers by beam search on a validation split")
-            { dataset, datapath, split, beam, depth, alpha, thres, log };
+            { beam, depth, alpha, log };
+        benchmark.AddTo(command);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var data = Datasets.Load(r.GetValue(dataset)!, r.GetValue(datapath)!, r.GetValue(split)!);
-            var options = common.Parse(r, defaultPruning: data.Name != "caltech");
-            using var matcher = new HyperpixelMatcher(options);
+            var data = benchmark.Load(r);
+            using var matcher = new HyperpixelMatcher(DatasetOptions.MatcherOptions(common, r, data));
             string logPath = r.GetValue(log) ?? Path.Combine("hpf-results",
                 $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-b{r.GetValue(beam)}-d{r.GetValue(depth)}.jsonl");
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
-            var search = new BeamSearch(matcher, data, r.GetValue(alpha), EvaluateCommand.ParseThreshold(r.GetValue(thres)!));
+            var search = new BeamSearch(matcher, data, r.GetValue(alpha), benchmark.ParseThreshold(r));
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;

@@ -11,25 +11,21 @@ internal static class EvaluateCommand
 {
     public static Command Create()
     {
-        var dataset = new Option<string>("--dataset") { Description = "pfwillow, pfpascal, spair or caltech", Required = true };
-        var datapath = new Option<string>("--datapath") { Description = "dataset root folder", Required = true };
-        var split = new Option<string>("--split") { Description = "split name", DefaultValueFactory = _ => "test" };
+        var benchmark = new DatasetOptions(defaultSplit: "test");
         var alpha = new Option<string>("--alpha") { Description = "PCK alphas", DefaultValueFactory = _ => "0.05,0.1,0.15" };
-        var thres = new Option<string>("--thres") { Description = "auto, img or bbox (auto = the benchmark's convention)", DefaultValueFactory = _ => "auto" };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N pairs" };
         var results = new Option<string?>("--results") { Description = "JSON-lines results file (default: derived from the settings, under ./hpf-results)" };
         var summary = new Option<string?>("--summary") { Description = "write the summary JSON here" };
         var restart = new Option<bool>("--restart") { Description = "discard earlier results in the results file instead of resuming" };
         var common = new CommonOptions();
         var command = new Command("evaluate", "evaluate on a benchmark (PCK; LT-ACC and IoU for Caltech-101), resumable")
-            { dataset, datapath, split, alpha, thres, limit, results, summary, restart };
+            { alpha, limit, results, summary, restart };
+        benchmark.AddTo(command);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var data = Datasets.Load(r.GetValue(dataset)!, r.GetValue(datapath)!, r.GetValue(split)!);
-            // As the paper's code: no margin pruning on Caltech-101, where mask outlines reach the image border.
-            var options = common.Parse(r, defaultPruning: data.Name != "caltech");
-            return Run(data, options, ParseAlphas(r.GetValue(alpha)!), ParseThreshold(r.GetValue(thres)!), r.GetValue(limit),
+            var data = benchmark.Load(r);
+            return Run(data, DatasetOptions.MatcherOptions(common, r, data), ParseAlphas(r.GetValue(alpha)!), benchmark.ParseThreshold(r), r.GetValue(limit),
                 r.GetValue(results), r.GetValue(summary), r.GetValue(restart));
         }));
         return command;
@@ -38,15 +34,6 @@ internal static class EvaluateCommand
     public static IReadOnlyList<double> ParseAlphas(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Select(a => double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
             ? v : throw new HyperpixelFlowException($"--alpha: '{a}' is not a positive number")).ToList();
-
-    public static PckThreshold ParseThreshold(string text) => text.ToLowerInvariant() switch
-    {
-        "auto" => PckThreshold.Auto,
-        "img" or "image" => PckThreshold.Image,
-        "bbox" => PckThreshold.BoundingBox,
-        "kps" or "keypoints" => PckThreshold.KeypointExtent,
-        _ => throw new HyperpixelFlowException($"--thres: '{text}' is not one of auto, img, bbox, kps"),
-    };
 
     private static int Run(BenchmarkDataset data, HyperpixelFlowOptions options, IReadOnlyList<double> alphas, PckThreshold threshold,
         int? limit, string? resultsPath, string? summaryPath, bool restart)

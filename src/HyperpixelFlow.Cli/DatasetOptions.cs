@@ -1,0 +1,34 @@
+using System.CommandLine;
+using HyperpixelFlow.Evaluation;
+
+namespace HyperpixelFlow.Cli;
+
+/// <summary>Options that pick a benchmark split and its PCK threshold, shared by evaluate and beamsearch.</summary>
+internal sealed class DatasetOptions(string defaultSplit)
+{
+    public Option<string> Dataset { get; } = new("--dataset") { Description = "pfwillow, pfpascal, spair or caltech", Required = true };
+    public Option<string> Datapath { get; } = new("--datapath") { Description = "dataset root folder", Required = true };
+    public Option<string> Split { get; } = new("--split") { Description = "split name", DefaultValueFactory = _ => defaultSplit };
+    public Option<string> Threshold { get; } = new("--thres") { Description = "auto, img, bbox or kps (auto = the benchmark's convention)", DefaultValueFactory = _ => "auto" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Dataset, Datapath, Split, Threshold }) command.Options.Add(option);
+    }
+
+    public BenchmarkDataset Load(ParseResult result) =>
+        Datasets.Load(result.GetValue(Dataset)!, result.GetValue(Datapath)!, result.GetValue(Split)!);
+
+    public PckThreshold ParseThreshold(ParseResult result) => result.GetValue(Threshold)!.ToLowerInvariant() switch
+    {
+        "auto" => PckThreshold.Auto,
+        "img" or "image" => PckThreshold.Image,
+        "bbox" => PckThreshold.BoundingBox,
+        "kps" or "keypoints" => PckThreshold.KeypointExtent,
+        var text => throw new HyperpixelFlowException($"--thres: '{text}' is not one of auto, img, bbox, kps"),
+    };
+
+    /// <summary>Matcher options; margin pruning is off by default on Caltech-101, as in the paper's code.</summary>
+    public static HyperpixelFlowOptions MatcherOptions(CommonOptions common, ParseResult result, BenchmarkDataset data) =>
+        common.Parse(result, defaultPruning: data.Name != "caltech");
+}
