@@ -53,6 +53,11 @@ internal static class MatchCommand
             backbone = result.Backbone,
             layers = result.Layers,
             points = result.Points.Select(p => new { source = new[] { p.Source.X, p.Source.Y }, target = new[] { p.Target.X, p.Target.Y } }),
+            hyperpixel_matches = new
+            {
+                format = "[source x, source y, target x, target y] per kept source hyperpixel: box centres, original pixels",
+                matches = result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2) }),
+            },
             flow = new
             {
                 file = "flow.bin",

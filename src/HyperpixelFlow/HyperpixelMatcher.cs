@@ -104,7 +104,15 @@ public sealed class HyperpixelMatcher : IDisposable
             sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
-        return new MatchResult(Backbone.Name, Layers, matches, flow, inverse, diagnostics, timer.ToDictionary());
+        var hyperpixelMatches = Enumerable.Range(0, sourceSet.Grid.Count).Select(n =>
+        {
+            var (s, t) = (sourceSet.Grid, targetSet.Grid);
+            int best = (int)match.BestTargetOfSource[n];
+            return new PointMatch(
+                new Point2(s.CenterX(s.GridX(n)) / (double)preparedSource.Scale, s.CenterY(s.GridY(n)) / (double)preparedSource.Scale),
+                new Point2(t.CenterX(t.GridX(best)) / (double)preparedTarget.Scale, t.CenterY(t.GridY(best)) / (double)preparedTarget.Scale));
+        }).ToList();
+        return new MatchResult(Backbone.Name, Layers, matches, hyperpixelMatches, flow, inverse, diagnostics, timer.ToDictionary());
     }
 
     /// <summary>Resize (max side) and move to the backbone's device.</summary>

@@ -13,11 +13,16 @@ public sealed record MatchDiagnostics(
     int HoughBinsX, int HoughBinsY, double HoughCellSize,
     double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
 
-/// <summary>What <see cref="HyperpixelMatcher.Match(Imaging.RgbImage, Imaging.RgbImage, IReadOnlyList{Point2}?)"/> returns.</summary>
+/// <summary>
+/// What <see cref="HyperpixelMatcher.Match(Imaging.RgbImage, Imaging.RgbImage, IReadOnlyList{Point2}?)"/> returns.
+/// <see cref="HyperpixelMatches"/> is the flow at hyperpixel resolution: every kept source hyperpixel's box centre and
+/// the centre of its best target hyperpixel (original pixels); <see cref="Flow"/> is the per-pixel flow.
+/// </summary>
 public sealed record MatchResult(
     string Backbone,
     IReadOnlyList<int> Layers,
     IReadOnlyList<PointMatch> Points,
+    IReadOnlyList<PointMatch> HyperpixelMatches,
     FlowField Flow,
     FlowField InverseFlow,
     MatchDiagnostics Diagnostics,

@@ -18,9 +18,6 @@ public sealed class StageTimer
         else _stages[i] = (stage, _stages[i].Seconds + seconds);
     }
 
-    /// <summary>Restarts the clock without charging any stage.</summary>
-    public void Skip() => _watch.Restart();
-
     public IReadOnlyDictionary<string, double> ToDictionary()
     {
         var result = new Dictionary<string, double>();

@@ -58,6 +58,9 @@ public class CliTests
             Assert.InRange(y, -50, 170);
         }
         Assert.Equal(160, json.GetProperty("flow").GetProperty("width").GetInt32());
+        var hyperpixels = json.GetProperty("hyperpixel_matches").GetProperty("matches");
+        Assert.Equal(json.GetProperty("diagnostics").GetProperty("source_hyperpixels").GetInt32(), hyperpixels.GetArrayLength());
+        Assert.Equal(4, hyperpixels[0].GetArrayLength());
         Assert.Equal(160 * 120 * 2 * 4, new FileInfo(Path.Combine(outDir, "flow.bin")).Length);
         Assert.True(json.GetProperty("timings_s").GetProperty("backbone").GetDouble() > 0);
         foreach (var picture in new[] { "matches.png", "flow.png", "warped.png" })

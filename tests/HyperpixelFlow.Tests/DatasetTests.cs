@@ -162,7 +162,6 @@ public class DatasetTests
         Assert.Equal("Faces", pair.Category);
         Assert.Equal(4, pair.SourceMask!.Vertices.Count);
         Assert.True(File.Exists(pair.TargetImage));
-        Assert.True(data.IsMaskTransfer);
     }
 
     [Fact]

@@ -110,14 +110,6 @@ public sealed class ResNet : Module<Tensor, Tensor>
         eval();
     }
 
-    /// <summary>Output channels of candidate id.</summary>
-    public long Channels(int id)
-    {
-        if (id == 0) return 64;
-        int stage = StageOf(id);
-        return (64L << stage) * Architecture.Expansion;
-    }
-
     /// <summary>0-based stage (0..3) of block id (1-based over all blocks).</summary>
     public int StageOf(int id)
     {

@@ -37,7 +37,4 @@ public sealed record BenchmarkPair(
     Polygon? TargetMask = null);
 
 /// <summary>A loaded benchmark split.</summary>
-public sealed record BenchmarkDataset(string Name, string Split, string Root, PckThreshold DefaultThreshold, IReadOnlyList<BenchmarkPair> Pairs)
-{
-    public bool IsMaskTransfer => Pairs.Count > 0 && Pairs[0].SourceMask is not null;
-}
+public sealed record BenchmarkDataset(string Name, string Split, string Root, PckThreshold DefaultThreshold, IReadOnlyList<BenchmarkPair> Pairs);

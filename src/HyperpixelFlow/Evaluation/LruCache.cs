@@ -7,20 +7,16 @@ public sealed class LruCache<TKey, TValue>(int capacity) : IDisposable where TKe
     private readonly LinkedList<(TKey Key, TValue Value)> _order = new();
 
     public int Capacity { get; } = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity));
-    public int Hits { get; private set; }
-    public int Misses { get; private set; }
     public int Count => _map.Count;
 
     public TValue GetOrAdd(TKey key, Func<TKey, TValue> create)
     {
         if (_map.TryGetValue(key, out var node))
         {
-            Hits++;
             _order.Remove(node);
             _order.AddFirst(node);
             return node.Value.Value;
         }
-        Misses++;
         var value = create(key);
         _map[key] = _order.AddFirst((key, value));
         while (_map.Count > Capacity)

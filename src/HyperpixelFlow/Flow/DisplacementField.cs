@@ -53,10 +53,6 @@ public sealed class DisplacementField
             }
     }
 
-    /// <summary>Displacement of each kept source hyperpixel (resized pixels), row-major over the grid window.</summary>
-    public ReadOnlySpan<float> CellDx => _dx;
-    public ReadOnlySpan<float> CellDy => _dy;
-
     /// <summary>Where the source point p (resized-image pixels) lands in the resized target image.</summary>
     public Point2 Transfer(Point2 p)
     {
