@@ -96,7 +96,7 @@ internal static class EvaluateCommand
         if (summary.LabelTransferAccuracy is not null)
             AnsiConsole.MarkupLine($"LT-ACC {summary.LabelTransferAccuracy:0.00}  IoU {summary.IntersectionOverUnion:0.00}");
         else AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"{summary.SecondsPerPair:0.000} s per newly evaluated pair (mean)");
+        AnsiConsole.MarkupLine($"{summary.SecondsPerPair:0.000} s per pair (mean over the logged pairs, backbone of new images included)");
     }
 
     private static string Format(double v) => double.IsNaN(v) ? "-" : v.ToString("0.00", CultureInfo.InvariantCulture);

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
 using HyperpixelFlow.Imaging;
-using static TorchSharp.torch;
 
 namespace HyperpixelFlow.Evaluation;
 
