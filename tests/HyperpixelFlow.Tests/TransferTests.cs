@@ -7,14 +7,18 @@ public class TransferTests
 {
     private static HyperpixelGrid Grid(int w, int h, int x0 = 0, int y0 = 0) => new(4, 11, w + x0, h + y0, x0, y0, w, h);
 
+    /// <summary>A 10 x 8 source grid whose every cell (x, y) matches target cell (x + 2, y + 1) of a 12 x 10 grid: (8, 4) px.</summary>
+    private static DisplacementField UniformShift()
+    {
+        var source = Grid(10, 8);
+        var best = Enumerable.Range(0, source.Count).Select(n => (long)((n / 10 + 1) * 12 + n % 10 + 2)).ToArray();
+        return new DisplacementField(source, Grid(12, 10), best);
+    }
+
     [Fact]
     public void Uniform_shift_moves_every_point_by_the_shift()
     {
-        var source = Grid(10, 8);
-        var target = Grid(12, 10);
-        // every source cell (x, y) matches target cell (x + 2, y + 1): an offset of (8, 4) pixels
-        var best = Enumerable.Range(0, source.Count).Select(n => (long)((n / 10 + 1) * 12 + n % 10 + 2)).ToArray();
-        var field = new DisplacementField(source, target, best);
+        var field = UniformShift();
         var p = field.Transfer(new Point2(13.5, 9.25));
         Assert.Equal(21.5, p.X, 9);
         Assert.Equal(13.25, p.Y, 9);
@@ -50,10 +54,7 @@ public class TransferTests
     [Fact]
     public void Dense_flow_agrees_with_point_transfer_in_original_pixels()
     {
-        var source = Grid(10, 8);
-        var target = Grid(12, 10);
-        var best = Enumerable.Range(0, source.Count).Select(n => (long)((n / 10 + 1) * 12 + n % 10 + 2)).ToArray();
-        var field = new DisplacementField(source, target, best);
+        var field = UniformShift();
         var flow = FlowField.FromDisplacement(field, 80, 64, fromScale: 0.5f, toScale: 0.5f);
         var (dx, dy) = flow.At(30, 20);
         var t = field.Transfer(new Point2(15, 10));
