@@ -79,13 +79,11 @@ internal sealed unsafe class FactoredSimilarity
         float* b = TensorMemory.Floats(block);
         int m = _targets;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();
-        int rows = to - from;
-        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 32 + 1));
         // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache.
         const int Tile = 1024;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        FusedHoughKernel.ForRowRanges(to - from, 32, (_, firstRow, lastRow) =>
         {
-            int first = from + rows * w / workers, last = from + rows * (w + 1) / workers;
+            int first = from + firstRow, last = from + lastRow;
             fixed (float* inverseTarget = _inverseTargetNorms)
             {
                 for (int j0 = 0; j0 < m; j0 += Tile)

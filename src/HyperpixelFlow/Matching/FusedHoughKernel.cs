@@ -13,6 +13,19 @@ namespace HyperpixelFlow.Matching;
 internal static class FusedHoughKernel
 {
     /// <summary>
+    /// Splits rows [0, rows) into contiguous ranges, one per worker (at most one per core, each of at least about
+    /// <paramref name="grain"/> rows), runs body(worker, from, to) in parallel and returns the number of workers.
+    /// Ranges increase with the worker index, which the argmax merge relies on.
+    /// </summary>
+    public static int ForRowRanges(int rows, int grain, Action<int, int, int> body)
+    {
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / grain + 1));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+            w => body(w, rows * w / workers, rows * (w + 1) / workers));
+        return workers;
+    }
+
+    /// <summary>
     /// Applies max(x, 0)^exponent in place to rows [rowStart, rowStart + rows) of the source grid (block holds exactly
     /// those rows) and adds every value to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx], row-major).
     /// Returns the largest activated value.
@@ -22,15 +35,14 @@ internal static class FusedHoughKernel
     {
         int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
         int lx = ws + wt - 1, ly = hs + ht - 1;
-        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 64 + 1));
-        var partial = new float[workers][];
-        var maxima = new float[workers];
+        int maxWorkers = Environment.ProcessorCount;
+        var partial = new float[maxWorkers][];
+        var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        int workers = ForRowRanges(rows, 64, (w, from, to) =>
         {
             var votes = partial[w] = new float[ly * lx];
             float max = 0;
-            int from = rows * w / workers, to = rows * (w + 1) / workers;
             fixed (float* v = votes)
             {
                 for (int r = from; r < to; r++)
@@ -40,14 +52,14 @@ internal static class FusedHoughKernel
                     Activate(row, m, exponent);
                     max = MathF.Max(max, Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
-                        AddInto(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, wt);
+                        AddScaled(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, 1f, wt);
                 }
             }
             maxima[w] = max;
         });
-        foreach (var p in partial)
-            for (int k = 0; k < p.Length; k++) offsetVotes[k] += p[k];
-        return maxima.Max();
+        for (int w = 0; w < workers; w++)
+            for (int k = 0; k < partial[w].Length; k++) offsetVotes[k] += partial[w][k];
+        return maxima.Take(workers).Max();
     }
 
     private static unsafe float Max(float* row, int n)
@@ -65,17 +77,10 @@ internal static class FusedHoughKernel
     /// <summary>Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).</summary>
     public sealed class Best(int rows, int columns)
     {
-        public readonly float[] RowMax = Filled(rows), ColumnMax = Filled(columns);
+        public readonly float[] ColumnMax = Enumerable.Repeat(float.NegativeInfinity, columns).ToArray();
         public readonly long[] RowArg = new long[rows], ColumnArg = new long[columns];
         public double ConfidenceSum;
         public float ConfidenceMax = float.NegativeInfinity;
-
-        private static float[] Filled(int n)
-        {
-            var a = new float[n];
-            Array.Fill(a, float.NegativeInfinity);
-            return a;
-        }
     }
 
     /// <summary>
@@ -87,19 +92,18 @@ internal static class FusedHoughKernel
     {
         int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
         int lx = ws + wt - 1;
-        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / 64 + 1));
-        var columnMax = new float[workers][];
-        var columnArg = new long[workers][];
-        var sums = new double[workers];
-        var maxima = new float[workers];
+        int maxWorkers = Environment.ProcessorCount;
+        var columnMax = new float[maxWorkers][];
+        var columnArg = new long[maxWorkers][];
+        var sums = new double[maxWorkers];
+        var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        int workers = ForRowRanges(rows, 64, (w, from, to) =>
         {
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new long[m];
             Array.Fill(cMax, float.NegativeInfinity);
             var confidence = new float[wt];
-            int from = rows * w / workers, to = rows * (w + 1) / workers;
             double sum = 0;
             float max = float.NegativeInfinity;
             fixed (float* s = smoothedOffsetVotes)
@@ -123,7 +127,6 @@ internal static class FusedHoughKernel
                             if (value > cMax[j0 + xt]) { cMax[j0 + xt] = value; cArg[j0 + xt] = i; }
                         }
                     }
-                    best.RowMax[i] = rowBest;
                     best.RowArg[i] = rowArg;
                     if (rowBest > max) max = rowBest;
                 }
@@ -189,15 +192,6 @@ internal static class FusedHoughKernel
                 (Vector.Load(row + k) * (f * Vector.Load(scale + k))).Store(row + k);
         }
         for (; k < n; k++) row[k] *= factor * scale[k];
-    }
-
-    private static unsafe void AddInto(float* destination, float* source, int n)
-    {
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(destination + k) + Vector.Load(source + k)).Store(destination + k);
-        for (; k < n; k++) destination[k] += source[k];
     }
 
     private static unsafe void Multiply(float* a, float* b, float* result, int n)
