@@ -109,8 +109,8 @@ public sealed class HyperpixelMatcher : IDisposable
             var (s, t) = (sourceSet.Grid, targetSet.Grid);
             int best = (int)match.BestTargetOfSource[n];
             return new PointMatch(
-                new Point2(s.CenterX(s.GridX(n)) / (double)preparedSource.Scale, s.CenterY(s.GridY(n)) / (double)preparedSource.Scale),
-                new Point2(t.CenterX(t.GridX(best)) / (double)preparedTarget.Scale, t.CenterY(t.GridY(best)) / (double)preparedTarget.Scale));
+                new Point2(s.Center(s.GridX(n)) / (double)preparedSource.Scale, s.Center(s.GridY(n)) / (double)preparedSource.Scale),
+                new Point2(t.Center(t.GridX(best)) / (double)preparedTarget.Scale, t.Center(t.GridY(best)) / (double)preparedTarget.Scale));
         }).ToList();
         return new MatchResult(Backbone.Name, Layers, matches, hyperpixelMatches, flow, inverse, diagnostics, timer.ToDictionary());
     }

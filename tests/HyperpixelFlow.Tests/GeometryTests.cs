@@ -12,8 +12,8 @@ public class GeometryTests
         Assert.Equal(80, grid.Count);
         Assert.Equal(new Box(-21, -21, 21, 21), grid.BoxAt(0));
         Assert.Equal(new Box(3 * 4 - 21, 2 * 4 - 21, 3 * 4 + 21, 2 * 4 + 21), grid.BoxAt(2 * 10 + 3));
-        Assert.Equal(12, grid.CenterX(3));
-        Assert.Equal(8, grid.CenterY(2));
+        Assert.Equal(12, grid.Center(3));
+        Assert.Equal(8, grid.Center(2));
     }
 
     [Fact]

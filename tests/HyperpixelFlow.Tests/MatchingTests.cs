@@ -53,8 +53,8 @@ public class MatchingTests
         for (int i = 0; i < n; i++)
             for (int j = 0; j < m; j++)
             {
-                int vx = s.ImageWidth - s.Grid.CenterX(s.Grid.GridX(i)) + t.Grid.CenterX(t.Grid.GridX(j));
-                int vy = s.ImageHeight - s.Grid.CenterY(s.Grid.GridY(i)) + t.Grid.CenterY(t.Grid.GridY(j));
+                int vx = s.ImageWidth - s.Grid.Center(s.Grid.GridX(i)) + t.Grid.Center(t.Grid.GridX(j));
+                int vy = s.ImageHeight - s.Grid.Center(s.Grid.GridY(i)) + t.Grid.Center(t.Grid.GridY(j));
                 bins[i * m + j] = (long)((float)vx / (float)space.CellSize) + (long)((float)vy / (float)space.CellSize) * space.BinsX;
             }
         var binTensor = tensor(bins);

@@ -26,9 +26,10 @@ public sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth,
     public Box BoxOfCell(int gx, int gy) =>
         new(gx * Jump - HalfField, gy * Jump - HalfField, gx * Jump + HalfField, gy * Jump + HalfField);
 
-    /// <summary>Box centre as the paper's code computes it: x1 + (x2 - x1) div 2 (equals gx * jump).</summary>
-    public int CenterX(int gx) => gx * Jump - HalfField + (2 * HalfField) / 2;
-    public int CenterY(int gy) => gy * Jump - HalfField + (2 * HalfField) / 2;
+    /// <summary>
+    /// Box centre of grid cell g along either axis, as the paper's code computes it: x1 + (x2 - x1) div 2 (equals g * jump).
+    /// </summary>
+    public int Center(int g) => g * Jump - HalfField + (2 * HalfField) / 2;
 
     /// <summary>
     /// The full grid, or with pruning the window of boxes that stay within <c>tolerance</c> pixels of an image of

@@ -96,20 +96,20 @@ public static class RegularizedHoughMatching
     public static Tensor OffsetBins(HoughSpace space, HyperpixelSet source, HyperpixelSet target)
     {
         var (s, t) = (source.Grid, target.Grid);
-        int lx = s.Width + t.Width - 1, ly = s.Height + t.Height - 1;
-        var binX = new long[lx];
-        var binY = new long[ly];
-        // Offset index k pairs source cell 0 with target cell k - (n_s - 1) ... any pair with that offset votes alike.
-        for (int k = 0; k < lx; k++)
+        // Along one axis, offset index k means target cell - source cell = k - (sourceCells - 1); any pair with that
+        // offset votes into the same bin, so one representative pair per k gives the bin.
+        long[] AxisBins(int sourceCells, int targetCells, int sourceOrigin, int targetOrigin, int sourceExtent, int bins)
         {
-            int xs = Math.Max(0, s.Width - 1 - k), xt = k - (s.Width - 1) + xs;
-            binX[k] = space.Bin(source.ImageWidth - s.CenterX(s.X0 + xs) + t.CenterX(t.X0 + xt), space.BinsX);
+            var result = new long[sourceCells + targetCells - 1];
+            for (int k = 0; k < result.Length; k++)
+            {
+                int cs = Math.Max(0, sourceCells - 1 - k), ct = k - (sourceCells - 1) + cs;
+                result[k] = space.Bin(sourceExtent - s.Center(sourceOrigin + cs) + t.Center(targetOrigin + ct), bins);
+            }
+            return result;
         }
-        for (int k = 0; k < ly; k++)
-        {
-            int ys = Math.Max(0, s.Height - 1 - k), yt = k - (s.Height - 1) + ys;
-            binY[k] = space.Bin(source.ImageHeight - s.CenterY(s.Y0 + ys) + t.CenterY(t.Y0 + yt), space.BinsY);
-        }
+        var binX = AxisBins(s.Width, t.Width, s.X0, t.X0, source.ImageWidth, space.BinsX);
+        var binY = AxisBins(s.Height, t.Height, s.Y0, t.Y0, source.ImageHeight, space.BinsY);
         using var scope = NewDisposeScope();
         var bx = tensor(binX).unsqueeze(0);
         var by = tensor(binY).unsqueeze(1);
