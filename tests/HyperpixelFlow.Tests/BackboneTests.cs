@@ -53,12 +53,68 @@ public class BackboneTests
         foreach (var t in f) t.Dispose();
     }
 
+    /// <summary>Random weights with non-trivial batch-norm statistics (scale, shift, mean, variance all away from 1/0).</summary>
+    private static void Randomize(ResNet network)
+    {
+        using (no_grad())
+            foreach (var (name, p) in network.state_dict()) if (p.is_floating_point()) p.copy_(randn_like(p).mul(0.1).add(name.Contains("running_var") ? 1.5 : 0));
+    }
+
+    [Fact]
+    public void Folding_keeps_the_norm_epsilon_where_variances_are_tiny()
+    {
+        using var conv = nn.Conv2d(4, 6, 3, stride: 2, padding: 1, bias: false);
+        using var norm = nn.BatchNorm2d(6);
+        using (no_grad())
+        {
+            norm.running_var!.copy_(rand(6).mul(2e-5));   // comparable to eps = 1e-5
+            norm.running_mean!.copy_(randn(6));
+            norm.weight!.copy_(randn(6));
+            norm.bias!.copy_(randn(6));
+        }
+        norm.eval();
+        using var input = randn(1, 4, 9, 11);
+        using var expected = norm.forward(conv.forward(input));
+        using var folded = FoldedConv.From(conv, norm, 2, 1, 1, channelsLast: true);
+        using var actual = folded.Apply(FoldedResNet.ToChannelsLast(input));
+        double error = (expected - actual).abs().max().ToDouble(), scale = expected.abs().max().ToDouble();
+        Assert.True(error <= 1e-5 * scale, $"max difference {error} at scale {scale}");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Folded_network_gives_the_features_of_the_module_network(bool channelsLast)
+    {
+        var architectures = new[]
+        {
+            new ResNetArchitecture(ResidualBlockKind.Basic, [2, 2, 2, 3]),
+            new ResNetArchitecture(ResidualBlockKind.Bottleneck, [1, 2, 1, 1], [false, false, true, true]),
+        };
+        foreach (var architecture in architectures)
+        {
+            using var network = new ResNet(architecture);
+            Randomize(network);
+            using var folded = network.Fold(channelsLast);
+            using var input = randn(1, 3, 70, 93);
+            var ids = Enumerable.Range(0, architecture.CandidateCount).ToList();
+            var expected = network.ExtractCandidates(input, ids);
+            var actual = folded.ExtractCandidates(input, ids);
+            for (int i = 0; i < ids.Count; i++)
+            {
+                Assert.Equal(expected[i].shape, actual[i].shape);
+                Assert.True(actual[i].is_contiguous(), $"id {i} is not contiguous NCHW");
+                double error = (expected[i] - actual[i]).abs().max().ToDouble(), scale = expected[i].abs().max().ToDouble();
+                Assert.True(error <= 1e-4 * scale, $"{architecture.Block} id {i}: max difference {error} at scale {scale}");
+            }
+        }
+    }
+
     private static (string Pth, string Safetensors, ResNet Network) SaveRandomBottleneck(string prefix = "")
     {
         var architecture = new ResNetArchitecture(ResidualBlockKind.Bottleneck, [1, 2, 1, 1]);
         var network = new ResNet(architecture);
-        using (no_grad())
-            foreach (var (name, p) in network.state_dict()) if (p.is_floating_point()) p.copy_(randn_like(p).mul(0.1).add(name.Contains("running_var") ? 1.5 : 0));
+        Randomize(network);
         var dir = Directory.CreateTempSubdirectory("hpf-weights-").FullName;
         var state = network.state_dict().ToDictionary(kv => prefix + kv.Key, kv => kv.Value.clone());
         state[prefix + "fc.weight"] = randn(10, 2048);   // classifier head: ignored

@@ -34,6 +34,7 @@ public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
 public sealed class Backbone : IDisposable
 {
     public string Name { get; }
+    /// <summary>The network in module form (torchvision parameter names, for loading weights).</summary>
     public ResNet Network { get; }
     public Preprocessing Preprocessing { get; }
     public IReadOnlyList<int> DefaultLayers { get; }
@@ -50,7 +51,10 @@ public sealed class Backbone : IDisposable
         Device = device;
         Network.to(device);
         Network.eval();
+        _inference = Network.Fold();
     }
+
+    private readonly FoldedResNet _inference;
 
     public int CandidateCount => Candidates.Count;
 
@@ -72,7 +76,7 @@ public sealed class Backbone : IDisposable
     {
         using var scope = NewDisposeScope();
         var input = Preprocessing.Apply(rgb01.to(Device));
-        var features = Network.ExtractCandidates(input, layers);
+        var features = _inference.ExtractCandidates(input, layers);
         foreach (var f in features) f.MoveToOuterDisposeScope();
         return features;
     }
@@ -105,5 +109,9 @@ public sealed class Backbone : IDisposable
         return table;
     }
 
-    public void Dispose() => Network.Dispose();
+    public void Dispose()
+    {
+        _inference.Dispose();
+        Network.Dispose();
+    }
 }

@@ -30,10 +30,12 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
     private readonly Conv2d? conv3;
     private readonly BatchNorm2d? bn3;
     private readonly Sequential? downsample;
+    private readonly long _stride, _dilation;
 
     public ResidualBlock(ResidualBlockKind kind, long inChannels, long width, long stride, long dilation, long expansion)
         : base(nameof(ResidualBlock))
     {
+        (_stride, _dilation) = (stride, dilation);
         long outChannels = width * expansion;
         if (kind == ResidualBlockKind.Basic)
         {
@@ -64,6 +66,19 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
         if (conv3 is not null) y = bn3!.forward(conv3.forward(functional.relu(y)));
         var shortcut = downsample is null ? x : downsample.forward(x);
         return y.add_(shortcut).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The same block with every batch norm folded into its convolution (see <see cref="FoldedConv"/>).</summary>
+    public FoldedBlock Fold(bool channelsLast)
+    {
+        // The 3x3 conv carries stride and dilation: conv1 in a basic block, conv2 in a bottleneck.
+        bool basic = conv3 is null;
+        var first = FoldedConv.From(conv1, bn1, basic ? _stride : 1, basic ? _dilation : 0, basic ? _dilation : 1, channelsLast);
+        var second = FoldedConv.From(conv2, bn2, basic ? 1 : _stride, _dilation, _dilation, channelsLast);
+        var third = conv3 is null ? null : FoldedConv.From(conv3, bn3!, 1, 0, 1, channelsLast);
+        var shortcut = downsample is null ? null
+            : FoldedConv.From((Conv2d)downsample[0], (BatchNorm2d)downsample[1], _stride, 0, 1, channelsLast);
+        return new FoldedBlock(first, second, third, shortcut);
     }
 }
 
@@ -126,24 +141,38 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// Runs the network on a preprocessed batch [1, 3, H, W] up to the deepest requested id and returns the
     /// features of the requested ids (ascending, distinct, validated by the caller) in that order.
     /// </summary>
-    public Tensor[] ExtractCandidates(Tensor input, IReadOnlyList<int> ids)
+    public Tensor[] ExtractCandidates(Tensor input, IReadOnlyList<int> ids) =>
+        WalkCandidates(input, ids, x => bn1.forward(conv1.forward(x)), (id, x) => _blocks[id - 1].forward(x));
+
+    /// <summary>
+    /// The candidate walk shared by the module form and the folded form: stem conv (+ norm) -> ReLU -> 3x3/2 max-pool
+    /// (id 0), then block by block up to the deepest requested id, collecting the requested pre-activations.
+    /// </summary>
+    internal static Tensor[] WalkCandidates(Tensor input, IReadOnlyList<int> ids, Func<Tensor, Tensor> stem, Func<int, Tensor, Tensor> block)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var wanted = new HashSet<int>(ids);
         int deepest = ids.Max();
         var outputs = new List<Tensor>(ids.Count);
-        var x = functional.max_pool2d(functional.relu(bn1.forward(conv1.forward(input))), 3, 2, 1);
+        var x = functional.max_pool2d(functional.relu(stem(input)), 3, 2, 1);
         if (wanted.Contains(0)) outputs.Add(x);
         for (int id = 1; id <= deepest; id++)
         {
-            var preActivation = _blocks[id - 1].forward(x);
+            var preActivation = block(id, x);
             if (wanted.Contains(id)) outputs.Add(preActivation);
             if (id < deepest) x = functional.relu(preActivation);
         }
         foreach (var o in outputs) o.MoveToOuterDisposeScope();
         return outputs.ToArray();
     }
+
+    /// <summary>
+    /// The inference form of this network's current weights: batch norms folded into the convolutions, tensors in
+    /// channels-last order when <paramref name="channelsLast"/>. Later changes to this module's weights do not reach it.
+    /// </summary>
+    public FoldedResNet Fold(bool channelsLast = true) =>
+        new(FoldedConv.From(conv1, bn1, 2, 3, 1, channelsLast), _blocks.Select(b => b.Fold(channelsLast)).ToArray(), channelsLast);
 
     public override Tensor forward(Tensor input) => ExtractCandidates(input, [Architecture.BlockCount])[0];
 }
