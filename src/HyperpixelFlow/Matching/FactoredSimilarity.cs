@@ -43,21 +43,38 @@ internal sealed unsafe class FactoredSimilarity
         _inverseTargetNorms = InverseNorms(target.SquaredNorms);
     }
 
-    /// <summary>Each row of a Gram matrix [n, ht*wt] bilinearly upsampled at the kept target hyperpixels: [n, M].</summary>
+    /// <summary>
+    /// Each row of a Gram matrix [n, ht*wt] bilinearly upsampled at the kept target hyperpixels: [n, M]. Separable, in
+    /// the order of the upsampling operator: along x into a per-row scratch, then along y over whole window rows.
+    /// </summary>
     private static Tensor BlendColumns(Tensor gram, HyperpixelGrid target, int lowHeight, int lowWidth)
     {
-        var (index, weight) = BilinearBlend.Corners(target, lowHeight, lowWidth);
-        int n = (int)gram.shape[0], lowCount = (int)gram.shape[1], m = target.Count;
+        var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
+        var ys = BilinearBlend.Axis(target.FullHeight, lowHeight);
+        int n = (int)gram.shape[0], lowCount = lowHeight * lowWidth, w = target.Width, h = target.Height, m = target.Count;
+        int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
         var rows = empty(n, m);
-        float* input = TensorMemory.Floats(gram), output = TensorMemory.Floats(rows);
-        Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, a =>
+        nint input = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+        FusedHoughKernel.ForRowRanges(n, 16, (_, from, to) =>
         {
-            float* source = input + (long)a * lowCount, destination = output + (long)a * m;
-            for (int j = 0; j < m; j++)
+            var alongX = new float[lowHeight * w];
+            fixed (float* scratch = alongX)
             {
-                int at = 4 * j;
-                destination[j] = weight[at] * source[index[at]] + weight[at + 1] * source[index[at + 1]]
-                    + weight[at + 2] * source[index[at + 2]] + weight[at + 3] * source[index[at + 3]];
+                for (int a = from; a < to; a++)
+                {
+                    float* source = (float*)input + (long)a * lowCount, destination = (float*)output + (long)a * m;
+                    for (int yl = firstLowRow; yl <= lastLowRow; yl++)
+                        for (int xt = 0; xt < w; xt++)
+                        {
+                            var (x0, x1, lx) = xs[target.X0 + xt];
+                            scratch[yl * w + xt] = (1 - lx) * source[yl * lowWidth + x0] + lx * source[yl * lowWidth + x1];
+                        }
+                    for (int yt = 0; yt < h; yt++)
+                    {
+                        var (y0, y1, ly) = ys[target.Y0 + yt];
+                        FusedHoughKernel.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
+                    }
+                }
             }
         });
         return rows;
@@ -76,33 +93,36 @@ internal sealed unsafe class FactoredSimilarity
         if (block.shape[0] != to - from || block.shape[1] != _targets || !block.is_contiguous())
             throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
         block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
-        float* b = TensorMemory.Floats(block);
-        int m = _targets;
+        nint b = (nint)TensorMemory.Floats(block);
+        int m = _targets, taps = 4 * _coarse.Length;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();
-        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache.
+        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache; all taps of a
+        // row (4 cells per coarse group) are summed in one pass over the tile.
         const int Tile = 1024;
         FusedHoughKernel.ForRowRanges(to - from, 32, (_, firstRow, lastRow) =>
         {
-            int first = from + firstRow, last = from + lastRow;
+            var tapRows = new nint[taps];
+            var tapWeights = new float[taps];
             fixed (float* inverseTarget = _inverseTargetNorms)
+            fixed (nint* rowsOfTaps = tapRows)
+            fixed (float* weights = tapWeights)
             {
                 for (int j0 = 0; j0 < m; j0 += Tile)
                 {
                     int width = Math.Min(Tile, m - j0);
-                    for (int i = first; i < last; i++)
+                    for (int i = from + firstRow; i < from + lastRow; i++)
                     {
-                        float* row = b + (long)(i - from) * m + j0;
+                        int count = 0;
                         for (int g = 0; g < _coarse.Length; g++)
-                        {
-                            var c = _coarse[g];
-                            float* lowRows = (float*)rowsPointers[g] + j0;
                             for (int k = 0; k < 4; k++)
                             {
-                                float weight = c.Weight[4 * i + k];
-                                if (weight != 0) FusedHoughKernel.AddScaled(row, lowRows + (long)c.Index[4 * i + k] * m, weight, width);
+                                float weight = _coarse[g].Weight[4 * i + k];
+                                if (weight == 0) continue;
+                                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)_coarse[g].Index[4 * i + k] * m + j0);
+                                tapWeights[count++] = weight;
                             }
-                        }
-                        FusedHoughKernel.MultiplyInPlace(row, inverseTarget + j0, _inverseSourceNorms[i], width);
+                        FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
+                            inverseTarget + j0, _inverseSourceNorms[i], width);
                     }
                 }
             }

@@ -52,7 +52,7 @@ internal static class FusedHoughKernel
                     Activate(row, m, exponent);
                     max = MathF.Max(max, Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
-                        AddScaled(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, 1f, wt);
+                        Add(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, wt);
                 }
             }
             maxima[w] = max;
@@ -94,41 +94,36 @@ internal static class FusedHoughKernel
         int lx = ws + wt - 1;
         int maxWorkers = Environment.ProcessorCount;
         var columnMax = new float[maxWorkers][];
-        var columnArg = new long[maxWorkers][];
+        var columnArg = new int[maxWorkers][];
         var sums = new double[maxWorkers];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
         int workers = ForRowRanges(rows, 64, (w, from, to) =>
         {
             var cMax = columnMax[w] = new float[m];
-            var cArg = columnArg[w] = new long[m];
+            var cArg = columnArg[w] = new int[m];
             Array.Fill(cMax, float.NegativeInfinity);
             var confidence = new float[wt];
             double sum = 0;
             float max = float.NegativeInfinity;
             fixed (float* s = smoothedOffsetVotes)
             fixed (float* c = confidence)
+            fixed (float* columnBest = cMax)
+            fixed (int* columnBestSource = cArg)
             {
                 for (int r = from; r < to; r++)
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    float rowBest = float.NegativeInfinity;
-                    long rowArg = 0;
+                    var rowBest = (Value: float.NegativeInfinity, Index: 0);
                     for (int yt = 0; yt < ht; yt++)
                     {
-                        Multiply(row + yt * wt, s + (yt - ys + hs - 1) * lx + (ws - 1 - xs), c, wt);
                         int j0 = yt * wt;
-                        for (int xt = 0; xt < wt; xt++)
-                        {
-                            float value = c[xt];
-                            sum += value;
-                            if (value > rowBest) { rowBest = value; rowArg = j0 + xt; }
-                            if (value > cMax[j0 + xt]) { cMax[j0 + xt] = value; cArg[j0 + xt] = i; }
-                        }
+                        Multiply(row + j0, s + (yt - ys + hs - 1) * lx + (ws - 1 - xs), c, wt);
+                        sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
                     }
-                    best.RowArg[i] = rowArg;
-                    if (rowBest > max) max = rowBest;
+                    best.RowArg[i] = rowBest.Index;
+                    if (rowBest.Value > max) max = rowBest.Value;
                 }
             }
             sums[w] = sum;
@@ -142,6 +137,48 @@ internal static class FusedHoughKernel
             for (int j = 0; j < m; j++)
                 if (columnMax[w][j] > best.ColumnMax[j]) { best.ColumnMax[j] = columnMax[w][j]; best.ColumnArg[j] = columnArg[w][j]; }
         }
+    }
+
+    /// <summary>
+    /// For n confidences of source <paramref name="source"/> at targets j0.. : raises each target's best (value, source)
+    /// where exceeded, raises <paramref name="rowBest"/> (first index of the maximum, as argmax) and returns their sum.
+    /// </summary>
+    private static unsafe double KeepBest(float* values, int n, int j0, int source, float* columnMax, int* columnArg,
+        ref (float Value, int Index) rowBest)
+    {
+        int k = 0;
+        double sum = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            var sources = new Vector<int>(source);
+            var lane = Vector<int>.Indices;
+            Vector<float> laneMax = new(float.NegativeInfinity), laneSum = Vector<float>.Zero;
+            Vector<int> laneArg = Vector<int>.Zero;
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var v = Vector.Load(values + k);
+                laneSum += v;
+                var beatsColumn = Vector.GreaterThan(v, Vector.Load(columnMax + k));
+                Vector.ConditionalSelect(beatsColumn, v, Vector.Load(columnMax + k)).Store(columnMax + k);
+                Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(columnArg + k)).Store(columnArg + k);
+                var beatsLane = Vector.GreaterThan(v, laneMax);
+                laneMax = Vector.ConditionalSelect(beatsLane, v, laneMax);
+                laneArg = Vector.ConditionalSelect(beatsLane, lane + new Vector<int>(j0 + k), laneArg);
+            }
+            sum = Vector.Sum(laneSum);
+            // Across lanes: the largest value, and of equal values the lowest index (each lane kept its first).
+            for (int l = 0; l < Vector<float>.Count; l++)
+                if (laneMax[l] > rowBest.Value || (laneMax[l] == rowBest.Value && laneArg[l] < rowBest.Index))
+                    rowBest = (laneMax[l], laneArg[l]);
+        }
+        for (; k < n; k++)
+        {
+            float v = values[k];
+            sum += v;
+            if (v > columnMax[k]) { columnMax[k] = v; columnArg[k] = source; }
+            if (v > rowBest.Value) rowBest = (v, j0 + k);
+        }
+        return sum;
     }
 
     /// <summary>max(x, 0)^exponent in place over n values.</summary>
@@ -168,30 +205,49 @@ internal static class FusedHoughKernel
         }
     }
 
-    /// <summary>destination += weight x source over n values.</summary>
-    public static unsafe void AddScaled(float* destination, float* source, float weight, int n)
+    /// <summary>destination += source over n values.</summary>
+    private static unsafe void Add(float* destination, float* source, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(destination + k) + Vector.Load(source + k)).Store(destination + k);
+        for (; k < n; k++) destination[k] += source[k];
+    }
+
+    /// <summary>destination = wa x a + wb x b over n values (one bilinear step).</summary>
+    public static unsafe void Blend(float* destination, float* a, float wa, float* b, float wb, int n)
     {
         int k = 0;
         if (Vector.IsHardwareAccelerated)
         {
-            var w = new Vector<float>(weight);
+            Vector<float> va = new(wa), vb = new(wb);
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(destination + k) + w * Vector.Load(source + k)).Store(destination + k);
+                (va * Vector.Load(a + k) + vb * Vector.Load(b + k)).Store(destination + k);
         }
-        for (; k < n; k++) destination[k] += weight * source[k];
+        for (; k < n; k++) destination[k] = wa * a[k] + wb * b[k];
     }
 
-    /// <summary>row[k] *= factor x scale[k] over n values.</summary>
-    public static unsafe void MultiplyInPlace(float* row, float* scale, float factor, int n)
+    /// <summary>row[k] = (row[k] + sum_t weights[t] x sources[t][k]) x factor x scale[k] over n values, in one pass.</summary>
+    public static unsafe void AddRowsAndScale(float* row, float** sources, float* weights, int count, float* scale, float factor, int n)
     {
         int k = 0;
         if (Vector.IsHardwareAccelerated)
         {
             var f = new Vector<float>(factor);
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(row + k) * (f * Vector.Load(scale + k))).Store(row + k);
+            {
+                var sum = Vector.Load(row + k);
+                for (int t = 0; t < count; t++) sum += new Vector<float>(weights[t]) * Vector.Load(sources[t] + k);
+                (sum * (f * Vector.Load(scale + k))).Store(row + k);
+            }
         }
-        for (; k < n; k++) row[k] *= factor * scale[k];
+        for (; k < n; k++)
+        {
+            float sum = row[k];
+            for (int t = 0; t < count; t++) sum += weights[t] * sources[t][k];
+            row[k] = sum * (factor * scale[k]);
+        }
     }
 
     private static unsafe void Multiply(float* a, float* b, float* result, int n)
