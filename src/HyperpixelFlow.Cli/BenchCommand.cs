@@ -4,6 +4,7 @@ using System.Text.Json;
 using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Matching;
 using Spectre.Console;
 using static TorchSharp.torch;
 
@@ -22,17 +23,22 @@ internal static class BenchCommand
         var pairs = new Option<int>("--pairs") { Description = "number of pairs (the first N)", DefaultValueFactory = _ => 20 };
         var repeat = new Option<int>("--repeat") { Description = "passes over the pairs (medians over all)", DefaultValueFactory = _ => 3 };
         var json = new Option<string?>("--json") { Description = "write the figures as JSON here" };
+        var baseline = new Option<bool>("--baseline")
+        {
+            Description = "also time the paper code's formulation on this machine (module backbone, dense hyperpixels, " +
+                "dense similarity, pairwise Hough voting) and report the speed-up",
+        };
         var common = new CommonOptions();
-        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json };
+        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json, baseline };
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() => Run(r.GetValue(datapath)!, r.GetValue(pairs), r.GetValue(repeat), r.GetValue(json),
-            common.Parse(r))));
+            r.GetValue(baseline), common.Parse(r))));
         return command;
     }
 
     private static readonly string[] Stages = ["decode", "resize", "backbone", "hyperpixels", "similarity", "voting", "transfer"];
 
-    private static int Run(string root, int pairCount, int repeat, string? jsonPath, HyperpixelFlowOptions options)
+    private static int Run(string root, int pairCount, int repeat, string? jsonPath, bool baseline, HyperpixelFlowOptions options)
     {
         if (pairCount < 1 || repeat < 1) throw new HyperpixelFlowException("--pairs and --repeat must be at least 1");
         var dataset = Datasets.LoadPfWillow(root);
@@ -67,14 +73,42 @@ internal static class BenchCommand
         new Evaluator(matcher).Run(dataset with { Pairs = pairs }, [0.1], PckThreshold.Auto, results, restart: true);
         double evalPairsPerSecond = pairs.Count / evalWatch.Elapsed.TotalSeconds;
         File.Delete(results);
-        double peakRssMb = PeakRssMb();
+        double peakRssMb = PeakRssMb();   // before the baseline, whose N x M and N x bins tensors would dominate it
+
+        // The baseline runs after, pair by pair alternating with this pipeline, so that both see the same machine load.
+        var paperStageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
+        var paperCold = new List<double>();
+        var alternateCold = new List<double>();
+        if (baseline)
+        {
+            using var gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
+            ColdPaperFormulation(matcher, pairs[0], gaussian);
+            for (int r = 0; r < repeat; r++)
+                foreach (var pair in pairs)
+                {
+                    var timings = ColdPaperFormulation(matcher, pair, gaussian);
+                    foreach (var (stage, seconds) in timings) paperStageTimes[stage].Add(seconds);
+                    paperCold.Add(timings.Values.Sum());
+                    alternateCold.Add(Cold(matcher, pair).Values.Sum());
+                }
+        }
 
         var table = new Table().AddColumns("stage", "median s", "p10 s", "p90 s");
-        foreach (var (stage, values) in stageTimes)
-            table.AddRow(stage, F(Median(values)), F(Percentile(values, 0.1)), F(Percentile(values, 0.9)));
-        table.AddRow("[bold]cold pair[/]", $"[bold]{F(Median(cold))}[/]", F(Percentile(cold, 0.1)), F(Percentile(cold, 0.9)));
-        table.AddRow("[bold]warm pair[/]", $"[bold]{F(Median(warm))}[/]", F(Percentile(warm, 0.1)), F(Percentile(warm, 0.9)));
+        if (baseline) table.AddColumns("paper formulation median s", "speed-up");
+        void Row(string name, List<double> values, List<double>? paper)
+        {
+            var cells = new List<string> { name, F(Median(values)), F(Percentile(values, 0.1)), F(Percentile(values, 0.9)) };
+            if (baseline) cells.AddRange(paper is null ? ["", ""] : [F(Median(paper)), $"{Median(paper) / Median(values):0.0}x"]);
+            table.AddRow(cells.ToArray());
+        }
+        foreach (var (stage, values) in stageTimes) Row(stage, values, baseline ? paperStageTimes[stage] : null);
+        Row("cold pair", cold, baseline ? paperCold : null);
+        Row("warm pair", warm, null);
         AnsiConsole.Write(table);
+        double? speedup = baseline ? Median(paperCold) / Median(alternateCold) : null;
+        if (speedup is { } x)
+            AnsiConsole.MarkupLine($"cold pair vs the paper formulation, alternating pair by pair: {F(Median(alternateCold))} s vs " +
+                $"{F(Median(paperCold))} s = [bold]{x:0.0}x[/]");
         AnsiConsole.MarkupLine($"evaluation with feature cache: {evalPairsPerSecond:0.00} pairs/s; peak RSS {peakRssMb:0} MB");
         if (jsonPath is not null)
         {
@@ -92,6 +126,9 @@ internal static class BenchCommand
                 stages_p90_s = stageTimes.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.9)),
                 eval_pairs_per_s = evalPairsPerSecond,
                 peak_rss_mb = peakRssMb,
+                baseline_cold_pair_s = baseline ? Median(paperCold) : (double?)null,
+                baseline_stages_median_s = baseline ? paperStageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,
+                cold_speedup_vs_baseline = speedup,
             };
             File.WriteAllText(jsonPath, JsonSerializer.Serialize(figures, JsonOptions.Indented));
         }
@@ -116,6 +153,39 @@ internal static class BenchCommand
         using var target = new ImageHyperpixels(matcher.BuildHyperpixels(ft, matcher.Layers, pt), pt.Scale, targetImage.Width, targetImage.Height);
         timer.Lap("hyperpixels");
         Transfer(matcher, pair, source, target, timer);
+        return timer.ToDictionary();
+    }
+
+    /// <summary>
+    /// One pair the way the paper's code computes it, on this engine: the backbone in module form (separate batch norms,
+    /// NCHW), dense hyperpixels (every layer upsampled and concatenated), one dense cosine GEMM, pairwise Hough voting.
+    /// </summary>
+    private static IReadOnlyDictionary<string, double> ColdPaperFormulation(HyperpixelMatcher matcher, BenchmarkPair pair, Tensor gaussian)
+    {
+        var timer = new StageTimer();
+        var sourceImage = ImageLoader.Load(pair.SourceImage);
+        var targetImage = ImageLoader.Load(pair.TargetImage);
+        timer.Lap("decode");
+        using var scope = NewDisposeScope();
+        using var ps = matcher.Prepare(sourceImage);
+        using var pt = matcher.Prepare(targetImage);
+        timer.Lap("resize");
+        var backbone = matcher.Backbone;
+        var fs = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(ps.Rgb), matcher.Layers);
+        var ft = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(pt.Rgb), matcher.Layers);
+        timer.Lap("backbone");
+        using var source = matcher.BuildHyperpixels(fs, matcher.Layers, ps);
+        using var target = matcher.BuildHyperpixels(ft, matcher.Layers, pt);
+        var (denseSource, denseTarget) = (source.Dense(), target.Dense());
+        timer.Lap("hyperpixels");
+        var similarity = RegularizedHoughMatching.Similarity(denseSource, denseTarget, matcher.Options.SimilarityExponent);
+        timer.Lap("similarity");
+        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, matcher.Options.HoughCells);
+        var best = PairwiseHoughMatching.Confidence(similarity, source, target, space, gaussian).argmax(1).data<long>().ToArray();
+        timer.Lap("voting");
+        var field = new DisplacementField(source.Grid, target.Grid, best);
+        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * ps.Scale, p.Y * ps.Scale));
+        timer.Lap("transfer");
         return timer.ToDictionary();
     }
 

@@ -45,24 +45,6 @@ public class MatchingTests
         Assert.Equal(new float[] { 8, 13, 15, 18, 9, 3 }, d[0].data<float>().ToArray());
     }
 
-    /// <summary>The paper's pairwise formulation: bin ids for every pair, votes by index_add, lookup per pair.</summary>
-    private static Tensor ReferenceConfidence(Tensor sim, HyperpixelSet s, HyperpixelSet t, HoughSpace space, Tensor gaussian)
-    {
-        int n = s.Grid.Count, m = t.Grid.Count;
-        var bins = new long[n * m];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < m; j++)
-            {
-                int vx = s.ImageWidth - s.Grid.Center(s.Grid.GridX(i)) + t.Grid.Center(t.Grid.GridX(j));
-                int vy = s.ImageHeight - s.Grid.Center(s.Grid.GridY(i)) + t.Grid.Center(t.Grid.GridY(j));
-                bins[i * m + j] = (long)((float)vx / (float)space.CellSize) + (long)((float)vy / (float)space.CellSize) * space.BinsX;
-            }
-        var binTensor = tensor(bins);
-        var hough = zeros(space.BinsY * space.BinsX).index_add_(0, binTensor, sim.flatten(), 1);
-        var smoothed = nn.functional.conv2d(hough.view(1, 1, space.BinsY, space.BinsX), gaussian.view(1, 1, 7, 7), padding: [3, 3]).flatten();
-        return sim * smoothed.index_select(0, binTensor).view(n, m);
-    }
-
     [Fact]
     public void Offset_voting_equals_the_pairwise_formulation()
     {
@@ -75,7 +57,7 @@ public class MatchingTests
         using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
         using var sim = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 3);
         using var fast = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
-        using var reference = ReferenceConfidence(sim, s, t, space, gaussian);
+        using var reference = PairwiseHoughMatching.Confidence(sim, s, t, space, gaussian);
         Assert.True(allclose(fast, reference, rtol: 1e-5, atol: 1e-7), $"max difference {(fast - reference).abs().max().ToDouble()}");
     }
 
