@@ -40,6 +40,21 @@ public class CliTests
         Assert.DoesNotContain("   at ", run.Stderr + run.Stdout);
     }
 
+    [SkippableFact]
+    public void Bench_writes_the_figures_of_both_pipelines_as_json()
+    {
+        string json = Path.Combine(Directory.CreateTempSubdirectory("hpf-bench-").FullName, "bench.json");
+        var run = Hpf("bench", "--datapath", SharedData.PfWillow, "--pairs", "2", "--repeat", "1", "--baseline", "--json", json);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var figures = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
+        Assert.Equal(2, figures.GetProperty("pairs").GetInt32());
+        foreach (var key in new[] { "cold_pair_s", "warm_pair_s", "peak_rss_mb", "eval_pairs_per_s", "baseline_cold_pair_s", "cold_speedup_vs_baseline" })
+            Assert.True(figures.GetProperty(key).GetDouble() > 0, $"{key} = {figures.GetProperty(key)}");
+        foreach (var stage in new[] { "backbone", "similarity", "voting" })
+            Assert.True(figures.GetProperty("baseline_stages_median_s").GetProperty(stage).GetDouble() > 0, stage);
+        Assert.Contains("paper formulation", run.Stdout);
+    }
+
     [Fact]
     public void Match_writes_json_with_points_in_original_pixels_and_pictures()
     {
