@@ -34,7 +34,8 @@ public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
 public sealed class Backbone : IDisposable
 {
     public string Name { get; }
-    /// <summary>The network in module form (torchvision parameter names, for loading weights).</summary>
+    /// <summary>The network in module form (torchvision parameter names, for loading weights). <see cref="Extract"/> runs
+    /// its folded form, taken at construction: load weights before creating the backbone.</summary>
     public ResNet Network { get; }
     public Preprocessing Preprocessing { get; }
     public IReadOnlyList<int> DefaultLayers { get; }
