@@ -139,18 +139,14 @@ internal static class BenchCommand
     private static IReadOnlyDictionary<string, double> Cold(HyperpixelMatcher matcher, BenchmarkPair pair)
     {
         var timer = new StageTimer();
-        var sourceImage = ImageLoader.Load(pair.SourceImage);
-        var targetImage = ImageLoader.Load(pair.TargetImage);
-        timer.Lap("decode");
         using var scope = NewDisposeScope();
-        using var ps = matcher.Prepare(sourceImage);
-        using var pt = matcher.Prepare(targetImage);
-        timer.Lap("resize");
+        using var images = LoadAndPrepare(matcher, pair, timer);
+        var (ps, pt) = (images.PreparedSource, images.PreparedTarget);
         var fs = matcher.ExtractFeatures(ps, matcher.Layers);
         var ft = matcher.ExtractFeatures(pt, matcher.Layers);
         timer.Lap("backbone");
-        using var source = new ImageHyperpixels(matcher.BuildHyperpixels(fs, matcher.Layers, ps), ps.Scale, sourceImage.Width, sourceImage.Height);
-        using var target = new ImageHyperpixels(matcher.BuildHyperpixels(ft, matcher.Layers, pt), pt.Scale, targetImage.Width, targetImage.Height);
+        using var source = new ImageHyperpixels(matcher.BuildHyperpixels(fs, matcher.Layers, ps), ps.Scale, images.Source.Width, images.Source.Height);
+        using var target = new ImageHyperpixels(matcher.BuildHyperpixels(ft, matcher.Layers, pt), pt.Scale, images.Target.Width, images.Target.Height);
         timer.Lap("hyperpixels");
         Transfer(matcher, pair, source, target, timer);
         return timer.ToDictionary();
@@ -163,13 +159,9 @@ internal static class BenchCommand
     private static IReadOnlyDictionary<string, double> ColdPaperFormulation(HyperpixelMatcher matcher, BenchmarkPair pair, Tensor gaussian)
     {
         var timer = new StageTimer();
-        var sourceImage = ImageLoader.Load(pair.SourceImage);
-        var targetImage = ImageLoader.Load(pair.TargetImage);
-        timer.Lap("decode");
         using var scope = NewDisposeScope();
-        using var ps = matcher.Prepare(sourceImage);
-        using var pt = matcher.Prepare(targetImage);
-        timer.Lap("resize");
+        using var images = LoadAndPrepare(matcher, pair, timer);
+        var (ps, pt) = (images.PreparedSource, images.PreparedTarget);
         var backbone = matcher.Backbone;
         var fs = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(ps.Rgb), matcher.Layers);
         var ft = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(pt.Rgb), matcher.Layers);
@@ -183,8 +175,7 @@ internal static class BenchCommand
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, matcher.Options.HoughCells);
         var best = PairwiseHoughMatching.Confidence(similarity, source, target, space, gaussian).argmax(1).data<long>().ToArray();
         timer.Lap("voting");
-        var field = new DisplacementField(source.Grid, target.Grid, best);
-        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * ps.Scale, p.Y * ps.Scale));
+        TransferPoints(new DisplacementField(source.Grid, target.Grid, best), pair, ps.Scale);
         timer.Lap("transfer");
         return timer.ToDictionary();
     }
@@ -192,9 +183,35 @@ internal static class BenchCommand
     private static void Transfer(HyperpixelMatcher matcher, BenchmarkPair pair, ImageHyperpixels source, ImageHyperpixels target, StageTimer? timer)
     {
         var match = matcher.MatchHyperpixels(source.Set, target.Set, timer);
-        var field = new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource);
-        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * source.Scale, p.Y * source.Scale));
+        TransferPoints(new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource), pair, source.Scale);
         timer?.Lap("transfer");
+    }
+
+    private sealed record PairImages(RgbImage Source, RgbImage Target, PreparedImage PreparedSource, PreparedImage PreparedTarget)
+        : IDisposable
+    {
+        public void Dispose()
+        {
+            PreparedSource.Dispose();
+            PreparedTarget.Dispose();
+        }
+    }
+
+    /// <summary>Decodes both images of a pair and resizes them for the matcher, lapping "decode" and "resize".</summary>
+    private static PairImages LoadAndPrepare(HyperpixelMatcher matcher, BenchmarkPair pair, StageTimer timer)
+    {
+        var source = ImageLoader.Load(pair.SourceImage);
+        var target = ImageLoader.Load(pair.TargetImage);
+        timer.Lap("decode");
+        var images = new PairImages(source, target, matcher.Prepare(source), matcher.Prepare(target));
+        timer.Lap("resize");
+        return images;
+    }
+
+    /// <summary>Transfers the pair's source keypoints (original pixels, scaled to the resized source) through a field.</summary>
+    private static void TransferPoints(DisplacementField field, BenchmarkPair pair, float sourceScale)
+    {
+        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * sourceScale, p.Y * sourceScale));
     }
 
     private static double PeakRssMb()
