@@ -135,6 +135,52 @@ public class MatchingTests
     }
 
     [Fact]
+    public void Factored_similarity_in_blocks_holds_only_the_coarse_rows_of_the_block()
+    {
+        manual_seed(6);
+        var sourceGrid = new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18);
+        var targetGrid = new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16);
+        using var s = new HyperpixelSet([randn(8, 20, 24), randn(6, 10, 12), randn(5, 5, 6)], sourceGrid, 96, 80);
+        using var t = new HyperpixelSet([randn(8, 16, 20), randn(6, 8, 10), randn(5, 4, 5)], targetGrid, 80, 64);
+        using var scope = NewDisposeScope();
+        using var similarity = new FactoredSimilarity(s, t);
+        var whole = similarity.Cosines(0, sourceGrid.Count).clone();
+        long wholeHeld = similarity.HeldCoarseFloats;
+        Assert.Equal((10 * 12 + 5 * 6) * (long)targetGrid.Count, wholeHeld);   // every low cell: the untiled case
+        using var blockwise = new FactoredSimilarity(s, t);
+        long mostHeld = 0;
+        for (int from = 0; from < sourceGrid.Count; from += 22)   // one source row of the window per block
+        {
+            int to = Math.Min(sourceGrid.Count, from + 22);
+            var block = blockwise.Cosines(from, to);
+            Assert.Equal(whole[from..to].data<float>().ToArray(), block.data<float>().ToArray());   // bit-identical
+            mostHeld = Math.Max(mostHeld, blockwise.HeldCoarseFloats);
+        }
+        // A row of source hyperpixels blends at most 2 low rows of each group.
+        Assert.True(mostHeld <= (2 * 12 + 2 * 6) * (long)targetGrid.Count, $"held {mostHeld} floats, untiled {wholeHeld}");
+    }
+
+    [Fact]
+    public void Fused_matching_of_multi_resolution_groups_is_the_same_tiled_or_not()
+    {
+        manual_seed(12);
+        var sourceGrid = new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18);
+        var targetGrid = new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16);
+        // Smooth fields (cumulative sums) so that the best matches are not near-ties.
+        Tensor Smooth(long c, long h, long w) => randn(c, h, w).cumsum(1).cumsum(2).div(4);
+        using var s = new HyperpixelSet([Smooth(8, 20, 24), Smooth(6, 10, 12), Smooth(5, 5, 6)], sourceGrid, 96, 80);
+        using var t = new HyperpixelSet([Smooth(8, 16, 20), Smooth(6, 8, 10), Smooth(5, 4, 5)], targetGrid, 80, 64);
+        using var gaussian = RegularizedHoughMatching.GaussianKernel(5);
+        var untiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian);
+        var tiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian, maxBlockBytes: 4 * targetGrid.Count * 9); // 9-row blocks
+        Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
+        Assert.Equal(untiled.BestSourceOfTarget, tiled.BestSourceOfTarget);
+        // Sums differ only in summation order.
+        Assert.Equal(1.0, tiled.ConfidenceSum / untiled.ConfidenceSum, 6);
+        Assert.Equal(1.0, tiled.SimilaritySum / untiled.SimilaritySum, 6);
+    }
+
+    [Fact]
     public void Hough_space_size_follows_the_cell_count()
     {
         var space = HoughSpace.For(300, 200, 300, 225, 8192);

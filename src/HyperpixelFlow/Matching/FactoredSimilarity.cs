@@ -9,23 +9,39 @@ namespace HyperpixelFlow.Matching;
 /// of layer groups, every coarse group upsampled bilinearly; the dot product of two hyperpixels is the sum over groups,
 /// and since interpolation is linear, a coarse group's dot products are the bilinear blend (over the 4 cells each source
 /// hyperpixel interpolates) of the small Gram matrix G = S_g^T T_g at both ends. So: finest group by one GEMM at full
-/// resolution; each coarse group by a small GEMM, blended along the target axis once per pair (4 cells per target
-/// hyperpixel) and along the source axis per block (4 rows per source hyperpixel); divided by the norms. The sums are
-/// the paper's up to float rounding, at about a tenth of its multiply-adds for the default layers.
+/// resolution; each coarse group by a small GEMM over the low cells a block of source hyperpixels needs, blended along
+/// the target axis (4 cells per target hyperpixel) and then along the source axis (4 rows per source hyperpixel);
+/// divided by the norms. The sums are the paper's up to float rounding, at about a tenth of its multiply-adds for the
+/// default layers, and nothing held grows with N x M beyond the block asked for.
 /// </summary>
-internal sealed unsafe class FactoredSimilarity
+internal sealed unsafe class FactoredSimilarity : IDisposable
 {
     private readonly Tensor _finestSource, _finestTargetT;
     private readonly CoarseGroup[] _coarse;
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
+    private readonly HyperpixelGrid _targetGrid;
     private readonly int _targets;
 
-    /// <summary>A coarse group: dot products of its low-resolution source cells with every target hyperpixel [n_low, M],
-    /// and per source hyperpixel the 4 cells it blends with their weights.</summary>
-    internal sealed record CoarseGroup(Tensor Rows, int[] Index, float[] Weight);
+    /// <summary>
+    /// A coarse group: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
+    /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
+    /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
+    /// keeps memory proportional to a block of source hyperpixels, not to N x M.
+    /// </summary>
+    private sealed class CoarseGroup(Tensor sourceCells, Tensor target, int[] index, float[] weight)
+    {
+        public Tensor SourceCells { get; } = sourceCells;
+        public Tensor Target { get; } = target;
+        public int[] Index { get; } = index;
+        public float[] Weight { get; } = weight;
+        public Tensor? Rows { get; set; }
+        public int RowsFrom { get; set; }
+        public int RowsTo { get; set; }
+    }
 
     public FactoredSimilarity(HyperpixelSet source, HyperpixelSet target)
     {
+        _targetGrid = target.Grid;
         _targets = target.Grid.Count;
         _finestSource = source.FinestDense();
         _finestTargetT = target.FinestDense().t().contiguous();
@@ -34,13 +50,33 @@ internal sealed unsafe class FactoredSimilarity
         {
             var (gs, gt) = (source.Groups[g], target.Groups[g]);
             long channels = gs.shape[0];
-            using var gram = gs.reshape(channels, -1).t().mm(gt.reshape(channels, -1)).contiguous();   // [hs*ws, ht*wt]
-            var rows = BlendColumns(gram, target.Grid, (int)gt.shape[1], (int)gt.shape[2]);           // [hs*ws, M]
             var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
-            _coarse[g - 1] = new CoarseGroup(rows, index, weight);
+            _coarse[g - 1] = new CoarseGroup(gs.reshape(channels, -1), gt, index, weight);
         }
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
         _inverseTargetNorms = InverseNorms(target.SquaredNorms);
+    }
+
+    /// <summary>Floats held in coarse-group rows now (what tiling bounds).</summary>
+    internal long HeldCoarseFloats => _coarse.Sum(c => c.Rows?.numel() ?? 0);
+
+    /// <summary>Makes the group's rows cover every low cell that source hyperpixels [from, to) blend.</summary>
+    private void EnsureRows(CoarseGroup group, int from, int to)
+    {
+        int low = int.MaxValue, high = int.MinValue;
+        for (int k = 4 * from; k < 4 * to; k++)
+        {
+            low = Math.Min(low, group.Index[k]);
+            high = Math.Max(high, group.Index[k] + 1);
+        }
+        if (group.Rows is not null && group.RowsFrom <= low && high <= group.RowsTo) return;
+        group.Rows?.Dispose();
+        var gt = group.Target;
+        using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
+        var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();   // [high-low, ht*wt]
+        group.Rows = BlendColumns(gram, _targetGrid, (int)gt.shape[1], (int)gt.shape[2]).MoveToOuterDisposeScope();   // [high-low, M]
+        group.RowsFrom = low;
+        group.RowsTo = high;
     }
 
     /// <summary>
@@ -89,13 +125,17 @@ internal sealed unsafe class FactoredSimilarity
     /// </summary>
     public Tensor Cosines(int from, int to, Tensor? block = null)
     {
+        if (from < 0 || to > _inverseSourceNorms.Length || from > to)
+            throw new ArgumentOutOfRangeException(nameof(from), $"source range [{from}, {to}) outside [0, {_inverseSourceNorms.Length})");
         block ??= empty(to - from, _targets);
         if (block.shape[0] != to - from || block.shape[1] != _targets || !block.is_contiguous())
             throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
+        if (to <= from) return block;
         block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
+        foreach (var group in _coarse) EnsureRows(group, from, to);
         nint b = (nint)TensorMemory.Floats(block);
         int m = _targets, taps = 4 * _coarse.Length;
-        var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows)).ToArray();
+        var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows!)).ToArray();
         // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache; all taps of a
         // row (4 cells per coarse group) are summed in one pass over the tile.
         const int Tile = 1024;
@@ -118,7 +158,7 @@ internal sealed unsafe class FactoredSimilarity
                             {
                                 float weight = _coarse[g].Weight[4 * i + k];
                                 if (weight == 0) continue;
-                                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)_coarse[g].Index[4 * i + k] * m + j0);
+                                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * m + j0);
                                 tapWeights[count++] = weight;
                             }
                         FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
@@ -128,5 +168,16 @@ internal sealed unsafe class FactoredSimilarity
             }
         });
         return block;
+    }
+
+    public void Dispose()
+    {
+        _finestSource.Dispose();
+        _finestTargetT.Dispose();
+        foreach (var group in _coarse)
+        {
+            group.SourceCells.Dispose();
+            group.Rows?.Dispose();
+        }
     }
 }

@@ -152,8 +152,8 @@ public static class RegularizedHoughMatching
     /// <summary>
     /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. On the CPU the fused kernels run
     /// over the similarity matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks are
-    /// recomputed for the second pass instead of kept, so memory stays bounded); elsewhere the tensor formulation runs
-    /// on the dense hyperpixel features.
+    /// recomputed for the second pass instead of kept, and the coarse layers' rows are computed per block, so memory
+    /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
     /// </summary>
     public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null)
@@ -185,8 +185,7 @@ public static class RegularizedHoughMatching
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
         int n = s.Count, m = t.Count;
-        var similarity = new FactoredSimilarity(source, target);
-        timer?.Lap("similarity");
+        using var similarity = new FactoredSimilarity(source, target);
         int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
         bool kept = blockRows >= n;
         var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
