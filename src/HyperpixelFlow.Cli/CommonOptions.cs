@@ -14,11 +14,16 @@ internal sealed class CommonOptions
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
+    public Option<int> HyperpixelStride { get; } = new("--hyperpixel-stride")
+    {
+        Description = "fast path: place the hyperpixel grid at the selected layer of this stride, e.g. 8 (0 = the finest selected layer, as in the paper)",
+        DefaultValueFactory = _ => 0,
+    };
     public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
@@ -29,6 +34,7 @@ internal sealed class CommonOptions
         WeightsPath = result.GetValue(Weights),
         Layers = ParseLayers(result.GetValue(Layers)),
         MaxSide = result.GetValue(MaxSide),
+        HyperpixelStride = result.GetValue(HyperpixelStride),
         Device = result.GetValue(Device)!,
         Threads = result.GetValue(Threads),
         MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,

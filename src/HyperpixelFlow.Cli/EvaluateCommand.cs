@@ -43,7 +43,8 @@ internal static class EvaluateCommand
         var evaluator = new Evaluator(matcher);
         var settings = evaluator.SettingsFor(data, alphas, threshold);
         resultsPath ??= Path.Combine("hpf-results",
-            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}-{settings.Threshold}.jsonl");
+            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}" +
+            $"{(options.HyperpixelStride > 0 ? $"-hs{options.HyperpixelStride}" : "")}-{settings.Threshold}.jsonl");
         AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();
@@ -114,6 +115,7 @@ internal static class EvaluateCommand
             layers = s.Layers,
             max_side = s.MaxSide,
             margin_pruning = s.MarginPruning,
+            hyperpixel_stride = s.HyperpixelStride,
             threshold = s.Threshold,
             pck = summary.Pck,
             pck_per_category = summary.PckPerCategory,

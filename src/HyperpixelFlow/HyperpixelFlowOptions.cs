@@ -21,6 +21,13 @@ public sealed record HyperpixelFlowOptions
     /// <summary>Drop hyperpixels whose receptive box leaves the image by more than one jump.</summary>
     public bool MarginPruning { get; init; } = true;
 
+    /// <summary>
+    /// Stride (pixels) of the hyperpixel grid: 0 = the finest selected layer's, as in the paper. The fast path sets it
+    /// to a coarser selected layer's stride (e.g. 8): finer layers are average-pooled onto that grid, and similarity and
+    /// voting shrink by the square of the ratio. Changes results (see DEVELOPERS.md, "Fast path").
+    /// </summary>
+    public int HyperpixelStride { get; init; }
+
     /// <summary>Approximate number of cells of the Hough space of offsets.</summary>
     public int HoughCells { get; init; } = 8192;
 
@@ -51,6 +58,7 @@ public sealed record HyperpixelFlowOptions
         if (MaxSide < 0) throw new HyperpixelFlowException($"MaxSide must be >= 0, got {MaxSide}");
         if (MaxSide is > 0 and < ImageLimits.MinSide)
             throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
+        if (HyperpixelStride < 0) throw new HyperpixelFlowException($"HyperpixelStride must be >= 0, got {HyperpixelStride}");
         if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
         if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");
         if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)

@@ -123,7 +123,7 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>Hyperpixels from layer features (in the order of <paramref name="layers"/>).</summary>
     public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image) =>
-        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning);
+        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning, Options.HyperpixelStride);
 
     /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>

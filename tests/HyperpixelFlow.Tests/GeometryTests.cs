@@ -60,4 +60,31 @@ public class GeometryTests
         // FCN keeps stride 8 from stage 3 on (dilation instead of stride).
         Assert.Equal(8, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("fcn101").Architecture)[^1].Jump);
     }
+
+    [Fact]
+    public void A_coarser_hyperpixel_stride_samples_the_finer_layers_at_the_grid_cells()
+    {
+        var spec = BackboneRegistry.Get("resnet18-cntk");
+        using var backbone = new Backbone(spec.Name, new ResNet(spec.Architecture), spec.Preprocessing, spec.DefaultLayers, TorchSharp.torch.CPU);
+        int[] layers = [2, 4, 5, 6, 7];
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var features = backbone.Extract(TorchSharp.torch.rand(1, 3, 225, 300), layers);   // maps 57x75, 29x38, 15x19 (x2), 8x10
+
+        using var paper = HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true);
+        using var fast = HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 8);
+        Assert.Equal((4, 43, 75, 57), (paper.Grid.Jump, paper.Grid.ReceptiveField, paper.Grid.FullWidth, paper.Grid.FullHeight));
+        // The grid moves to layer 4's map; boxes keep layer 2's receptive field.
+        Assert.Equal((8, 43, 38, 29), (fast.Grid.Jump, fast.Grid.ReceptiveField, fast.Grid.FullWidth, fast.Grid.FullHeight));
+        Assert.Equal(new long[] { 64 + 128, 512, 512 }, fast.Groups.Select(g => g.shape[0]));
+        Assert.Equal(paper.Channels, fast.Channels);
+        // align_corners resizing of 57x75 to 29x38 lands exactly on every other cell of layer 2, then layer 4 follows.
+        Assert.True(TorchSharp.torch.allclose(fast.Groups[0][..64], features[0][0].slice(1, 0, 57, 2).slice(2, 0, 75, 2), rtol: 0, atol: 0), "layer 2 sampled at the grid cells");
+        Assert.True(TorchSharp.torch.allclose(fast.Groups[0][64..], features[1][0], rtol: 0, atol: 0), "layer 4 unchanged");
+        Assert.True(fast.Grid.Count * 3 < paper.Grid.Count, $"{fast.Grid.Count} vs {paper.Grid.Count} hyperpixels");
+
+        var wrong = Assert.Throws<HyperpixelFlowException>(() =>
+            HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 2));
+        Assert.Contains("strides are 4,8,16,32", wrong.Message);
+        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { HyperpixelStride = -8 }.Validate());
+    }
 }

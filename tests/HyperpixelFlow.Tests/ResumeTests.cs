@@ -10,6 +10,15 @@ public class ResumeTests
 
     private static BenchmarkDataset Subset() => Datasets.LoadPfWillow(SharedData.PfWillow);
 
+    [Fact]
+    public void Results_of_another_hyperpixel_stride_are_never_resumed()
+    {
+        var exact = new EvaluationSettings("pfwillow", "test", "resnet18-cntk", [2, 4, 5, 6, 7], 300, true, [0.1], "KeypointExtent");
+        Assert.True(exact.SameAs(exact with { }));
+        Assert.False(exact.SameAs(exact with { HyperpixelStride = 8 }));
+        Assert.Contains("hyperpixel stride 8", (exact with { HyperpixelStride = 8 }).ToString());
+    }
+
     [SkippableFact]
     public void Cancelled_then_resumed_evaluation_equals_an_uninterrupted_one()
     {

@@ -42,7 +42,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
 
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Matcher.Backbone.Name, Matcher.Layers, Matcher.Options.MaxSide, Matcher.Options.MarginPruning,
-            alphas, Resolve(dataset, threshold).ToString());
+            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride);
 
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;
