@@ -96,6 +96,8 @@ public class CliTests
         AssertCleanError(Hpf("match", s, t, "--layers", "2,4,99"), "valid ids are 0..9");
         AssertCleanError(Hpf("match", s, t, "--layers", "2,x"), "'x' is not a layer id");
         AssertCleanError(Hpf("match", s, t, "--layers", "4,4"), "layer ids repeat");
+        AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "3"), "their strides are 4,8,16,32");
+        AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "-8"), "HyperpixelStride must be >= 0");
         AssertCleanError(Hpf("match", s, t, "--backbone", "vgg"), "unknown backbone 'vgg'");
         AssertCleanError(Hpf("match", s, t, "--backbone", "resnet50"), "no bundled weights");
     }
