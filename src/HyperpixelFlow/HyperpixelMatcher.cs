@@ -101,7 +101,7 @@ public sealed class HyperpixelMatcher : IDisposable
         timer.Lap("flow");
         var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
             preparedSource.Width, preparedSource.Height, preparedTarget.Width, preparedTarget.Height,
-            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels,
+            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels, sourceSet.Grid.Jump,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
         var hyperpixelMatches = Enumerable.Range(0, sourceSet.Grid.Count).Select(n =>

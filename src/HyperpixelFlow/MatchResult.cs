@@ -5,11 +5,14 @@ namespace HyperpixelFlow;
 /// <summary>A source point and where it lands in the target image, both in original-image pixels.</summary>
 public readonly record struct PointMatch(Point2 Source, Point2 Target);
 
-/// <summary>Figures of one matching run, for diagnostics and parity checks.</summary>
+/// <summary>
+/// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride: pixels between neighbouring
+/// hyperpixels (the finest selected layer's jump on the paper's grid; larger on the fast path).
+/// </summary>
 public sealed record MatchDiagnostics(
     int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight,
     int ResizedSourceWidth, int ResizedSourceHeight, int ResizedTargetWidth, int ResizedTargetHeight,
-    int SourceHyperpixels, int TargetHyperpixels, int HyperpixelChannels,
+    int SourceHyperpixels, int TargetHyperpixels, int HyperpixelChannels, int HyperpixelStride,
     int HoughBinsX, int HoughBinsY, double HoughCellSize,
     double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
 
