@@ -23,8 +23,8 @@ public sealed record HyperpixelFlowOptions
 
     /// <summary>
     /// Stride (pixels) of the hyperpixel grid: 0 = the finest selected layer's, as in the paper. The fast path sets it
-    /// to a coarser selected layer's stride (e.g. 8): finer layers are average-pooled onto that grid, and similarity and
-    /// voting shrink by the square of the ratio. Changes results (see DEVELOPERS.md, "Fast path").
+    /// to a coarser selected layer's stride (e.g. 8): finer layers are resampled bilinearly onto that grid, and
+    /// similarity and voting shrink by the square of the ratio. Changes results (see DEVELOPERS.md, "Fast path").
     /// </summary>
     public int HyperpixelStride { get; init; }
 
