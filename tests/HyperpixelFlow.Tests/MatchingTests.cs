@@ -134,6 +134,31 @@ public class MatchingTests
         Assert.True(allclose(partial, dense[20..50], rtol: 1e-4, atol: 1e-5));
     }
 
+    [SkippableFact]
+    public unsafe void Packed_gemm_equals_the_tensor_product_on_ragged_tiles()
+    {
+        Skip.IfNot(PackedGemm.IsSupported, "this CPU has no AVX2/FMA; the fused path uses the tensor engine's GEMM instead");
+        manual_seed(7);
+        const int rows = 13, k = 5, m = 37;   // rows not a multiple of 6, columns not of 16
+        using var a = randn(rows, k);
+        using var b = randn(k, m);
+        using var expected = a.mm(b);
+        var packed = PackedGemm.Pack(TensorMemory.Floats(b), k, m);
+        var c = new float[rows * m];
+        fixed (float* pc = c)
+        fixed (float* pp = packed)
+        {
+            // Two column tiles (the second starting at a panel boundary) and two row ranges, as the fused loop calls it.
+            float* pa = TensorMemory.Floats(a);
+            PackedGemm.Multiply(pa, 7, k, pp, 0, 32, pc, m);
+            PackedGemm.Multiply(pa, 7, k, pp, 32, m - 32, pc + 32, m);
+            PackedGemm.Multiply(pa + 7 * k, rows - 7, k, pp, 0, 32, pc + 7 * m, m);
+            PackedGemm.Multiply(pa + 7 * k, rows - 7, k, pp, 32, m - 32, pc + 7 * m + 32, m);
+        }
+        using var actual = tensor(c, [rows, m]);
+        Assert.True(allclose(actual, expected, rtol: 1e-5, atol: 1e-5), $"max difference {(actual - expected).abs().max().ToDouble()}");
+    }
+
     [Fact]
     public void Factored_similarity_in_blocks_holds_only_the_coarse_rows_of_the_block()
     {

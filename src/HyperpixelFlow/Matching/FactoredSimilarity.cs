@@ -21,6 +21,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
     private readonly HyperpixelGrid _targetGrid;
     private readonly int _targets;
+    private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
 
     /// <summary>
     /// A coarse group: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
@@ -45,6 +46,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         _targets = target.Grid.Count;
         _finestSource = source.FinestDense();
         _finestTargetT = target.FinestDense().t().contiguous();
+        if (PackedGemm.IsSupported)
+            _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), (int)_finestTargetT.shape[0], _targets);
         _coarse = new CoarseGroup[source.Groups.Count - 1];
         for (int g = 1; g < source.Groups.Count; g++)
         {
@@ -131,38 +134,49 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         if (block.shape[0] != to - from || block.shape[1] != _targets || !block.is_contiguous())
             throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
         if (to <= from) return block;
-        block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
+        // The finest group's dot products: tile by tile below when the packed kernel runs, else one GEMM here.
+        if (_packedFinestTarget is null) block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
         foreach (var group in _coarse) EnsureRows(group, from, to);
-        nint b = (nint)TensorMemory.Floats(block);
+        nint b = (nint)TensorMemory.Floats(block), finestSource = (nint)TensorMemory.Floats(_finestSource);
+        int channels = (int)_finestSource.shape[1];
         int m = _targets, taps = 4 * _coarse.Length;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows!)).ToArray();
-        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache; all taps of a
-        // row (4 cells per coarse group) are summed in one pass over the tile.
-        const int Tile = 1024;
+        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache, and each tile of
+        // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
+        // summed in one pass over the tile.
+        const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
         FusedHoughKernel.ForRowRanges(to - from, 32, (_, firstRow, lastRow) =>
         {
             var tapRows = new nint[taps];
             var tapWeights = new float[taps];
             fixed (float* inverseTarget = _inverseTargetNorms)
+            fixed (float* packed = _packedFinestTarget)
             fixed (nint* rowsOfTaps = tapRows)
             fixed (float* weights = tapWeights)
             {
                 for (int j0 = 0; j0 < m; j0 += Tile)
                 {
                     int width = Math.Min(Tile, m - j0);
-                    for (int i = from + firstRow; i < from + lastRow; i++)
+                    for (int i0 = from + firstRow; i0 < from + lastRow; i0 += RowChunk)
                     {
-                        int count = 0;
-                        for (int g = 0; g < _coarse.Length; g++)
-                            for (int k = 0; k < 4; k++)
-                            {
-                                float weight = _coarse[g].Weight[4 * i + k];
-                                if (weight == 0) continue;
-                                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * m + j0);
-                                tapWeights[count++] = weight;
-                            }
-                        FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
-                            inverseTarget + j0, _inverseSourceNorms[i], width);
+                        int i1 = Math.Min(i0 + RowChunk, from + lastRow);
+                        if (packed is not null)
+                            PackedGemm.Multiply((float*)finestSource + (long)i0 * channels, i1 - i0, channels, packed, j0, width,
+                                (float*)b + (long)(i0 - from) * m + j0, m);
+                        for (int i = i0; i < i1; i++)
+                        {
+                            int count = 0;
+                            for (int g = 0; g < _coarse.Length; g++)
+                                for (int k = 0; k < 4; k++)
+                                {
+                                    float weight = _coarse[g].Weight[4 * i + k];
+                                    if (weight == 0) continue;
+                                    tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * m + j0);
+                                    tapWeights[count++] = weight;
+                                }
+                            FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
+                                inverseTarget + j0, _inverseSourceNorms[i], width);
+                        }
                     }
                 }
             }
