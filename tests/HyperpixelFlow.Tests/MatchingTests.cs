@@ -11,6 +11,14 @@ public class MatchingTests
         HyperpixelSet.FromDense(features, new HyperpixelGrid(jump, field, fullW == 0 ? w + x0 : fullW, fullH == 0 ? h + y0 : fullH, x0, y0, w, h),
             (w + x0) * jump, (h + y0) * jump);
 
+    /// <summary>
+    /// Source and target sets with a stride-4 group and groups at 1/2 and 1/4 of its resolution (8, 6, 5 channels;
+    /// source window offset by one cell), their maps drawn by <paramref name="map"/>(channels, height, width).
+    /// </summary>
+    private static (HyperpixelSet Source, HyperpixelSet Target) ThreeLevelSets(Func<long, long, long, Tensor> map) =>
+        (new HyperpixelSet([map(8, 20, 24), map(6, 10, 12), map(5, 5, 6)], new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18), 96, 80),
+         new HyperpixelSet([map(8, 16, 20), map(6, 8, 10), map(5, 4, 5)], new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16), 80, 64));
+
     [Fact]
     public void Gaussian_is_normalised_symmetric_and_peaked()
     {
@@ -163,10 +171,10 @@ public class MatchingTests
     public void Factored_similarity_in_blocks_holds_only_the_coarse_rows_of_the_block()
     {
         manual_seed(6);
-        var sourceGrid = new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18);
-        var targetGrid = new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16);
-        using var s = new HyperpixelSet([randn(8, 20, 24), randn(6, 10, 12), randn(5, 5, 6)], sourceGrid, 96, 80);
-        using var t = new HyperpixelSet([randn(8, 16, 20), randn(6, 8, 10), randn(5, 4, 5)], targetGrid, 80, 64);
+        var sets = ThreeLevelSets((c, h, w) => randn(c, h, w));
+        using var s = sets.Source;
+        using var t = sets.Target;
+        var (sourceGrid, targetGrid) = (s.Grid, t.Grid);
         using var scope = NewDisposeScope();
         using var similarity = new FactoredSimilarity(s, t);
         var whole = similarity.Cosines(0, sourceGrid.Count).clone();
@@ -189,12 +197,11 @@ public class MatchingTests
     public void Fused_matching_of_multi_resolution_groups_is_the_same_tiled_or_not()
     {
         manual_seed(12);
-        var sourceGrid = new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18);
-        var targetGrid = new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16);
         // Smooth fields (cumulative sums) so that the best matches are not near-ties.
-        Tensor Smooth(long c, long h, long w) => randn(c, h, w).cumsum(1).cumsum(2).div(4);
-        using var s = new HyperpixelSet([Smooth(8, 20, 24), Smooth(6, 10, 12), Smooth(5, 5, 6)], sourceGrid, 96, 80);
-        using var t = new HyperpixelSet([Smooth(8, 16, 20), Smooth(6, 8, 10), Smooth(5, 4, 5)], targetGrid, 80, 64);
+        var sets = ThreeLevelSets((c, h, w) => randn(c, h, w).cumsum(1).cumsum(2).div(4));
+        using var s = sets.Source;
+        using var t = sets.Target;
+        var targetGrid = t.Grid;
         using var gaussian = RegularizedHoughMatching.GaussianKernel(5);
         var untiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian);
         var tiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian, maxBlockBytes: 4 * targetGrid.Count * 9); // 9-row blocks
