@@ -165,15 +165,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                                 (float*)b + (long)(i0 - from) * m + j0, m);
                         for (int i = i0; i < i1; i++)
                         {
-                            int count = 0;
-                            for (int g = 0; g < _coarse.Length; g++)
-                                for (int k = 0; k < 4; k++)
-                                {
-                                    float weight = _coarse[g].Weight[4 * i + k];
-                                    if (weight == 0) continue;
-                                    tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * m + j0);
-                                    tapWeights[count++] = weight;
-                                }
+                            int count = GatherTaps(i, j0, rowsPointers, rowsOfTaps, weights);
                             FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
                                 inverseTarget + j0, _inverseSourceNorms[i], width);
                         }
@@ -182,6 +174,24 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             }
         });
         return block;
+    }
+
+    /// <summary>
+    /// The coarse-group rows (from column <paramref name="j0"/>) and weights that source hyperpixel <paramref name="i"/>
+    /// blends, skipping zero weights; returns how many.
+    /// </summary>
+    private int GatherTaps(int i, int j0, nint[] rowsPointers, nint* tapRows, float* tapWeights)
+    {
+        int count = 0;
+        for (int g = 0; g < _coarse.Length; g++)
+            for (int k = 0; k < 4; k++)
+            {
+                float weight = _coarse[g].Weight[4 * i + k];
+                if (weight == 0) continue;
+                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * _targets + j0);
+                tapWeights[count++] = weight;
+            }
+        return count;
     }
 
     public void Dispose()
