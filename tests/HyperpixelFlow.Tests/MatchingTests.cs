@@ -212,6 +212,51 @@ public class MatchingTests
         Assert.Equal(1.0, tiled.SimilaritySum / untiled.SimilaritySum, 6);
     }
 
+    /// <summary>
+    /// The stride-4 source of <see cref="ThreeLevelSets"/> and a target whose grid sits at stride 8 (as
+    /// <c>TargetHyperpixelStride</c> builds it): its first group holds a resampled stride-4 layer and a stride-8 layer
+    /// (8 + 6 channels), its second the stride-16 layer; smooth random fields so that best matches are not near-ties.
+    /// </summary>
+    private static (HyperpixelSet Source, HyperpixelSet Target) SetsWithCoarserTarget()
+    {
+        Tensor Smooth(long c, long h, long w) => randn(c, h, w).cumsum(1).cumsum(2).div(4);
+        var source = new HyperpixelSet([Smooth(8, 20, 24), Smooth(6, 10, 12), Smooth(5, 5, 6)], new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18), 96, 80);
+        var target = new HyperpixelSet([Smooth(14, 9, 11), Smooth(5, 5, 6)], new HyperpixelGrid(8, 11, 11, 9, 1, 0, 10, 9), 88, 72);
+        return (source, target);
+    }
+
+    [Fact]
+    public void Grids_of_different_strides_match_as_the_pairwise_formulation_both_ways()
+    {
+        manual_seed(13);
+        var sets = SetsWithCoarserTarget();
+        using var fine = sets.Source;
+        using var coarse = sets.Target;
+        using var gaussian = RegularizedHoughMatching.GaussianKernel(5);
+        // Coarse target (target steps of 2 offset units) and, swapped, coarse source (source steps of 2).
+        foreach (var (s, t) in new[] { (fine, coarse), (coarse, fine) })
+        {
+            using var scope = NewDisposeScope();
+            var dense = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 1);
+            var factored = new FactoredSimilarity(s, t).Cosines(0, s.Grid.Count).clamp_min(0);
+            Assert.True(allclose(factored, dense, rtol: 1e-4, atol: 1e-5), $"max difference {(factored - dense).abs().max().ToDouble()}");
+
+            var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 200);
+            var sim = dense.pow(3);
+            var reference = PairwiseHoughMatching.Confidence(sim, s, t, space, gaussian);
+            var tensorForm = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
+            Assert.True(allclose(tensorForm, reference, rtol: 1e-5, atol: 1e-7), $"max difference {(tensorForm - reference).abs().max().ToDouble()}");
+
+            var untiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian);
+            var tiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian, maxBlockBytes: 4 * t.Grid.Count * 9); // 9-row blocks
+            Assert.Equal(reference.argmax(1).data<long>().ToArray(), untiled.BestTargetOfSource);
+            Assert.Equal(reference.argmax(0).data<long>().ToArray(), untiled.BestSourceOfTarget);
+            Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
+            Assert.Equal(untiled.BestSourceOfTarget, tiled.BestSourceOfTarget);
+            Assert.Equal(1.0, untiled.ConfidenceSum / reference.sum().ToDouble(), 4);
+        }
+    }
+
     [Fact]
     public void Hough_space_size_follows_the_cell_count()
     {

@@ -12,7 +12,9 @@ namespace HyperpixelFlow.Matching;
 /// resolution; each coarse group by a small GEMM over the low cells a block of source hyperpixels needs, blended along
 /// the target axis (4 cells per target hyperpixel) and then along the source axis (4 rows per source hyperpixel);
 /// divided by the norms. The sums are the paper's up to float rounding, at about a tenth of its multiply-adds for the
-/// default layers, and nothing held grows with N x M beyond the block asked for.
+/// default layers, and nothing held grows with N x M beyond the block asked for. When the two grids sit on layers of
+/// different strides (the coarse-target fast path), the groups are cut into channel segments that lie in one group on
+/// each side; a side whose segment is at its grid's resolution blends with a single tap of weight 1.
 /// </summary>
 internal sealed unsafe class FactoredSimilarity : IDisposable
 {
@@ -24,7 +26,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
 
     /// <summary>
-    /// A coarse group: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
+    /// A coarse segment: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
     /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
     /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
     /// keeps memory proportional to a block of source hyperpixels, not to N x M.
@@ -42,22 +44,57 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
 
     public FactoredSimilarity(HyperpixelSet source, HyperpixelSet target)
     {
+        if (source.Channels != target.Channels)
+            throw new ArgumentException($"source hyperpixels have {source.Channels} channels, target ones {target.Channels}");
         _targetGrid = target.Grid;
         _targets = target.Grid.Count;
-        _finestSource = source.FinestDense();
-        _finestTargetT = target.FinestDense().t().contiguous();
-        if (PackedGemm.IsSupported)
-            _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), (int)_finestTargetT.shape[0], _targets);
-        _coarse = new CoarseGroup[source.Groups.Count - 1];
-        for (int g = 1; g < source.Groups.Count; g++)
+        var segments = Segments(source, target);
+        // Channels that both sides hold at their own grid's resolution (a prefix of both first groups): one GEMM.
+        int direct = segments[0].Channels;
+        segments[0].SourceMap.Dispose();
+        segments[0].TargetMap.Dispose();
+        using (var scope = NewDisposeScope())
         {
-            var (gs, gt) = (source.Groups[g], target.Groups[g]);
-            long channels = gs.shape[0];
-            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
-            _coarse[g - 1] = new CoarseGroup(gs.reshape(channels, -1), gt, index, weight);
+            _finestSource = source.FinestDense()[.., ..direct].contiguous().MoveToOuterDisposeScope();
+            _finestTargetT = target.FinestDense()[.., ..direct].t().contiguous().MoveToOuterDisposeScope();
         }
+        if (PackedGemm.IsSupported)
+            _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), direct, _targets);
+        _coarse = segments.Skip(1).Select(segment =>
+        {
+            var (gs, gt) = (segment.SourceMap, segment.TargetMap);
+            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
+            var cells = gs.reshape(segment.Channels, -1);
+            gs.Dispose();   // the view's handle; the cells view keeps the storage
+            return new CoarseGroup(cells, gt, index, weight);
+        }).ToArray();
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
         _inverseTargetNorms = InverseNorms(target.SquaredNorms);
+    }
+
+    /// <summary>A channel range that lies in one group on each side: the two maps (views of the groups).</summary>
+    private readonly record struct Segment(int Channels, Tensor SourceMap, Tensor TargetMap);
+
+    /// <summary>
+    /// Splits the channels where either side starts a new group. With both grids on the same layer the segments are
+    /// the groups; with grids of different strides (a finer layer resampled onto one side's grid) a group of one side
+    /// spans several of the other's. Segment 0 is at grid resolution on both sides.
+    /// </summary>
+    private static List<Segment> Segments(HyperpixelSet source, HyperpixelSet target)
+    {
+        var segments = new List<Segment>();
+        int a = 0, b = 0, startA = 0, startB = 0, channel = 0;
+        while (a < source.Groups.Count && b < target.Groups.Count)
+        {
+            int endA = startA + (int)source.Groups[a].shape[0], endB = startB + (int)target.Groups[b].shape[0];
+            int end = Math.Min(endA, endB);
+            segments.Add(new Segment(end - channel,
+                source.Groups[a][(channel - startA)..(end - startA)], target.Groups[b][(channel - startB)..(end - startB)]));
+            channel = end;
+            if (end == endA) { startA = endA; a++; }
+            if (end == endB) { startB = endB; b++; }
+        }
+        return segments;
     }
 
     /// <summary>Floats held in coarse-group rows now (what tiling bounds).</summary>
@@ -201,6 +238,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         foreach (var group in _coarse)
         {
             group.SourceCells.Dispose();
+            group.Target.Dispose();
             group.Rows?.Dispose();
         }
     }

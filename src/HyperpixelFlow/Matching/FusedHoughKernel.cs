@@ -33,15 +33,16 @@ internal static class FusedHoughKernel
     public static unsafe float ActivateAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
         int exponent, double[] offsetVotes)
     {
-        int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
-        int lx = ws + wt - 1, ly = hs + ht - 1;
+        int ws = source.Width, wt = target.Width, ht = target.Height, m = target.Count;
+        var lattice = OffsetLattice.Of(source, target);
+        var layout = PhaseLayout.Of(lattice);
         int maxWorkers = Environment.ProcessorCount;
         var partial = new float[maxWorkers][];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
         int workers = ForRowRanges(rows, 64, (w, from, to) =>
         {
-            var votes = partial[w] = new float[ly * lx];
+            var votes = partial[w] = new float[layout.Length];
             float max = 0;
             fixed (float* v = votes)
             {
@@ -52,14 +53,31 @@ internal static class FusedHoughKernel
                     Activate(row, m, exponent);
                     max = MathF.Max(max, Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
-                        Add(v + (yt - ys + hs - 1) * lx + (ws - 1 - xs), row + yt * wt, wt);
+                        Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
                 }
             }
             maxima[w] = max;
         });
         for (int w = 0; w < workers; w++)
-            for (int k = 0; k < partial[w].Length; k++) offsetVotes[k] += partial[w][k];
+            for (int y = 0; y < lattice.Height; y++)
+                for (int k = 0; k < lattice.Width; k++) offsetVotes[y * lattice.Width + k] += partial[w][layout.Start(y, k)];
         return maxima.Take(workers).Max();
+    }
+
+    /// <summary>
+    /// Per-offset values laid out so that the offsets of one source cell with a row of target cells are contiguous:
+    /// lattice index k of lattice row y sits at (y x step + k mod step) x span + k div step, step being the lattice's
+    /// target step. With grids of equal jumps (step 1) that is the lattice's own row-major layout.
+    /// </summary>
+    private readonly record struct PhaseLayout(int Step, int Span, int Length)
+    {
+        public static PhaseLayout Of(OffsetLattice lattice)
+        {
+            int step = lattice.TargetStep, span = (lattice.Width + step - 1) / step;
+            return new PhaseLayout(step, span, lattice.Height * step * span);
+        }
+
+        public int Start(int y, int k) => (y * Step + k % Step) * Span + k / Step;
     }
 
     private static unsafe float Max(float* row, int n)
@@ -90,8 +108,12 @@ internal static class FusedHoughKernel
     public static unsafe void ConfidenceArgmax(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
         float[] smoothedOffsetVotes, Best best)
     {
-        int ws = source.Width, hs = source.Height, wt = target.Width, ht = target.Height, m = target.Count;
-        int lx = ws + wt - 1;
+        int ws = source.Width, wt = target.Width, ht = target.Height, m = target.Count;
+        var lattice = OffsetLattice.Of(source, target);
+        var layout = PhaseLayout.Of(lattice);
+        var smoothed = new float[layout.Length];
+        for (int y = 0; y < lattice.Height; y++)
+            for (int k = 0; k < lattice.Width; k++) smoothed[layout.Start(y, k)] = smoothedOffsetVotes[y * lattice.Width + k];
         int maxWorkers = Environment.ProcessorCount;
         var columnMax = new float[maxWorkers][];
         var columnArg = new int[maxWorkers][];
@@ -106,7 +128,7 @@ internal static class FusedHoughKernel
             var confidence = new float[wt];
             double sum = 0;
             float max = float.NegativeInfinity;
-            fixed (float* s = smoothedOffsetVotes)
+            fixed (float* s = smoothed)
             fixed (float* c = confidence)
             fixed (float* columnBest = cMax)
             fixed (int* columnBestSource = cArg)
@@ -119,7 +141,7 @@ internal static class FusedHoughKernel
                     for (int yt = 0; yt < ht; yt++)
                     {
                         int j0 = yt * wt;
-                        Multiply(row + j0, s + (yt - ys + hs - 1) * lx + (ws - 1 - xs), c, wt);
+                        Multiply(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), c, wt);
                         sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
                     }
                     best.RowArg[i] = rowBest.Index;

@@ -24,6 +24,31 @@ public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
     public int Bin(int vote, int bins) => Math.Clamp((int)((float)vote / (float)CellSize), 0, bins - 1);
 }
 
+/// <summary>
+/// The grid offsets a pair of hyperpixels can have. Box centres are cell x jump, so along x a pair's pixel offset is
+/// unit x (TargetStep x xt - SourceStep x xs) plus a constant, with unit = gcd of the two jumps: one index per distinct
+/// offset, Width x Height of them (window cells; with equal jumps the index is xt - xs + ws - 1). Different jumps
+/// arise when the target grid is coarser than the source's (<see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/>).
+/// </summary>
+public sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
+{
+    public static OffsetLattice Of(HyperpixelGrid source, HyperpixelGrid target)
+    {
+        int unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(source.Jump, target.Jump);
+        return new(source.Jump / unit, target.Jump / unit, source.Width, source.Height, target.Width, target.Height);
+    }
+
+    public bool SameSteps => SourceStep == TargetStep;
+    public int Width => SourceStep * (SourceWidth - 1) + TargetStep * (TargetWidth - 1) + 1;
+    public int Height => SourceStep * (SourceHeight - 1) + TargetStep * (TargetHeight - 1) + 1;
+
+    /// <summary>Offset index along x of source window column xs and target window column xt.</summary>
+    public int X(int xs, int xt) => TargetStep * xt + SourceStep * (SourceWidth - 1 - xs);
+
+    /// <summary>Offset index along y of source window row ys and target window row yt.</summary>
+    public int Y(int ys, int yt) => TargetStep * yt + SourceStep * (SourceHeight - 1 - ys);
+}
+
 /// <summary>Matching result: best target per source hyperpixel (and best source per target) with summary figures.</summary>
 public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTarget, HoughSpace Space,
     double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
@@ -81,10 +106,18 @@ public static class RegularizedHoughMatching
         return skewed.sum(1).MoveToOuterDisposeScope();                          // column c = i' + j = j - i + n - 1
     }
 
-    /// <summary>Summed similarity per grid offset: [N, M] -> [hs + ht - 1, ws + wt - 1], index (dy + hs - 1, dx + ws - 1).</summary>
+    /// <summary>
+    /// Summed similarity per grid offset: [N, M] -> [Ly, Lx] of <see cref="OffsetLattice"/> (index (dy + hs - 1, dx + ws - 1)
+    /// for grids of equal jumps, by diagonal sums; grids of different jumps go through the [N, M] offset indices).
+    /// </summary>
     public static Tensor OffsetVotes(Tensor similarity, HyperpixelGrid source, HyperpixelGrid target)
     {
         using var scope = NewDisposeScope();
+        var lattice = OffsetLattice.Of(source, target);
+        if (!lattice.SameSteps)
+            return zeros(lattice.Height * lattice.Width, dtype: similarity.dtype, device: similarity.device)
+                .index_add_(0, OffsetIds(lattice, similarity.device).flatten(), similarity.flatten(), 1)
+                .view(lattice.Height, lattice.Width).MoveToOuterDisposeScope();
         var sim4 = similarity.view(source.Height, source.Width, target.Height, target.Width);
         var xSums = DiagonalSums(sim4.permute(0, 2, 1, 3).reshape(-1, source.Width, target.Width));   // [hs*ht, Lx]
         long lx = xSums.shape[1];
@@ -92,24 +125,37 @@ public static class RegularizedHoughMatching
         return ySums.t().contiguous().MoveToOuterDisposeScope();
     }
 
+    /// <summary>Offset index (row-major in the lattice) of every source / target pair: [N, M] int64.</summary>
+    public static Tensor OffsetIds(OffsetLattice lattice, Device? device = null)
+    {
+        using var scope = NewDisposeScope();
+        Tensor Axis(int sourceCells, int targetCells, Func<int, int, int> index) =>
+            tensor(Enumerable.Range(0, sourceCells * targetCells).Select(k => (long)index(k / targetCells, k % targetCells)).ToArray())
+                .view(sourceCells, targetCells);
+        var y = Axis(lattice.SourceHeight, lattice.TargetHeight, lattice.Y).mul(lattice.Width);
+        var x = Axis(lattice.SourceWidth, lattice.TargetWidth, lattice.X);
+        var ids = y.view(lattice.SourceHeight, 1, lattice.TargetHeight, 1) + x.view(1, lattice.SourceWidth, 1, lattice.TargetWidth);
+        return ids.reshape(lattice.SourceHeight * lattice.SourceWidth, -1).to(device ?? CPU).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Bin index (row-major, bins_y x bins_x) of every grid offset: [Ly, Lx] int64.</summary>
     public static Tensor OffsetBins(HoughSpace space, HyperpixelSet source, HyperpixelSet target)
     {
         var (s, t) = (source.Grid, target.Grid);
-        // Along one axis, offset index k means target cell - source cell = k - (sourceCells - 1); any pair with that
-        // offset votes into the same bin, so one representative pair per k gives the bin.
-        long[] AxisBins(int sourceCells, int targetCells, int sourceOrigin, int targetOrigin, int sourceExtent, int bins)
+        var lattice = OffsetLattice.Of(s, t);
+        // Every pair with the same offset index votes into the same bin, so any pair of cells gives an index's bin
+        // (indices no pair reaches, possible when the jumps differ, get no votes and keep bin 0).
+        long[] AxisBins(int sourceCells, int targetCells, Func<int, int, int> index, int length,
+            int sourceOrigin, int targetOrigin, int sourceExtent, int bins)
         {
-            var result = new long[sourceCells + targetCells - 1];
-            for (int k = 0; k < result.Length; k++)
-            {
-                int cs = Math.Max(0, sourceCells - 1 - k), ct = k - (sourceCells - 1) + cs;
-                result[k] = space.Bin(sourceExtent - s.Center(sourceOrigin + cs) + t.Center(targetOrigin + ct), bins);
-            }
+            var result = new long[length];
+            for (int cs = 0; cs < sourceCells; cs++)
+                for (int ct = 0; ct < targetCells; ct++)
+                    result[index(cs, ct)] = space.Bin(sourceExtent - s.Center(sourceOrigin + cs) + t.Center(targetOrigin + ct), bins);
             return result;
         }
-        var binX = AxisBins(s.Width, t.Width, s.X0, t.X0, source.ImageWidth, space.BinsX);
-        var binY = AxisBins(s.Height, t.Height, s.Y0, t.Y0, source.ImageHeight, space.BinsY);
+        var binX = AxisBins(s.Width, t.Width, lattice.X, lattice.Width, s.X0, t.X0, source.ImageWidth, space.BinsX);
+        var binY = AxisBins(s.Height, t.Height, lattice.Y, lattice.Height, s.Y0, t.Y0, source.ImageHeight, space.BinsY);
         using var scope = NewDisposeScope();
         var bx = tensor(binX).unsqueeze(0);
         var by = tensor(binY).unsqueeze(1);
@@ -130,11 +176,15 @@ public static class RegularizedHoughMatching
     }
 
     /// <summary>
-    /// Expands per-offset values [Ly, Lx] to every pair: [N, M] with entry (i, j) = values[dy(i, j) + hs - 1, dx(i, j) + ws - 1].
+    /// Expands per-offset values [Ly, Lx] to every pair: [N, M] with entry (i, j) = values at the pair's offset index.
     /// </summary>
     public static Tensor ExpandOffsets(Tensor offsetValues, HyperpixelGrid source, HyperpixelGrid target)
     {
         using var scope = NewDisposeScope();
+        var lattice = OffsetLattice.Of(source, target);
+        if (!lattice.SameSteps)
+            return offsetValues.flatten().index_select(0, OffsetIds(lattice, offsetValues.device).flatten())
+                .view(source.Count, target.Count).MoveToOuterDisposeScope();
         long lx = offsetValues.shape[1];
         // Indexed by flipped source cells (hs-1-ys, ws-1-xs), the lookup is a plain stride pattern.
         var flipped = offsetValues.contiguous().as_strided([source.Height, source.Width, target.Height, target.Width], [lx, 1, lx, 1]);
@@ -159,8 +209,7 @@ public static class RegularizedHoughMatching
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null)
     {
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
-        bool sameGroups = source.Groups.Select(g => g.shape[0]).SequenceEqual(target.Groups.Select(g => g.shape[0]));
-        return source.Groups[0].device_type == DeviceType.CPU && sameGroups
+        return source.Groups[0].device_type == DeviceType.CPU
             ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes, workspace)
             : MatchTensors(source, target, space, exponent, gaussian, timer);
     }
@@ -188,7 +237,8 @@ public static class RegularizedHoughMatching
         using var similarity = new FactoredSimilarity(source, target);
         int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
         bool kept = blockRows >= n;
-        var offsetVotes = new double[(s.Height + t.Height - 1) * (s.Width + t.Width - 1)];
+        var lattice = OffsetLattice.Of(s, t);
+        var offsetVotes = new double[lattice.Height * lattice.Width];
         Tensor BlockFor(int from, int to) => workspace?.Block(to - from, m) ?? empty(to - from, m);
         Tensor? whole = null;
         double similarityMax = 0;
@@ -203,7 +253,7 @@ public static class RegularizedHoughMatching
             else block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
             timer?.Lap("voting");
         }
-        var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [s.Height + t.Height - 1, s.Width + t.Width - 1]);
+        var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [lattice.Height, lattice.Width]);
         var smoothed = SmoothOffsetVotes(offsetTensor, source, target, space, gaussian).data<float>().ToArray();
         var best = new FusedHoughKernel.Best(n, m);
         for (int from = 0; from < n; from += blockRows)
