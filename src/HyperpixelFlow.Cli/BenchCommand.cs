@@ -46,7 +46,7 @@ internal static class BenchCommand
         var pairs = dataset.Pairs.Take(pairCount).ToList();
         using var matcher = new HyperpixelMatcher(options);
         AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +
-            $"{get_num_threads()} threads{(options.HyperpixelStride > 0 ? $", hyperpixel stride {options.HyperpixelStride} (fast path)" : "")}");
+            $"{get_num_threads()} threads{HyperpixelFlowOptions.DescribeGrids(options.HyperpixelStride, options.TargetHyperpixelStride)}");
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
 
         var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
@@ -66,7 +66,7 @@ internal static class BenchCommand
                     var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(matcher, p));
                     var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(matcher, p));
                     var watch = Stopwatch.StartNew();
-                    Transfer(matcher, pair, source, target, null);
+                    Transfer(matcher, pair, source.AsSource, source.Scale, target.AsTarget, null);
                     if (r > 0) warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache
                 }
         var evalWatch = Stopwatch.StartNew();
@@ -121,6 +121,7 @@ internal static class BenchCommand
                 backbone = matcher.Backbone.Name,
                 layers = matcher.Layers,
                 hyperpixel_stride = options.HyperpixelStride,
+                target_hyperpixel_stride = options.TargetHyperpixelStride,
                 cold_pair_s = Median(cold),
                 warm_pair_s = Median(warm),
                 stages_median_s = stageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)),
@@ -147,10 +148,10 @@ internal static class BenchCommand
         var fs = matcher.ExtractFeatures(ps, matcher.Layers);
         var ft = matcher.ExtractFeatures(pt, matcher.Layers);
         timer.Lap("backbone");
-        using var source = new ImageHyperpixels(matcher.BuildHyperpixels(fs, matcher.Layers, ps), ps.Scale, images.Source.Width, images.Source.Height);
-        using var target = new ImageHyperpixels(matcher.BuildHyperpixels(ft, matcher.Layers, pt), pt.Scale, images.Target.Width, images.Target.Height);
+        using var source = matcher.BuildHyperpixels(fs, matcher.Layers, ps, PairSide.Source);
+        using var target = matcher.BuildHyperpixels(ft, matcher.Layers, pt, PairSide.Target);
         timer.Lap("hyperpixels");
-        Transfer(matcher, pair, source, target, timer);
+        Transfer(matcher, pair, source, ps.Scale, target, timer);
         return timer.ToDictionary();
     }
 
@@ -183,10 +184,11 @@ internal static class BenchCommand
         return timer.ToDictionary();
     }
 
-    private static void Transfer(HyperpixelMatcher matcher, BenchmarkPair pair, ImageHyperpixels source, ImageHyperpixels target, StageTimer? timer)
+    private static void Transfer(HyperpixelMatcher matcher, BenchmarkPair pair, HyperpixelSet source, float sourceScale, HyperpixelSet target,
+        StageTimer? timer)
     {
-        var match = matcher.MatchHyperpixels(source.Set, target.Set, timer);
-        TransferPoints(new DisplacementField(source.Set.Grid, target.Set.Grid, match.BestTargetOfSource), pair, source.Scale);
+        var match = matcher.MatchHyperpixels(source, target, timer);
+        TransferPoints(new DisplacementField(source.Grid, target.Grid, match.BestTargetOfSource), pair, sourceScale);
         timer?.Lap("transfer");
     }
 

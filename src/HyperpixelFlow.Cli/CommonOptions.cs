@@ -19,11 +19,17 @@ internal sealed class CommonOptions
         Description = "fast path: place the hyperpixel grid at the selected layer of this stride, e.g. 8 (0 = the finest selected layer, as in the paper)",
         DefaultValueFactory = _ => 0,
     };
+    public Option<int> TargetHyperpixelStride { get; } = new("--target-stride")
+    {
+        Description = "fast path: place only the target image's hyperpixel grid at the selected layer of this stride, e.g. 8 " +
+            "(source hyperpixels stay on the paper's grid; 0 = the same grid as the source)",
+        DefaultValueFactory = _ => 0,
+    };
     public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
@@ -35,6 +41,7 @@ internal sealed class CommonOptions
         Layers = ParseLayers(result.GetValue(Layers)),
         MaxSide = result.GetValue(MaxSide),
         HyperpixelStride = result.GetValue(HyperpixelStride),
+        TargetHyperpixelStride = result.GetValue(TargetHyperpixelStride),
         Device = result.GetValue(Device)!,
         Threads = result.GetValue(Threads),
         MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,

@@ -44,7 +44,8 @@ internal static class EvaluateCommand
         var settings = evaluator.SettingsFor(data, alphas, threshold);
         resultsPath ??= Path.Combine("hpf-results",
             $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}" +
-            $"{(options.HyperpixelStride > 0 ? $"-hs{options.HyperpixelStride}" : "")}-{settings.Threshold}.jsonl");
+            $"{(options.HyperpixelStride > 0 ? $"-hs{options.HyperpixelStride}" : "")}" +
+            $"{(options.TargetHyperpixelStride > 0 ? $"-ths{options.TargetHyperpixelStride}" : "")}-{settings.Threshold}.jsonl");
         AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();
@@ -116,6 +117,7 @@ internal static class EvaluateCommand
             max_side = s.MaxSide,
             margin_pruning = s.MarginPruning,
             hyperpixel_stride = s.HyperpixelStride,
+            target_hyperpixel_stride = s.TargetHyperpixelStride,
             threshold = s.Threshold,
             pck = summary.Pck,
             pck_per_category = summary.PckPerCategory,

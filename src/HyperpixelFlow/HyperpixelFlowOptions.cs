@@ -28,6 +28,23 @@ public sealed record HyperpixelFlowOptions
     /// </summary>
     public int HyperpixelStride { get; init; }
 
+    /// <summary>
+    /// Stride (pixels) of the target image's hyperpixel grid; 0 = the same grid as the source (<see cref="HyperpixelStride"/>).
+    /// The fast path with the smaller loss sets it alone (e.g. 8): source hyperpixels stay on the paper's grid and
+    /// only the candidate targets are thinned, so similarity and voting shrink by the ratio squared once, and flow and
+    /// keypoint transfer keep the paper's source boxes. Changes results (see DEVELOPERS.md, "Fast path").
+    /// </summary>
+    public int TargetHyperpixelStride { get; init; }
+
+    /// <summary>The grid stride of the target image's hyperpixels as asked for (0 = the first selected layer's).</summary>
+    public int EffectiveTargetStride => TargetHyperpixelStride > 0 ? TargetHyperpixelStride : HyperpixelStride;
+
+    /// <summary>How the grids differ from the paper's, for logs and settings ("" on the paper's grid).</summary>
+    public static string DescribeGrids(int hyperpixelStride, int targetHyperpixelStride) =>
+        (hyperpixelStride > 0 ? $", hyperpixel stride {hyperpixelStride}" : "") +
+        (targetHyperpixelStride > 0 ? $", target hyperpixel stride {targetHyperpixelStride}" : "") +
+        (hyperpixelStride > 0 || targetHyperpixelStride > 0 ? " (fast path)" : "");
+
     /// <summary>Approximate number of cells of the Hough space of offsets.</summary>
     public int HoughCells { get; init; } = 8192;
 
@@ -59,6 +76,7 @@ public sealed record HyperpixelFlowOptions
         if (MaxSide is > 0 and < ImageLimits.MinSide)
             throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
         if (HyperpixelStride < 0) throw new HyperpixelFlowException($"HyperpixelStride must be >= 0, got {HyperpixelStride}");
+        if (TargetHyperpixelStride < 0) throw new HyperpixelFlowException($"TargetHyperpixelStride must be >= 0, got {TargetHyperpixelStride}");
         if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
         if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");
         if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)

@@ -8,6 +8,9 @@ using static TorchSharp.torch;
 
 namespace HyperpixelFlow;
 
+/// <summary>Which image of a pair hyperpixels are built for.</summary>
+public enum PairSide { Source, Target }
+
 /// <summary>
 /// The public entry point: semantic correspondence between two images with Hyperpixel Flow.
 /// <code>
@@ -88,8 +91,8 @@ public sealed class HyperpixelMatcher : IDisposable
         var sourceFeatures = ExtractFeatures(preparedSource, Layers);
         var targetFeatures = ExtractFeatures(preparedTarget, Layers);
         timer.Lap("backbone");
-        using var sourceSet = BuildHyperpixels(sourceFeatures, Layers, preparedSource);
-        using var targetSet = BuildHyperpixels(targetFeatures, Layers, preparedTarget);
+        using var sourceSet = BuildHyperpixels(sourceFeatures, Layers, preparedSource, PairSide.Source);
+        using var targetSet = BuildHyperpixels(targetFeatures, Layers, preparedTarget, PairSide.Target);
         timer.Lap("hyperpixels");
         var match = MatchHyperpixels(sourceSet, targetSet, timer);
         var forward = new DisplacementField(sourceSet.Grid, targetSet.Grid, match.BestTargetOfSource);
@@ -101,7 +104,7 @@ public sealed class HyperpixelMatcher : IDisposable
         timer.Lap("flow");
         var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
             preparedSource.Width, preparedSource.Height, preparedTarget.Width, preparedTarget.Height,
-            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels, sourceSet.Grid.Jump,
+            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels, sourceSet.Grid.Jump, targetSet.Grid.Jump,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
         var hyperpixelMatches = Enumerable.Range(0, sourceSet.Grid.Count).Select(n =>
@@ -121,9 +124,13 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>Backbone features of the given (validated) layers.</summary>
     public Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);
 
-    /// <summary>Hyperpixels from layer features (in the order of <paramref name="layers"/>).</summary>
-    public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image) =>
-        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning, Options.HyperpixelStride);
+    /// <summary>
+    /// Hyperpixels from layer features (in the order of <paramref name="layers"/>) for one side of a pair: the two
+    /// sides' grids differ when <see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/> is set.
+    /// </summary>
+    public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image, PairSide side) =>
+        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning,
+            side == PairSide.Source ? Options.HyperpixelStride : Options.EffectiveTargetStride);
 
     /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>

@@ -6,13 +6,14 @@ namespace HyperpixelFlow;
 public readonly record struct PointMatch(Point2 Source, Point2 Target);
 
 /// <summary>
-/// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride: pixels between neighbouring
-/// hyperpixels (the finest selected layer's jump on the paper's grid; larger on the fast path).
+/// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride / TargetHyperpixelStride: pixels
+/// between neighbouring source / target hyperpixels (the finest selected layer's jump on the paper's grid; larger on
+/// the fast paths).
 /// </summary>
 public sealed record MatchDiagnostics(
     int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight,
     int ResizedSourceWidth, int ResizedSourceHeight, int ResizedTargetWidth, int ResizedTargetHeight,
-    int SourceHyperpixels, int TargetHyperpixels, int HyperpixelChannels, int HyperpixelStride,
+    int SourceHyperpixels, int TargetHyperpixels, int HyperpixelChannels, int HyperpixelStride, int TargetHyperpixelStride,
     int HoughBinsX, int HoughBinsY, double HoughCellSize,
     double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
 

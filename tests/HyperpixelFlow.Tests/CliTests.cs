@@ -98,6 +98,8 @@ public class CliTests
         AssertCleanError(Hpf("match", s, t, "--layers", "4,4"), "layer ids repeat");
         AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "3"), "their strides are 4,8,16,32");
         AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "-8"), "HyperpixelStride must be >= 0");
+        AssertCleanError(Hpf("match", s, t, "--target-stride", "3"), "their strides are 4,8,16,32");
+        AssertCleanError(Hpf("match", s, t, "--target-stride", "-8"), "TargetHyperpixelStride must be >= 0");
         AssertCleanError(Hpf("match", s, t, "--backbone", "vgg"), "unknown backbone 'vgg'");
         AssertCleanError(Hpf("match", s, t, "--backbone", "resnet50"), "no bundled weights");
     }

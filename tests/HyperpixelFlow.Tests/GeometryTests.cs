@@ -86,5 +86,6 @@ public class GeometryTests
             HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 2));
         Assert.Contains("strides are 4,8,16,32", wrong.Message);
         Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { HyperpixelStride = -8 }.Validate());
+        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { TargetHyperpixelStride = -8 }.Validate());
     }
 }

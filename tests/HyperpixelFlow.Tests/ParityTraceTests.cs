@@ -39,8 +39,8 @@ public class ParityTraceTests
             for (int c = 0; c < 5; c++) Assert.InRange(actual[c], expected[c] - 2e-3 - 1e-3 * Math.Abs(expected[c]), expected[c] + 2e-3 + 1e-3 * Math.Abs(expected[c]));
         }
         var targetFeatures = matcher.ExtractFeatures(pt, matcher.Layers);
-        using var s = matcher.BuildHyperpixels(features, matcher.Layers, ps);
-        using var t = matcher.BuildHyperpixels(targetFeatures, matcher.Layers, pt);
+        using var s = matcher.BuildHyperpixels(features, matcher.Layers, ps, PairSide.Source);
+        using var t = matcher.BuildHyperpixels(targetFeatures, matcher.Layers, pt, PairSide.Target);
         Assert.Equal(trace.GetProperty("src_n_hyperpixels").GetInt32(), s.Grid.Count);
         Assert.Equal(trace.GetProperty("trg_n_hyperpixels").GetInt32(), t.Grid.Count);
         Assert.Equal(trace.GetProperty("src_hyperimage_shape")[0].GetInt32(), (int)s.Channels);

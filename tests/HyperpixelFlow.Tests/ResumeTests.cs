@@ -11,12 +11,15 @@ public class ResumeTests
     private static BenchmarkDataset Subset() => Datasets.LoadPfWillow(SharedData.PfWillow);
 
     [Fact]
-    public void Results_of_another_hyperpixel_stride_are_never_resumed()
+    public void Results_of_another_hyperpixel_or_target_stride_are_never_resumed()
     {
         var exact = new EvaluationSettings("pfwillow", "test", "resnet18-cntk", [2, 4, 5, 6, 7], 300, true, [0.1], "KeypointExtent");
         Assert.True(exact.SameAs(exact with { }));
         Assert.False(exact.SameAs(exact with { HyperpixelStride = 8 }));
         Assert.Contains("hyperpixel stride 8", (exact with { HyperpixelStride = 8 }).ToString());
+        Assert.False(exact.SameAs(exact with { TargetHyperpixelStride = 8 }));
+        Assert.False((exact with { HyperpixelStride = 8 }).SameAs(exact with { TargetHyperpixelStride = 8 }));
+        Assert.Contains("target hyperpixel stride 8", (exact with { TargetHyperpixelStride = 8 }).ToString());
     }
 
     [SkippableFact]

@@ -42,8 +42,8 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     public BeamCandidate Run(int beam, int depth, string logPath, Action<BeamCandidate, bool>? onScored = null, CancellationToken cancel = default)
     {
         if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");
-        if (matcher.Options.HyperpixelStride != 0)
-            throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel stride at 0");
+        if (matcher.Options.HyperpixelStride != 0 || matcher.Options.TargetHyperpixelStride != 0)
+            throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel and target strides at 0");
         int candidates = matcher.Backbone.CandidateCount;
         var kind = Evaluator.Resolve(dataset, threshold);
         var settings = new Settings(dataset.Name, dataset.Split, matcher.Backbone.Name, matcher.Options.MaxSide, matcher.Options.MarginPruning,

@@ -6,15 +6,24 @@ using HyperpixelFlow.Imaging;
 namespace HyperpixelFlow.Evaluation;
 
 /// <summary>Hyperpixels of one image with the geometry needed to map points into its resized frame.</summary>
-public sealed class ImageHyperpixels(HyperpixelSet set, float scale, int originalWidth, int originalHeight) : IDisposable
+public sealed class ImageHyperpixels(HyperpixelSet asSource, HyperpixelSet asTarget, float scale, int originalWidth, int originalHeight)
+    : IDisposable
 {
-    public HyperpixelSet Set { get; } = set;
+    /// <summary>The hyperpixels for pairs where the image is the source.</summary>
+    public HyperpixelSet AsSource { get; } = asSource;
+    /// <summary>The hyperpixels for pairs where it is the target: the same set unless the target grid has its own stride.</summary>
+    public HyperpixelSet AsTarget { get; } = asTarget;
     public float Scale { get; } = scale;
     public int OriginalWidth { get; } = originalWidth;
     public int OriginalHeight { get; } = originalHeight;
-    public void Dispose() => Set.Dispose();
 
-    /// <summary>Decodes, resizes and runs the backbone on an image file, keeping only its hyperpixels.</summary>
+    public void Dispose()
+    {
+        AsSource.Dispose();
+        if (!ReferenceEquals(AsTarget, AsSource)) AsTarget.Dispose();
+    }
+
+    /// <summary>Decodes, resizes and runs the backbone on an image file, keeping only its hyperpixels (for either side).</summary>
     public static ImageHyperpixels Extract(HyperpixelMatcher matcher, string path)
     {
         var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
@@ -22,7 +31,11 @@ public sealed class ImageHyperpixels(HyperpixelSet set, float scale, int origina
         var features = matcher.ExtractFeatures(prepared, matcher.Layers);
         try
         {
-            return new ImageHyperpixels(matcher.BuildHyperpixels(features, matcher.Layers, prepared), prepared.Scale, image.Width, image.Height);
+            var asSource = matcher.BuildHyperpixels(features, matcher.Layers, prepared, PairSide.Source);
+            var asTarget = matcher.Options.EffectiveTargetStride == matcher.Options.HyperpixelStride
+                ? asSource
+                : matcher.BuildHyperpixels(features, matcher.Layers, prepared, PairSide.Target);
+            return new ImageHyperpixels(asSource, asTarget, prepared.Scale, image.Width, image.Height);
         }
         finally
         {
@@ -42,7 +55,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
 
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Matcher.Backbone.Name, Matcher.Layers, Matcher.Options.MaxSide, Matcher.Options.MarginPruning,
-            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride);
+            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride, Matcher.Options.TargetHyperpixelStride);
 
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;
@@ -81,14 +94,14 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         var watch = Stopwatch.StartNew();
         var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(Matcher, p));
         var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(Matcher, p));
-        var predicted = PredictResized(Matcher, source.Set, source.Scale, target.Set, pair.SourcePoints);
+        var predicted = PredictResized(Matcher, source.AsSource, source.Scale, target.AsTarget, pair.SourcePoints);
         var truth = Resized(pair.TargetPoints, target.Scale);
         var correct = new Dictionary<string, int>();
         double threshold = 0;
         double? accuracy = null, iou = null;
         if (pair.SourceMask is not null && pair.TargetMask is not null)
         {
-            int w = target.Set.ImageWidth, h = target.Set.ImageHeight;
+            int w = target.AsTarget.ImageWidth, h = target.AsTarget.ImageHeight;
             var (a, u) = Metrics.MaskAgreement(Metrics.Rasterize(predicted, w, h), Metrics.Rasterize(truth, w, h));
             (accuracy, iou) = (a, u);
             predicted = [];
