@@ -125,7 +125,7 @@ public static class HyperpixelBuilder
     /// path: N and M shrink by the square of the ratio, and with them similarity and voting). Every layer is then
     /// resized to that map as the paper resizes them to the finest one (bilinear, align_corners=true, which samples a
     /// finer map at the grid's cells); the finer layers lead its group in layer order. 0 is the paper. Bilinear
-    /// sampling beat 3x3 average pooling on PF-WILLOW's validation split (DEVELOPERS.md, "Fast path").
+    /// sampling beat 3x3 average pooling on PF-WILLOW's validation split (DEVELOPERS.md, "Fast paths").
     /// </para>
     /// </summary>
     public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, Backbone backbone,
