@@ -268,7 +268,7 @@ public static class RegularizedHoughMatching
                 FusedHoughKernel.Activate(TensorMemory.Floats(block), (to - from) * (long)m, exponent);
             }
             FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block!), from, to - from, s, t, smoothed, best);
-            if (!kept) block.Dispose();
+            if (!kept) block!.Dispose();
         }
         timer?.Lap("voting");
         return new HoughMatch(best.RowArg, best.ColumnArg, space, offsetVotes.Sum(), similarityMax, best.ConfidenceSum, best.ConfidenceMax);
