@@ -169,7 +169,7 @@ internal static class BenchCommand
         var fs = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(ps.Rgb), matcher.Layers);
         var ft = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(pt.Rgb), matcher.Layers);
         timer.Lap("backbone");
-        // The paper's grid, whatever --hyperpixel-stride says: the baseline is the paper code's pipeline.
+        // The paper's grid, whatever --hyperpixel-stride / --target-stride say: the baseline is the paper code's pipeline.
         using var source = HyperpixelBuilder.Build(fs, matcher.Layers, backbone, ps.Width, ps.Height, matcher.Options.MarginPruning);
         using var target = HyperpixelBuilder.Build(ft, matcher.Layers, backbone, pt.Width, pt.Height, matcher.Options.MarginPruning);
         var (denseSource, denseTarget) = (source.Dense(), target.Dense());

@@ -122,7 +122,8 @@ public static class HyperpixelBuilder
     /// <paramref name="layers"/> (ascending); they are not disposed.
     /// <para>
     /// <paramref name="hyperpixelStride"/> &gt; 0 places the grid at the selected layer of that stride instead (the fast
-    /// path: N and M shrink by the square of the ratio, and with them similarity and voting). Every layer is then
+    /// paths, for the target image or for both: its hyperpixel count shrinks by the square of the ratio, and with it
+    /// similarity and voting). Every layer is then
     /// resized to that map as the paper resizes them to the finest one (bilinear, align_corners=true, which samples a
     /// finer map at the grid's cells); the finer layers lead its group in layer order. 0 is the paper. Bilinear
     /// sampling beat 3x3 average pooling on PF-WILLOW's validation split (DEVELOPERS.md, "Fast paths").
