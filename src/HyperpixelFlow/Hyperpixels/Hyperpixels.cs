@@ -94,8 +94,11 @@ public sealed class HyperpixelSet : IDisposable
         return Window(full).reshape(Channels, -1).t().contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Group 0's kept features [N, C_0] (no interpolation needed at the hyperimage resolution).</summary>
-    public Tensor FinestDense() => Window(Groups[0]).reshape(Groups[0].shape[0], -1).t().contiguous();
+    /// <summary>
+    /// Group 0's first <paramref name="channels"/> channels at the kept hyperpixels, [channels, N] (no interpolation at
+    /// the hyperimage resolution); may share the group's storage.
+    /// </summary>
+    public Tensor FinestChannels(int channels) => Window(Groups[0][..channels]).reshape(channels, -1);
 
     /// <summary>A map brought to the hyperimage resolution: bilinear, align_corners=true (identity for group 0).</summary>
     public Tensor Upsampled(Tensor map) =>

@@ -55,8 +55,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         segments[0].TargetMap.Dispose();
         using (var scope = NewDisposeScope())
         {
-            _finestSource = source.FinestDense()[.., ..direct].contiguous().MoveToOuterDisposeScope();
-            _finestTargetT = target.FinestDense()[.., ..direct].t().contiguous().MoveToOuterDisposeScope();
+            _finestSource = source.FinestChannels(direct).t().contiguous().MoveToOuterDisposeScope();
+            _finestTargetT = target.FinestChannels(direct).contiguous().MoveToOuterDisposeScope();
         }
         if (PackedGemm.IsSupported)
             _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), direct, _targets);
