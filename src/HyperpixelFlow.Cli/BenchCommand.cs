@@ -205,8 +205,8 @@ internal static class BenchCommand
     /// <summary>Decodes both images of a pair and resizes them for the matcher, lapping "decode" and "resize".</summary>
     private static PairImages LoadAndPrepare(HyperpixelMatcher matcher, BenchmarkPair pair, StageTimer timer)
     {
-        var source = ImageLoader.Load(pair.SourceImage);
-        var target = ImageLoader.Load(pair.TargetImage);
+        var source = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
+        var target = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
         timer.Lap("decode");
         var images = new PairImages(source, target, matcher.Prepare(source), matcher.Prepare(target));
         timer.Lap("resize");

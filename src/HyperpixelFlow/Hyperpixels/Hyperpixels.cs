@@ -126,10 +126,10 @@ public static class HyperpixelBuilder
     /// <para>
     /// <paramref name="hyperpixelStride"/> &gt; 0 places the grid at the selected layer of that stride instead (the fast
     /// paths, for the target image or for both: its hyperpixel count shrinks by the square of the ratio, and with it
-    /// similarity and voting). Every layer is then
-    /// resized to that map as the paper resizes them to the finest one (bilinear, align_corners=true, which samples a
-    /// finer map at the grid's cells); the finer layers lead its group in layer order. 0 is the paper. Bilinear
-    /// sampling beat 3x3 average pooling on PF-WILLOW's validation split (DEVELOPERS.md, "Fast paths").
+    /// similarity and voting). Every layer is then resized to that map as the paper resizes them to the finest one
+    /// (bilinear, align_corners=true, which samples a finer map at the grid's cells); the finer layers lead its group
+    /// in layer order. 0 is the paper. Bilinear sampling beat 3x3 average pooling on PF-WILLOW's validation split
+    /// (DEVELOPERS.md, "Fast paths").
     /// </para>
     /// </summary>
     public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, Backbone backbone,
