@@ -16,8 +16,14 @@ public class MatchingTests
     /// source window offset by one cell), their maps drawn by <paramref name="map"/>(channels, height, width).
     /// </summary>
     private static (HyperpixelSet Source, HyperpixelSet Target) ThreeLevelSets(Func<long, long, long, Tensor> map) =>
-        (new HyperpixelSet([map(8, 20, 24), map(6, 10, 12), map(5, 5, 6)], new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18), 96, 80),
+        (ThreeLevelSource(map),
          new HyperpixelSet([map(8, 16, 20), map(6, 8, 10), map(5, 4, 5)], new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16), 80, 64));
+
+    private static HyperpixelSet ThreeLevelSource(Func<long, long, long, Tensor> map) =>
+        new([map(8, 20, 24), map(6, 10, 12), map(5, 5, 6)], new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18), 96, 80);
+
+    /// <summary>A smooth random field [c, h, w] (cumulative sums), so that best matches are not near-ties.</summary>
+    private static Tensor Smooth(long c, long h, long w) => randn(c, h, w).cumsum(1).cumsum(2).div(4);
 
     [Fact]
     public void Gaussian_is_normalised_symmetric_and_peaked()
@@ -197,8 +203,7 @@ public class MatchingTests
     public void Fused_matching_of_multi_resolution_groups_is_the_same_tiled_or_not()
     {
         manual_seed(12);
-        // Smooth fields (cumulative sums) so that the best matches are not near-ties.
-        var sets = ThreeLevelSets((c, h, w) => randn(c, h, w).cumsum(1).cumsum(2).div(4));
+        var sets = ThreeLevelSets(Smooth);
         using var s = sets.Source;
         using var t = sets.Target;
         var targetGrid = t.Grid;
@@ -215,12 +220,11 @@ public class MatchingTests
     /// <summary>
     /// The stride-4 source of <see cref="ThreeLevelSets"/> and a target whose grid sits at stride 8 (as
     /// <c>TargetHyperpixelStride</c> builds it): its first group holds a resampled stride-4 layer and a stride-8 layer
-    /// (8 + 6 channels), its second the stride-16 layer; smooth random fields so that best matches are not near-ties.
+    /// (8 + 6 channels), its second the stride-16 layer; smooth random fields.
     /// </summary>
     private static (HyperpixelSet Source, HyperpixelSet Target) SetsWithCoarserTarget()
     {
-        Tensor Smooth(long c, long h, long w) => randn(c, h, w).cumsum(1).cumsum(2).div(4);
-        var source = new HyperpixelSet([Smooth(8, 20, 24), Smooth(6, 10, 12), Smooth(5, 5, 6)], new HyperpixelGrid(4, 11, 24, 20, 1, 1, 22, 18), 96, 80);
+        var source = ThreeLevelSource(Smooth);
         var target = new HyperpixelSet([Smooth(14, 9, 11), Smooth(5, 5, 6)], new HyperpixelGrid(8, 11, 11, 9, 1, 0, 10, 9), 88, 72);
         return (source, target);
     }
