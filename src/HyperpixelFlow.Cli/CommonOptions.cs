@@ -26,11 +26,16 @@ internal sealed class CommonOptions
             "(source hyperpixels stay on the paper's grid; 0 = the same grid as the source; PCK@0.1 within 0.31 on PF-WILLOW)",
         DefaultValueFactory = _ => 0,
     };
+    public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => HyperpixelFlow.Matching.MatchingRegistry.PaperName };
+    public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => 0.05 };
+    public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => 1 };
+    public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => 0.5 };
+    public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => 1 };
     public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
@@ -43,6 +48,14 @@ internal sealed class CommonOptions
         MaxSide = result.GetValue(MaxSide),
         HyperpixelStride = result.GetValue(HyperpixelStride),
         TargetHyperpixelStride = result.GetValue(TargetHyperpixelStride),
+        Matching = result.GetValue(Matching)!,
+        OptimalTransport = new()
+        {
+            Epsilon = result.GetValue(OtEpsilon),
+            Iterations = result.GetValue(OtIterations),
+            PlanExponent = result.GetValue(OtPlanExponent),
+            CostExponent = result.GetValue(OtCostExponent),
+        },
         Device = result.GetValue(Device)!,
         Threads = result.GetValue(Threads),
         MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,

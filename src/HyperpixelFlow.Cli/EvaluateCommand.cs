@@ -31,6 +31,11 @@ internal static class EvaluateCommand
         return command;
     }
 
+    /// <summary>The matching step and its settings as a file-name part, e.g. "rhm-e3" or "ot-eps0.05-it1-c1-p0.5".</summary>
+    private static string ResultsNameOf(HyperpixelFlowOptions o) => string.Equals(o.Matching, "ot", StringComparison.OrdinalIgnoreCase)
+        ? FormattableString.Invariant($"ot-eps{o.OptimalTransport.Epsilon}-it{o.OptimalTransport.Iterations}-c{o.OptimalTransport.CostExponent}-p{o.OptimalTransport.PlanExponent}")
+        : FormattableString.Invariant($"{o.Matching.ToLowerInvariant()}-e{o.SimilarityExponent}");
+
     public static IReadOnlyList<double> ParseAlphas(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Select(a => double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
             ? v : throw new HyperpixelFlowException($"--alpha: '{a}' is not a positive number")).ToList();
@@ -45,7 +50,7 @@ internal static class EvaluateCommand
         resultsPath ??= Path.Combine("hpf-results",
             $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}" +
             $"{(options.HyperpixelStride > 0 ? $"-hs{options.HyperpixelStride}" : "")}" +
-            $"{(options.TargetHyperpixelStride > 0 ? $"-ths{options.TargetHyperpixelStride}" : "")}-{settings.Threshold}.jsonl");
+            $"{(options.TargetHyperpixelStride > 0 ? $"-ths{options.TargetHyperpixelStride}" : "")}-{ResultsNameOf(options)}-{settings.Threshold}.jsonl");
         AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();
@@ -119,6 +124,7 @@ internal static class EvaluateCommand
             hyperpixel_stride = s.HyperpixelStride,
             target_hyperpixel_stride = s.TargetHyperpixelStride,
             threshold = s.Threshold,
+            matching = s.Matching,
             pck = summary.Pck,
             pck_per_category = summary.PckPerCategory,
             pck_per_label_level = summary.PckPerLabelLevel,

@@ -45,6 +45,21 @@ public sealed record HyperpixelFlowOptions
         (targetHyperpixelStride > 0 ? $", target hyperpixel stride {targetHyperpixelStride}" : "") +
         (hyperpixelStride > 0 || targetHyperpixelStride > 0 ? " (fast path)" : "");
 
+    /// <summary>
+    /// The matching step by name in <see cref="Matching.MatchingRegistry"/>: <c>rhm</c> (the paper's regularized Hough
+    /// matching) or <c>ot</c> (SCOT's optimal-transport vote weights, <see cref="OptimalTransport"/>).
+    /// </summary>
+    public string Matching { get; init; } = HyperpixelFlow.Matching.MatchingRegistry.PaperName;
+
+    /// <summary>The matching step with the settings that change its results, e.g. "rhm" or "ot(eps 0.05, 1 iteration, cost exponent 1, plan exponent 0.5)".</summary>
+    public string DescribeMatching() =>
+        string.Equals(Matching, "ot", StringComparison.OrdinalIgnoreCase)
+            ? FormattableString.Invariant($"ot(eps {OptimalTransport.Epsilon}, {OptimalTransport.Iterations} iteration{(OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {OptimalTransport.CostExponent}, plan exponent {OptimalTransport.PlanExponent})")
+            : FormattableString.Invariant($"{Matching.ToLowerInvariant()}(similarity exponent {SimilarityExponent})");
+
+    /// <summary>Settings of the <c>ot</c> matching step.</summary>
+    public Matching.OptimalTransportOptions OptimalTransport { get; init; } = new();
+
     /// <summary>Approximate number of cells of the Hough space of offsets.</summary>
     public int HoughCells { get; init; } = 8192;
 
@@ -77,6 +92,8 @@ public sealed record HyperpixelFlowOptions
             throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
         if (HyperpixelStride < 0) throw new HyperpixelFlowException($"HyperpixelStride must be >= 0, got {HyperpixelStride}");
         if (TargetHyperpixelStride < 0) throw new HyperpixelFlowException($"TargetHyperpixelStride must be >= 0, got {TargetHyperpixelStride}");
+        HyperpixelFlow.Matching.MatchingRegistry.Get(Matching);
+        OptimalTransport.Validate();
         if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
         if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");
         if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)

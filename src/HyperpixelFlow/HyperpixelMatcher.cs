@@ -23,8 +23,7 @@ public enum PairSide { Source, Target }
 public sealed class HyperpixelMatcher : IDisposable
 {
     private readonly bool _ownsBackbone;
-    private readonly Tensor _gaussian;
-    private readonly SimilarityWorkspace _workspace = new();
+    private readonly IMatchingStep _matching;
 
     public HyperpixelFlowOptions Options { get; }
     public Backbone Backbone { get; }
@@ -51,7 +50,7 @@ public sealed class HyperpixelMatcher : IDisposable
         try
         {
             Layers = backbone.ValidateLayers(options.Layers ?? backbone.DefaultLayers);
-            _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
+            _matching = MatchingRegistry.Create(options);
         }
         catch
         {
@@ -132,10 +131,9 @@ public sealed class HyperpixelMatcher : IDisposable
         HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning,
             side == PairSide.Source ? Options.HyperpixelStride : Options.EffectiveTargetStride);
 
-    /// <summary>Regularized Hough matching of two hyperpixel sets.</summary>
+    /// <summary>Matches two hyperpixel sets with the matching step the options name (<see cref="HyperpixelFlowOptions.Matching"/>).</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
-        RegularizedHoughMatching.Match(source, target, Options.HoughCells, Options.SimilarityExponent, _gaussian, timer,
-            Options.MaxSimilarityBlockBytes, _workspace);
+        _matching.Match(source, target, timer);
 
     private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
     {
@@ -169,8 +167,7 @@ public sealed class HyperpixelMatcher : IDisposable
 
     public void Dispose()
     {
-        _gaussian.Dispose();
-        _workspace.Dispose();
+        _matching.Dispose();
         if (_ownsBackbone) Backbone.Dispose();
     }
 }

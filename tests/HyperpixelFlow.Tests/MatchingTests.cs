@@ -101,7 +101,7 @@ public class MatchingTests
         Assert.Equal(expectedBin, bins[1 + h - 1, 2 + w - 1].ToInt64());
 
         using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
-        var match = RegularizedHoughMatching.Match(s, t, 64, 3, gaussian);
+        var match = RegularizedHoughMatching.Match(s, t, 64, new PowerWeighting(3), gaussian);
         for (int i = 0; i < w * h; i++)
             Assert.Equal((i / w + 1) * (w + 2) + i % w + 2, match.BestTargetOfSource[i]);
     }
@@ -120,8 +120,8 @@ public class MatchingTests
         var expectedRows = confidence.argmax(1).data<long>().ToArray();
         var expectedColumns = confidence.argmax(0).data<long>().ToArray();
 
-        var untiled = RegularizedHoughMatching.Match(s, t, 300, 3, gaussian);
-        var tiled = RegularizedHoughMatching.Match(s, t, 300, 3, gaussian, maxBlockBytes: 4 * t.Grid.Count * 7); // 7-row blocks
+        var untiled = RegularizedHoughMatching.Match(s, t, 300, new PowerWeighting(3), gaussian);
+        var tiled = RegularizedHoughMatching.Match(s, t, 300, new PowerWeighting(3), gaussian, maxBlockBytes: 4 * t.Grid.Count * 7); // 7-row blocks
         Assert.Equal(expectedRows, untiled.BestTargetOfSource);
         Assert.Equal(expectedColumns, untiled.BestSourceOfTarget);
         Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
@@ -208,8 +208,8 @@ public class MatchingTests
         using var t = sets.Target;
         var targetGrid = t.Grid;
         using var gaussian = RegularizedHoughMatching.GaussianKernel(5);
-        var untiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian);
-        var tiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian, maxBlockBytes: 4 * targetGrid.Count * 9); // 9-row blocks
+        var untiled = RegularizedHoughMatching.Match(s, t, 200, new PowerWeighting(3), gaussian);
+        var tiled = RegularizedHoughMatching.Match(s, t, 200, new PowerWeighting(3), gaussian, maxBlockBytes: 4 * targetGrid.Count * 9); // 9-row blocks
         Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
         Assert.Equal(untiled.BestSourceOfTarget, tiled.BestSourceOfTarget);
         // Sums differ only in summation order.
@@ -251,8 +251,8 @@ public class MatchingTests
             var tensorForm = RegularizedHoughMatching.Confidence(sim, s, t, space, gaussian);
             Assert.True(allclose(tensorForm, reference, rtol: 1e-5, atol: 1e-7), $"max difference {(tensorForm - reference).abs().max().ToDouble()}");
 
-            var untiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian);
-            var tiled = RegularizedHoughMatching.Match(s, t, 200, 3, gaussian, maxBlockBytes: 4 * t.Grid.Count * 9); // 9-row blocks
+            var untiled = RegularizedHoughMatching.Match(s, t, 200, new PowerWeighting(3), gaussian);
+            var tiled = RegularizedHoughMatching.Match(s, t, 200, new PowerWeighting(3), gaussian, maxBlockBytes: 4 * t.Grid.Count * 9); // 9-row blocks
             Assert.Equal(reference.argmax(1).data<long>().ToArray(), untiled.BestTargetOfSource);
             Assert.Equal(reference.argmax(0).data<long>().ToArray(), untiled.BestSourceOfTarget);
             Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);

@@ -3,16 +3,17 @@ namespace HyperpixelFlow.Evaluation;
 /// <summary>Everything that determines an evaluation's numbers; a results file is only resumed under equal settings.</summary>
 public sealed record EvaluationSettings(
     string Dataset, string Split, string Backbone, IReadOnlyList<int> Layers, int MaxSide, bool MarginPruning,
-    IReadOnlyList<double> Alphas, string Threshold, int HyperpixelStride = 0, int TargetHyperpixelStride = 0)
+    IReadOnlyList<double> Alphas, string Threshold, int HyperpixelStride = 0, int TargetHyperpixelStride = 0, string Matching = "rhm(similarity exponent 3)")
 {
     public bool SameAs(EvaluationSettings other) =>
         Dataset == other.Dataset && Split == other.Split && Backbone == other.Backbone && Layers.SequenceEqual(other.Layers)
         && MaxSide == other.MaxSide && MarginPruning == other.MarginPruning && Alphas.SequenceEqual(other.Alphas) && Threshold == other.Threshold
-        && HyperpixelStride == other.HyperpixelStride && TargetHyperpixelStride == other.TargetHyperpixelStride;
+        && HyperpixelStride == other.HyperpixelStride && TargetHyperpixelStride == other.TargetHyperpixelStride
+        && Matching == other.Matching;
 
     public override string ToString() =>
         $"{Dataset}/{Split}, {Backbone} layers {string.Join(",", Layers)}, max side {MaxSide}, pruning {MarginPruning}, alphas {string.Join(",", Alphas)}, threshold {Threshold}" +
-        HyperpixelFlowOptions.DescribeGrids(HyperpixelStride, TargetHyperpixelStride);
+        HyperpixelFlowOptions.DescribeGrids(HyperpixelStride, TargetHyperpixelStride) + $", matching {Matching}";
 }
 
 /// <summary>One evaluated pair. Predicted keypoints are in resized-target pixels, like the threshold.</summary>

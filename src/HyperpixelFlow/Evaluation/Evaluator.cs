@@ -55,7 +55,8 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
 
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Matcher.Backbone.Name, Matcher.Layers, Matcher.Options.MaxSide, Matcher.Options.MarginPruning,
-            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride, Matcher.Options.TargetHyperpixelStride);
+            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride, Matcher.Options.TargetHyperpixelStride,
+            Matcher.Options.DescribeMatching());
 
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;

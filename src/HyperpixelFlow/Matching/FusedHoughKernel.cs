@@ -26,12 +26,12 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>
-    /// Applies max(x, 0)^exponent in place to rows [rowStart, rowStart + rows) of the source grid (block holds exactly
-    /// those rows) and adds every value to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx], row-major).
-    /// Returns the largest activated value.
+    /// Turns the cosines of rows [rowStart, rowStart + rows) of the source grid (block holds exactly those rows) into
+    /// vote weights in place and adds every weight to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx],
+    /// row-major). Returns the largest weight.
     /// </summary>
-    public static unsafe float ActivateAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
-        int exponent, double[] offsetVotes)
+    public static unsafe float WeighAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+        VoteWeighting weighting, double[] offsetVotes)
     {
         int ws = source.Width, wt = target.Width, ht = target.Height, m = target.Count;
         var lattice = OffsetLattice.Of(source, target);
@@ -50,7 +50,7 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    Activate(row, m, exponent);
+                    weighting.Weigh(row, i, m);
                     max = MathF.Max(max, Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
                         Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
@@ -96,6 +96,7 @@ internal static class FusedHoughKernel
     public sealed class Best(int rows, int columns)
     {
         public readonly float[] ColumnMax = Enumerable.Repeat(float.NegativeInfinity, columns).ToArray();
+        public readonly float[] RowMax = new float[rows];
         public readonly long[] RowArg = new long[rows], ColumnArg = new long[columns];
         public double ConfidenceSum;
         public float ConfidenceMax = float.NegativeInfinity;
@@ -145,6 +146,7 @@ internal static class FusedHoughKernel
                         sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
                     }
                     best.RowArg[i] = rowBest.Index;
+                    best.RowMax[i] = rowBest.Value;
                     if (rowBest.Value > max) max = rowBest.Value;
                 }
             }
@@ -203,28 +205,14 @@ internal static class FusedHoughKernel
         return sum;
     }
 
-    /// <summary>max(x, 0)^exponent in place over n values.</summary>
-    public static unsafe void Activate(float* row, long count, int exponent)
+    /// <summary>Weighs rows [rowStart, rowStart + rows) of a block of cosines in place, rows split across threads.</summary>
+    public static unsafe void Weigh(float* block, int rowStart, int rows, int columns, VoteWeighting weighting)
     {
-        if (count > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(count));
-        int n = (int)count;
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
+        nint basePtr = (nint)block;
+        ForRowRanges(rows, 64, (_, from, to) =>
         {
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-            {
-                var x = Vector.Max(Vector.Load(row + k), Vector<float>.Zero);
-                var y = x;
-                for (int e = 1; e < exponent; e++) y *= x;
-                y.Store(row + k);
-            }
-        }
-        for (; k < n; k++)
-        {
-            float x = MathF.Max(row[k], 0f), y = x;
-            for (int e = 1; e < exponent; e++) y *= x;
-            row[k] = y;
-        }
+            for (int r = from; r < to; r++) weighting.Weigh((float*)basePtr + (long)r * columns, rowStart + r, columns);
+        });
     }
 
     /// <summary>destination += source over n values.</summary>

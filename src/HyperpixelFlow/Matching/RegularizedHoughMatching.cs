@@ -49,9 +49,12 @@ public sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWid
     public int Y(int ys, int yt) => TargetStep * yt + SourceStep * (SourceHeight - 1 - ys);
 }
 
-/// <summary>Matching result: best target per source hyperpixel (and best source per target) with summary figures.</summary>
+/// <summary>
+/// Matching result: best target per source hyperpixel (and best source per target) with summary figures;
+/// <see cref="BestConfidenceOfSource"/> is the confidence of each source hyperpixel's best match.
+/// </summary>
 public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTarget, HoughSpace Space,
-    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
+    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax, float[] BestConfidenceOfSource);
 
 /// <summary>
 /// Regularized Hough matching (Min et al. 2019, after Cho et al. 2015): appearance similarity of every source /
@@ -200,36 +203,38 @@ public static class RegularizedHoughMatching
     }
 
     /// <summary>
-    /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. On the CPU the fused kernels run
-    /// over the similarity matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks are
-    /// recomputed for the second pass instead of kept, and the coarse layers' rows are computed per block, so memory
+    /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. <paramref name="weighting"/> turns
+    /// cosines into vote weights (the paper's max(cos, 0)^3, or an optimal-transport plan). On the CPU the fused
+    /// kernels run over the cosine matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks
+    /// are recomputed for every pass instead of kept, and the coarse layers' rows are computed per block, so memory
     /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
     /// </summary>
-    public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, int exponent, Tensor gaussian,
+    public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null)
     {
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
         return source.Groups[0].device_type == DeviceType.CPU
-            ? MatchFused(source, target, space, exponent, gaussian, timer, maxBlockBytes, workspace)
-            : MatchTensors(source, target, space, exponent, gaussian, timer);
+            ? MatchFused(source, target, space, weighting, gaussian, timer, maxBlockBytes, workspace)
+            : MatchTensors(source, target, space, weighting, gaussian, timer);
     }
 
-    private static HoughMatch MatchTensors(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
-        StageTimer? timer)
+    private static HoughMatch MatchTensors(HyperpixelSet source, HyperpixelSet target, HoughSpace space, VoteWeighting weighting,
+        Tensor gaussian, StageTimer? timer)
     {
         using var scope = NewDisposeScope();
-        var similarity = Similarity(source.Dense(), target.Dense(), exponent);
+        var similarity = weighting.Weigh(Similarity(source.Dense(), target.Dense(), 1));
         timer?.Lap("similarity");
         var confidence = Confidence(similarity, source, target, space, gaussian);
-        var bestTarget = confidence.argmax(1).cpu().data<long>().ToArray();
+        var (rowMax, rowArg) = confidence.max(1);
         var bestSource = confidence.argmax(0).cpu().data<long>().ToArray();
         timer?.Lap("voting");
-        return new HoughMatch(bestTarget, bestSource, space,
-            similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble());
+        return new HoughMatch(rowArg.cpu().data<long>().ToArray(), bestSource, space,
+            similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble(),
+            rowMax.cpu().data<float>().ToArray());
     }
 
-    private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, int exponent, Tensor gaussian,
-        StageTimer? timer, long maxBlockBytes, SimilarityWorkspace? workspace)
+    private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, VoteWeighting weighting,
+        Tensor gaussian, StageTimer? timer, long maxBlockBytes, SimilarityWorkspace? workspace)
     {
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
@@ -239,38 +244,58 @@ public static class RegularizedHoughMatching
         bool kept = blockRows >= n;
         var lattice = OffsetLattice.Of(s, t);
         var offsetVotes = new double[lattice.Height * lattice.Width];
-        Tensor BlockFor(int from, int to) => workspace?.Block(to - from, m) ?? empty(to - from, m);
         Tensor? whole = null;
+        bool computed = false;
+        // Raw cosines of a block: computed once when the whole matrix is kept, else recomputed on every pass.
+        Tensor Cosines(int from, int to)
+        {
+            if (whole is not null) return whole;
+            if (computed) timer?.Lap("voting");
+            computed = true;
+            var block = similarity.Cosines(from, to, workspace?.Block(to - from, m) ?? empty(to - from, m));
+            timer?.Lap("similarity");
+            if (kept) whole = block;
+            return block;
+        }
+        void Release(Tensor block)
+        {
+            if (!kept) block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
+        }
+        weighting.Begin(n, m);
+        for (int pass = 0; pass < weighting.Passes; pass++)
+        {
+            for (int from = 0; from < n; from += blockRows)
+            {
+                int to = Math.Min(n, from + blockRows);
+                var block = Cosines(from, to);
+                weighting.Observe(pass, TensorMemory.Floats(block), from, to - from, m);
+                Release(block);
+            }
+            weighting.EndPass(pass);
+        }
         double similarityMax = 0;
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
-            var block = similarity.Cosines(from, to, BlockFor(from, to));
-            timer?.Lap("similarity");
+            var block = Cosines(from, to);
             similarityMax = Math.Max(similarityMax,
-                FusedHoughKernel.ActivateAndVote(TensorMemory.Floats(block), from, to - from, s, t, exponent, offsetVotes));
-            if (kept) whole = block;
-            else block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
-            timer?.Lap("voting");
+                FusedHoughKernel.WeighAndVote(TensorMemory.Floats(block), from, to - from, s, t, weighting, offsetVotes));
+            Release(block);
         }
+        timer?.Lap("voting");
         var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [lattice.Height, lattice.Width]);
         var smoothed = SmoothOffsetVotes(offsetTensor, source, target, space, gaussian).data<float>().ToArray();
         var best = new FusedHoughKernel.Best(n, m);
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
-            var block = whole;
-            if (!kept)
-            {
-                timer?.Lap("voting");
-                block = similarity.Cosines(from, to, BlockFor(from, to));
-                timer?.Lap("similarity");
-                FusedHoughKernel.Activate(TensorMemory.Floats(block), (to - from) * (long)m, exponent);
-            }
-            FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block!), from, to - from, s, t, smoothed, best);
-            if (!kept) block!.Dispose();
+            var block = kept ? whole! : Cosines(from, to);
+            if (!kept) FusedHoughKernel.Weigh(TensorMemory.Floats(block), from, to - from, m, weighting);
+            FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block), from, to - from, s, t, smoothed, best);
+            Release(block);
         }
         timer?.Lap("voting");
-        return new HoughMatch(best.RowArg, best.ColumnArg, space, offsetVotes.Sum(), similarityMax, best.ConfidenceSum, best.ConfidenceMax);
+        return new HoughMatch(best.RowArg, best.ColumnArg, space, offsetVotes.Sum(), similarityMax, best.ConfidenceSum, best.ConfidenceMax,
+            best.RowMax);
     }
 }

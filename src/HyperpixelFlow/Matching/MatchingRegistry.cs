@@ -1,0 +1,75 @@
+using HyperpixelFlow.Hyperpixels;
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Matching;
+
+/// <summary>
+/// The matching step of the pipeline: two hyperpixel sets in, the best match of every hyperpixel both ways (with its
+/// confidence) out. Created by name through <see cref="MatchingRegistry"/>; not thread-safe (one per matcher).
+/// </summary>
+public interface IMatchingStep : IDisposable
+{
+    /// <summary>The registry name (<c>rhm</c>, <c>ot</c>, ...).</summary>
+    string Name { get; }
+
+    /// <summary>Matches every source hyperpixel to a target hyperpixel and back.</summary>
+    HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null);
+}
+
+/// <summary>A registered matching step: its name, what it is, and how to build it from the options.</summary>
+public sealed record MatchingSpec(string Name, string Description, Func<HyperpixelFlowOptions, IMatchingStep> Create);
+
+/// <summary>Matching steps by name: <c>MatchingRegistry.Create(options)</c> builds the one <c>options.Matching</c> names.</summary>
+public static class MatchingRegistry
+{
+    public const string PaperName = "rhm";
+
+    public static IReadOnlyList<MatchingSpec> All { get; } =
+    [
+        new(PaperName, "regularized Hough matching (the paper): votes weighted by max(cos, 0)^3",
+            o => new HoughMatchingStep(PaperName, o, () => new PowerWeighting(o.SimilarityExponent))),
+        new("ot", "SCOT: votes weighted by an entropic optimal-transport plan between the hyperpixel sets (Sinkhorn)",
+            o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.OptimalTransport))),
+    ];
+
+    public static MatchingSpec Get(string name) =>
+        All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new HyperpixelFlowException($"unknown matching step '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");
+
+    public static IMatchingStep Create(HyperpixelFlowOptions options) => Get(options.Matching).Create(options);
+}
+
+/// <summary>
+/// Hough matching with a given appearance term: similarity -> vote weights -> votes per offset -> Gaussian smoothing
+/// -> confidence = weight x smoothed votes -> best matches (<see cref="RegularizedHoughMatching.Match"/>).
+/// </summary>
+public sealed class HoughMatchingStep : IMatchingStep
+{
+    private readonly Func<VoteWeighting> _weighting;
+    private readonly Tensor _gaussian;
+    private readonly SimilarityWorkspace _workspace = new();
+    private readonly int _cells;
+    private readonly long _maxBlockBytes;
+
+    /// <param name="weighting">a fresh weighting per pair (a weighting may hold per-pair state)</param>
+    public HoughMatchingStep(string name, HyperpixelFlowOptions options, Func<VoteWeighting> weighting)
+    {
+        Name = name;
+        _weighting = weighting;
+        _cells = options.HoughCells;
+        _maxBlockBytes = options.MaxSimilarityBlockBytes;
+        weighting();   // validates the weighting's settings now rather than at the first pair
+        _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
+    }
+
+    public string Name { get; }
+
+    public HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
+        RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace);
+
+    public void Dispose()
+    {
+        _gaussian.Dispose();
+        _workspace.Dispose();
+    }
+}
