@@ -59,14 +59,14 @@ internal static class BenchCommand
                 foreach (var (stage, seconds) in timings) stageTimes[stage].Add(seconds);
                 cold.Add(timings.Values.Sum());
             }
-        using (var cache = new LruCache<string, ImageHyperpixels>(2 * pairs.Count + 2))
+        using (var cache = new LruCache<string, ImageDescription>(2 * pairs.Count + 2))
             for (int r = 0; r < repeat + 1; r++)
                 foreach (var pair in pairs)
                 {
-                    var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(matcher, p));
-                    var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(matcher, p));
+                    var source = cache.GetOrAdd(pair.SourceImage, p => matcher.Describe(ImageLoader.Load(p, matcher.Options.MaxImagePixels)));
+                    var target = cache.GetOrAdd(pair.TargetImage, p => matcher.Describe(ImageLoader.Load(p, matcher.Options.MaxImagePixels)));
                     var watch = Stopwatch.StartNew();
-                    Transfer(matcher, pair, source.AsSource, source.Scale, target.AsTarget, null);
+                    Predict(matcher, pair, source, target, null);
                     if (r > 0) warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache
                 }
         var evalWatch = Stopwatch.StartNew();
@@ -143,15 +143,12 @@ internal static class BenchCommand
     {
         var timer = new StageTimer();
         using var scope = NewDisposeScope();
-        using var images = LoadAndPrepare(matcher, pair, timer);
-        var (ps, pt) = (images.PreparedSource, images.PreparedTarget);
-        var fs = matcher.ExtractFeatures(ps, matcher.Layers);
-        var ft = matcher.ExtractFeatures(pt, matcher.Layers);
-        timer.Lap("backbone");
-        using var source = matcher.BuildHyperpixels(fs, matcher.Layers, ps, PairSide.Source);
-        using var target = matcher.BuildHyperpixels(ft, matcher.Layers, pt, PairSide.Target);
-        timer.Lap("hyperpixels");
-        Transfer(matcher, pair, source, ps.Scale, target, timer);
+        var sourceImage = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
+        var targetImage = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
+        timer.Lap("decode");
+        using var source = matcher.Describe(sourceImage, timer);
+        using var target = matcher.Describe(targetImage, timer);
+        Predict(matcher, pair, source, target, timer);
         return timer.ToDictionary();
     }
 
@@ -179,16 +176,17 @@ internal static class BenchCommand
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, matcher.Options.HoughCells);
         var best = PairwiseHoughMatching.Confidence(similarity, source, target, space, gaussian).argmax(1).data<long>().ToArray();
         timer.Lap("voting");
-        TransferPoints(new DisplacementField(source.Grid, target.Grid, best), pair, ps.Scale);
+        var field = new DisplacementField(source.Grid, target.Grid, best);
+        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * ps.Scale, p.Y * ps.Scale));
         timer.Lap("transfer");
         return timer.ToDictionary();
     }
 
-    private static void Transfer(HyperpixelMatcher matcher, BenchmarkPair pair, HyperpixelSet source, float sourceScale, HyperpixelSet target,
-        StageTimer? timer)
+    /// <summary>Matches two described images and transfers the pair's keypoints: what every caller of the matcher runs.</summary>
+    private static void Predict(HyperpixelMatcher matcher, BenchmarkPair pair, ImageDescription source, ImageDescription target, StageTimer? timer)
     {
-        var match = matcher.MatchHyperpixels(source, target, timer);
-        TransferPoints(new DisplacementField(source.Grid, target.Grid, match.BestTargetOfSource), pair, sourceScale);
+        var prediction = matcher.Predict(source, target, timer);
+        foreach (var p in pair.SourcePoints) prediction.Transfer(p);
         timer?.Lap("transfer");
     }
 
@@ -211,12 +209,6 @@ internal static class BenchCommand
         var images = new PairImages(source, target, matcher.Prepare(source), matcher.Prepare(target));
         timer.Lap("resize");
         return images;
-    }
-
-    /// <summary>Transfers the pair's source keypoints (original pixels, scaled to the resized source) through a field.</summary>
-    private static void TransferPoints(DisplacementField field, BenchmarkPair pair, float sourceScale)
-    {
-        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * sourceScale, p.Y * sourceScale));
     }
 
     private static double PeakRssMb()

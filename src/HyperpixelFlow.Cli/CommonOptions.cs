@@ -31,11 +31,16 @@ internal sealed class CommonOptions
     public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => 1 };
     public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => 0.5 };
     public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => 1 };
+    public Option<bool> Upscale { get; } = new("--upscale") { Description = "also enlarge images smaller than --max-side to it (not the paper)" };
+    public Option<string> Scales { get; } = new("--scales") { Description = "test-time scales of --max-side, e.g. 1,0.75: each point keeps the most confident (not the paper)", DefaultValueFactory = _ => "1" };
+    public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
+    public Option<int> SoftArgmax { get; } = new("--soft-argmax") { Description = "sub-hyperpixel transfer: confidence-weighted position within this many target cells of the best (0 = the paper)", DefaultValueFactory = _ => 0 };
+    public Option<double> ConsistencyFilter { get; } = new("--consistency-filter") { Description = "dense flow: mark pixels whose forward-backward round trip misses by more than this many pixels as invalid (0 = keep all)", DefaultValueFactory = _ => 0 };
     public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
@@ -56,6 +61,11 @@ internal sealed class CommonOptions
             PlanExponent = result.GetValue(OtPlanExponent),
             CostExponent = result.GetValue(OtCostExponent),
         },
+        Upscale = result.GetValue(Upscale),
+        Scales = ParseScales(result.GetValue(Scales)!),
+        FlipTarget = result.GetValue(Flip),
+        SubHyperpixelRadius = result.GetValue(SoftArgmax),
+        ConsistencyFilter = result.GetValue(ConsistencyFilter),
         Device = result.GetValue(Device)!,
         Threads = result.GetValue(Threads),
         MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
@@ -72,6 +82,13 @@ internal sealed class CommonOptions
             ids.Add(id);
         }
         return ids;
+    }
+
+    public static IReadOnlyList<double> ParseScales(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        return parts.Select(part => double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
+            ? v : throw new HyperpixelFlowException($"--scales: '{part}' is not a positive number (expected e.g. 1,0.75)")).ToList();
     }
 
     /// <summary>Parses "x,y;x,y;..." into points.</summary>

@@ -31,10 +31,14 @@ internal static class EvaluateCommand
         return command;
     }
 
-    /// <summary>The matching step and its settings as a file-name part, e.g. "rhm-e3" or "ot-eps0.05-it1-c1-p0.5".</summary>
-    private static string ResultsNameOf(HyperpixelFlowOptions o) => string.Equals(o.Matching, "ot", StringComparison.OrdinalIgnoreCase)
+    /// <summary>The method (matching step and levers) as a file-name part, e.g. "rhm-e3" or "ot-eps0.05-it1-c1-p0.5-up-flip".</summary>
+    private static string ResultsNameOf(HyperpixelFlowOptions o) => (string.Equals(o.Matching, "ot", StringComparison.OrdinalIgnoreCase)
         ? FormattableString.Invariant($"ot-eps{o.OptimalTransport.Epsilon}-it{o.OptimalTransport.Iterations}-c{o.OptimalTransport.CostExponent}-p{o.OptimalTransport.PlanExponent}")
-        : FormattableString.Invariant($"{o.Matching.ToLowerInvariant()}-e{o.SimilarityExponent}");
+        : FormattableString.Invariant($"{o.Matching.ToLowerInvariant()}-e{o.SimilarityExponent}"))
+        + (o.Upscale ? "-up" : "")
+        + (o.Scales.Count != 1 || o.Scales[0] != 1 ? "-sc" + string.Join("_", o.Scales.Select(v => v.ToString(CultureInfo.InvariantCulture))) : "")
+        + (o.FlipTarget ? "-flip" : "")
+        + (o.SubHyperpixelRadius > 0 ? $"-sa{o.SubHyperpixelRadius}" : "");
 
     public static IReadOnlyList<double> ParseAlphas(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Select(a => double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
@@ -124,7 +128,7 @@ internal static class EvaluateCommand
             hyperpixel_stride = s.HyperpixelStride,
             target_hyperpixel_stride = s.TargetHyperpixelStride,
             threshold = s.Threshold,
-            matching = s.Matching,
+            method = s.Matching,
             pck = summary.Pck,
             pck_per_category = summary.PckPerCategory,
             pck_per_label_level = summary.PckPerLabelLevel,

@@ -52,16 +52,26 @@ internal static class MatchCommand
             target = targetName,
             backbone = result.Backbone,
             layers = result.Layers,
-            points = result.Points.Select(p => new { source = new[] { p.Source.X, p.Source.Y }, target = new[] { p.Target.X, p.Target.Y } }),
+            method = d.Matching,
+            points = result.Points.Select((p, i) => new
+            {
+                id = i + 1,
+                source = new[] { p.Source.X, p.Source.Y },
+                target = new[] { p.Target.X, p.Target.Y },
+                confidence = Math.Round(p.Confidence, 4),
+                mutual = p.Mutual,
+                cycle_error_px = Math.Round(p.CycleError, 3),
+            }),
             hyperpixel_matches = new
             {
-                format = "[source x, source y, target x, target y] per kept source hyperpixel: box centres, original pixels",
-                matches = result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2) }),
+                format = "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
+                matches = result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2),
+                    Math.Round(p.Confidence, 4), p.Mutual ? 1 : 0 }),
             },
             flow = new
             {
                 file = "flow.bin",
-                format = "float32 little-endian, height x width x 2 (dx, dy), source -> target, original-image pixels",
+                format = "float32 little-endian, height x width x 2 (dx, dy), source -> target, original-image pixels; NaN where --consistency-filter rejected a pixel",
                 width = result.Flow.Width,
                 height = result.Flow.Height,
             },

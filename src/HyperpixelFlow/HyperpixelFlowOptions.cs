@@ -18,6 +18,37 @@ public sealed record HyperpixelFlowOptions
     /// <summary>Images whose longer side exceeds this are resized to it (bilinear, align_corners=false); 0 = never.</summary>
     public int MaxSide { get; init; } = 300;
 
+    /// <summary>
+    /// Also enlarge images whose longer side is below <see cref="MaxSide"/> to it (the working resolution is then
+    /// exactly MaxSide). Off in the paper; a strong accuracy lever on small benchmark images, at the cost of time.
+    /// </summary>
+    public bool Upscale { get; init; }
+
+    /// <summary>
+    /// Test-time scales: every image is also described at MaxSide x each scale (the first entry is the primary
+    /// resolution, whose frame the results are expressed in) and every point keeps the prediction of the most
+    /// confident scale. [1] = the paper.
+    /// </summary>
+    public IReadOnlyList<double> Scales { get; init; } = [1.0];
+
+    /// <summary>
+    /// Test-time flip: also match against the target mirrored left-right and keep, per point (and per pixel of the
+    /// flow), the more confident of the two predictions. Off in the paper.
+    /// </summary>
+    public bool FlipTarget { get; init; }
+
+    /// <summary>
+    /// Sub-hyperpixel transfer: 0 = each source box moves to its best target box (the paper); r &gt; 0 = to the
+    /// confidence-weighted mean position of the target cells within r cells of the best one (a soft-argmax).
+    /// </summary>
+    public int SubHyperpixelRadius { get; init; }
+
+    /// <summary>
+    /// Forward-backward filter of the dense flow: pixels whose round trip (source -> target -> source) misses by more
+    /// than this many source pixels are marked invalid (NaN) in <see cref="MatchResult.Flow"/>; 0 = keep every pixel.
+    /// </summary>
+    public double ConsistencyFilter { get; init; }
+
     /// <summary>Drop hyperpixels whose receptive box leaves the image by more than one jump.</summary>
     public bool MarginPruning { get; init; } = true;
 
@@ -57,6 +88,16 @@ public sealed record HyperpixelFlowOptions
             ? FormattableString.Invariant($"ot(eps {OptimalTransport.Epsilon}, {OptimalTransport.Iterations} iteration{(OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {OptimalTransport.CostExponent}, plan exponent {OptimalTransport.PlanExponent})")
             : FormattableString.Invariant($"{Matching.ToLowerInvariant()}(similarity exponent {SimilarityExponent})");
 
+    /// <summary>
+    /// The matching step and every lever beyond the paper that changes keypoint predictions, for logs and settings,
+    /// e.g. "rhm(similarity exponent 3)" or "ot(...), upscale, scales 1,0.75, target flip, soft-argmax radius 1".
+    /// </summary>
+    public string DescribeMethod() => DescribeMatching()
+        + (Upscale ? ", upscale" : "")
+        + (Scales.Count != 1 || Scales[0] != 1 ? ", scales " + string.Join(",", Scales.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))) : "")
+        + (FlipTarget ? ", target flip" : "")
+        + (SubHyperpixelRadius > 0 ? $", soft-argmax radius {SubHyperpixelRadius}" : "");
+
     /// <summary>Settings of the <c>ot</c> matching step.</summary>
     public Matching.OptimalTransportOptions OptimalTransport { get; init; } = new();
 
@@ -93,6 +134,11 @@ public sealed record HyperpixelFlowOptions
         if (HyperpixelStride < 0) throw new HyperpixelFlowException($"HyperpixelStride must be >= 0, got {HyperpixelStride}");
         if (TargetHyperpixelStride < 0) throw new HyperpixelFlowException($"TargetHyperpixelStride must be >= 0, got {TargetHyperpixelStride}");
         HyperpixelFlow.Matching.MatchingRegistry.Get(Matching);
+        if (Scales.Count == 0 || Scales.Any(v => !(v > 0) || !double.IsFinite(v) || (MaxSide > 0 && (int)(MaxSide * v) < ImageLimits.MinSide)))
+            throw new HyperpixelFlowException($"Scales must be positive numbers that keep MaxSide x scale at least {ImageLimits.MinSide}, got [{string.Join(", ", Scales)}]");
+        if (Scales.Count > 1 && MaxSide == 0) throw new HyperpixelFlowException("several Scales need a MaxSide to scale");
+        if (SubHyperpixelRadius < 0) throw new HyperpixelFlowException($"SubHyperpixelRadius must be >= 0, got {SubHyperpixelRadius}");
+        if (!(ConsistencyFilter >= 0) || !double.IsFinite(ConsistencyFilter)) throw new HyperpixelFlowException($"ConsistencyFilter must be >= 0 pixels, got {ConsistencyFilter}");
         OptimalTransport.Validate();
         if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
         if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");

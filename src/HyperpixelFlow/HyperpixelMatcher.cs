@@ -84,38 +84,81 @@ public sealed class HyperpixelMatcher : IDisposable
         var points = sourcePoints ?? GridPoints(source.Width, source.Height, 8);
         ValidatePoints(points, source);
         using var scope = NewDisposeScope();
-        using var preparedSource = Prepare(source);
-        using var preparedTarget = Prepare(target);
-        timer.Lap("resize");
-        var sourceFeatures = ExtractFeatures(preparedSource, Layers);
-        var targetFeatures = ExtractFeatures(preparedTarget, Layers);
-        timer.Lap("backbone");
-        using var sourceSet = BuildHyperpixels(sourceFeatures, Layers, preparedSource, PairSide.Source);
-        using var targetSet = BuildHyperpixels(targetFeatures, Layers, preparedTarget, PairSide.Target);
-        timer.Lap("hyperpixels");
-        var match = MatchHyperpixels(sourceSet, targetSet, timer);
-        var forward = new DisplacementField(sourceSet.Grid, targetSet.Grid, match.BestTargetOfSource);
-        var matches = points.Select(p => new PointMatch(p, TransferPoint(forward, p, preparedSource.Scale, preparedTarget.Scale))).ToList();
+        using var sourceDescription = Describe(source, timer);
+        using var targetDescription = Describe(target, timer);
+        var prediction = Predict(sourceDescription, targetDescription, timer);
+        var matches = points.Select(p =>
+        {
+            var predicted = prediction.Transfer(p);
+            return new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
+        }).ToList();
         timer.Lap("transfer");
-        var flow = FlowField.FromDisplacement(forward, source.Width, source.Height, preparedSource.Scale, preparedTarget.Scale);
+        var flow = prediction.Flow(source.Width, source.Height, Options.ConsistencyFilter);
+        var (ps, pt, match) = (prediction.PrimarySource, prediction.PrimaryTarget, prediction.PrimaryMatch);
+        var (sourceSet, targetSet) = (ps.AsSource!, pt.AsTarget);
         var backward = new DisplacementField(targetSet.Grid, sourceSet.Grid, match.BestSourceOfTarget);
-        var inverse = FlowField.FromDisplacement(backward, target.Width, target.Height, preparedTarget.Scale, preparedSource.Scale);
+        var inverse = FlowField.FromDisplacement(backward, target.Width, target.Height, pt.Scale, ps.Scale);
         timer.Lap("flow");
         var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
-            preparedSource.Width, preparedSource.Height, preparedTarget.Width, preparedTarget.Height,
+            ps.Width, ps.Height, pt.Width, pt.Height,
             sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels, sourceSet.Grid.Jump, targetSet.Grid.Jump,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
-            match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax);
+            match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax, Options.DescribeMatching(), prediction.VariantCount);
         var hyperpixelMatches = Enumerable.Range(0, sourceSet.Grid.Count).Select(n =>
         {
             var (s, t) = (sourceSet.Grid, targetSet.Grid);
             int best = (int)match.BestTargetOfSource[n];
             return new PointMatch(
-                new Point2(s.Center(s.GridX(n)) / (double)preparedSource.Scale, s.Center(s.GridY(n)) / (double)preparedSource.Scale),
-                new Point2(t.Center(t.GridX(best)) / (double)preparedTarget.Scale, t.Center(t.GridY(best)) / (double)preparedTarget.Scale));
+                new Point2(s.Center(s.GridX(n)) / (double)ps.Scale, s.Center(s.GridY(n)) / (double)ps.Scale),
+                new Point2(t.Center(t.GridX(best)) / (double)pt.Scale, t.Center(t.GridY(best)) / (double)pt.Scale),
+                match.NormalizedConfidence(n), match.IsMutual(n));
         }).ToList();
         return new MatchResult(Backbone.Name, Layers, matches, hyperpixelMatches, flow, inverse, diagnostics, timer.ToDictionary());
     }
+
+    /// <summary>
+    /// An image's hyperpixels for every view the options ask for (each test-time scale; a mirrored target view of
+    /// each when <see cref="HyperpixelFlowOptions.FlipTarget"/> is on): decode once, describe once, match many times.
+    /// </summary>
+    public ImageDescription Describe(RgbImage image, StageTimer? timer = null)
+    {
+        var views = new List<ImageView>();
+        try
+        {
+            foreach (double testScale in Options.Scales)
+                foreach (bool flip in Options.FlipTarget ? new[] { false, true } : [false])
+                {
+                    int side = Options.MaxSide == 0 ? 0 : (int)(Options.MaxSide * testScale);
+                    using var prepared = PreparedImage.From(image, side, Backbone.Device, Options.Upscale, flip);
+                    timer?.Lap("resize");
+                    var features = ExtractFeatures(prepared, Layers);
+                    timer?.Lap("backbone");
+                    try
+                    {
+                        var asSource = flip ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
+                        var asTarget = asSource is not null && Options.EffectiveTargetStride == Options.HyperpixelStride
+                            ? asSource
+                            : BuildHyperpixels(features, Layers, prepared, PairSide.Target);
+                        views.Add(new ImageView(testScale, flip, prepared.Scale, prepared.Width, prepared.Height, asSource, asTarget));
+                    }
+                    finally
+                    {
+                        foreach (var f in features) f.Dispose();
+                    }
+                    timer?.Lap("hyperpixels");
+                }
+            return new ImageDescription(views, image.Width, image.Height);
+        }
+        catch
+        {
+            foreach (var view in views) view.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
+    public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
+        new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
 
     /// <summary>Resize (max side) and move to the backbone's device.</summary>
     public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.MaxSide, Backbone.Device);
@@ -134,12 +177,6 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>Matches two hyperpixel sets with the matching step the options name (<see cref="HyperpixelFlowOptions.Matching"/>).</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
         _matching.Match(source, target, timer);
-
-    private static Point2 TransferPoint(DisplacementField field, Point2 p, float sourceScale, float targetScale)
-    {
-        var t = field.Transfer(new Point2((float)p.X * sourceScale, (float)p.Y * sourceScale));
-        return new Point2(t.X / targetScale, t.Y / targetScale);
-    }
 
     /// <summary>Points must be finite and inside the image (0 &lt;= x &lt;= W - 1, 0 &lt;= y &lt;= H - 1).</summary>
     public static void ValidatePoints(IReadOnlyList<Point2> points, RgbImage image)

@@ -2,8 +2,15 @@ using HyperpixelFlow.Flow;
 
 namespace HyperpixelFlow;
 
-/// <summary>A source point and where it lands in the target image, both in original-image pixels.</summary>
-public readonly record struct PointMatch(Point2 Source, Point2 Target);
+/// <summary>
+/// A source point and where it lands in the target image, both in original-image pixels, with how far to trust it:
+/// <see cref="Confidence"/> is the mean normalised confidence (0..1, relative to the pair's best match) of the source
+/// hyperpixels that moved it; <see cref="Mutual"/> says that the match holds both ways (for a point: its round trip
+/// source -> target -> source lands within one hyperpixel stride, <see cref="CycleError"/> source pixels away; for a
+/// hyperpixel match: the two hyperpixels are each other's best match).
+/// </summary>
+public readonly record struct PointMatch(Point2 Source, Point2 Target, double Confidence = double.NaN, bool Mutual = false,
+    double CycleError = double.NaN);
 
 /// <summary>
 /// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride / TargetHyperpixelStride: pixels
@@ -15,12 +22,14 @@ public sealed record MatchDiagnostics(
     int ResizedSourceWidth, int ResizedSourceHeight, int ResizedTargetWidth, int ResizedTargetHeight,
     int SourceHyperpixels, int TargetHyperpixels, int HyperpixelChannels, int HyperpixelStride, int TargetHyperpixelStride,
     int HoughBinsX, int HoughBinsY, double HoughCellSize,
-    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax);
+    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax, string Matching, int Variants);
 
 /// <summary>
 /// What <see cref="HyperpixelMatcher.Match(Imaging.RgbImage, Imaging.RgbImage, IReadOnlyList{Point2}?)"/> returns.
 /// <see cref="HyperpixelMatches"/> is the flow at hyperpixel resolution: every kept source hyperpixel's box centre and
-/// the centre of its best target hyperpixel (original pixels); <see cref="Flow"/> is the per-pixel flow.
+/// the centre of its best target hyperpixel (original pixels), from the primary variant (first scale, target not
+/// mirrored); <see cref="Flow"/> is the per-pixel flow fused over the variants like the points (NaN where the
+/// consistency filter rejects a pixel), <see cref="InverseFlow"/> the primary variant's target -> source flow.
 /// </summary>
 public sealed record MatchResult(
     string Backbone,

@@ -71,11 +71,15 @@ public class CliTests
             double x = p.GetProperty("target")[0].GetDouble(), y = p.GetProperty("target")[1].GetDouble();
             Assert.InRange(x, -50, 210);
             Assert.InRange(y, -50, 170);
+            Assert.InRange(p.GetProperty("confidence").GetDouble(), 0, 1);
+            Assert.InRange(p.GetProperty("cycle_error_px").GetDouble(), 0, 200);
+            Assert.Equal(p.GetProperty("cycle_error_px").GetDouble() <= 4, p.GetProperty("mutual").GetBoolean());   // stride 4 at 160 px
         }
         Assert.Equal(160, json.GetProperty("flow").GetProperty("width").GetInt32());
         var hyperpixels = json.GetProperty("hyperpixel_matches").GetProperty("matches");
         Assert.Equal(json.GetProperty("diagnostics").GetProperty("source_hyperpixels").GetInt32(), hyperpixels.GetArrayLength());
-        Assert.Equal(4, hyperpixels[0].GetArrayLength());
+        Assert.Equal(6, hyperpixels[0].GetArrayLength());
+        Assert.All(hyperpixels.EnumerateArray(), m => Assert.InRange(m[4].GetDouble(), 0, 1));
         Assert.Equal(160 * 120 * 2 * 4, new FileInfo(Path.Combine(outDir, "flow.bin")).Length);
         Assert.True(json.GetProperty("timings_s").GetProperty("backbone").GetDouble() > 0);
         foreach (var picture in new[] { "matches.png", "flow.png", "warped.png" })

@@ -30,7 +30,7 @@ public sealed record BeamCandidate(IReadOnlyList<int> Layers, double Score, int 
 public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
 {
     public sealed record Settings(string Dataset, string Split, string Backbone, int MaxSide, bool MarginPruning, double Alpha,
-        string Threshold, int Beam, int Depth, int Pairs);
+        string Threshold, int Beam, int Depth, int Pairs, string Matching = "rhm(similarity exponent 3)");
 
     public IReadOnlyList<int> StartIds { get; init; } = [0, 1, 2, 3];
 
@@ -47,7 +47,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
         int candidates = matcher.Backbone.CandidateCount;
         var kind = Evaluator.Resolve(dataset, threshold);
         var settings = new Settings(dataset.Name, dataset.Split, matcher.Backbone.Name, matcher.Options.MaxSide, matcher.Options.MarginPruning,
-            alpha, kind.ToString(), beam, depth, dataset.Pairs.Count);
+            alpha, kind.ToString(), beam, depth, dataset.Pairs.Count, matcher.Options.DescribeMethod());
         var known = OpenLog(logPath, settings);
         bool fresh = !File.Exists(logPath) || new FileInfo(logPath).Length == 0;
         using var log = new StreamWriter(logPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
@@ -127,28 +127,29 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     /// <summary>Mean PCK@alpha (percent) of a layer combination over the split.</summary>
     public double MeanPck(IReadOnlyList<int> layers, PckThreshold kind, LruCache<string, CandidateFeatures> cache, IReadOnlyList<int> allIds)
     {
-        var sets = new Dictionary<string, (HyperpixelSet Set, PreparedImageInfo Info)>();
+        var described = new Dictionary<string, ImageDescription>();
         try
         {
-            (HyperpixelSet, PreparedImageInfo) SetOf(string path)
+            ImageDescription Describe(string path)
             {
-                if (sets.TryGetValue(path, out var entry)) return entry;
+                if (described.TryGetValue(path, out var entry)) return entry;
                 var features = cache.GetOrAdd(path, p => Extract(p, allIds));
                 var selected = layers.Select(l => features.Features[l]).ToList();
-                var set = Hyperpixels.HyperpixelBuilder.Build(selected, layers, matcher.Backbone, features.Info.Width, features.Info.Height,
-                    matcher.Options.MarginPruning);
-                return sets[path] = (set, features.Info);
+                var info = features.Info;
+                var set = Hyperpixels.HyperpixelBuilder.Build(selected, layers, matcher.Backbone, info.Width, info.Height, matcher.Options.MarginPruning);
+                return described[path] = new ImageDescription([new ImageView(1, false, info.Scale, info.Width, info.Height, set, set)],
+                    info.OriginalWidth, info.OriginalHeight);
             }
             double sum = 0;
             int counted = 0;
             foreach (var pair in dataset.Pairs)
             {
-                var (source, sourceInfo) = SetOf(pair.SourceImage);
-                var (target, targetInfo) = SetOf(pair.TargetImage);
+                var source = Describe(pair.SourceImage);
+                var target = Describe(pair.TargetImage);
                 if (pair.SourcePoints.Count == 0) continue;
-                var predicted = Evaluator.PredictResized(matcher, source, sourceInfo.Scale, target, pair.SourcePoints);
-                var truth = Evaluator.Resized(pair.TargetPoints, targetInfo.Scale);
-                double thresholdPixels = Metrics.PckThresholdPixels(pair, kind, targetInfo.OriginalWidth, targetInfo.OriginalHeight, targetInfo.Scale);
+                var predicted = Evaluator.PredictResized(matcher, source, target, pair.SourcePoints);
+                var truth = Evaluator.Resized(pair.TargetPoints, target.Primary.Scale);
+                double thresholdPixels = Metrics.PckThresholdPixels(pair, kind, target.OriginalWidth, target.OriginalHeight, target.Primary.Scale);
                 sum += (double)Metrics.CorrectKeypoints(predicted, truth, thresholdPixels, alpha) / truth.Count;
                 counted++;
             }
@@ -156,7 +157,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
         }
         finally
         {
-            foreach (var (set, _) in sets.Values) set.Dispose();
+            foreach (var description in described.Values) description.Dispose();
         }
     }
 

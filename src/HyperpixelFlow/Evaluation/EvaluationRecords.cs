@@ -1,6 +1,9 @@
 namespace HyperpixelFlow.Evaluation;
 
-/// <summary>Everything that determines an evaluation's numbers; a results file is only resumed under equal settings.</summary>
+/// <summary>
+/// Everything that determines an evaluation's numbers; a results file is only resumed under equal settings.
+/// <see cref="Matching"/> is <see cref="HyperpixelFlowOptions.DescribeMethod"/>: the matching step and the levers beyond the paper.
+/// </summary>
 public sealed record EvaluationSettings(
     string Dataset, string Split, string Backbone, IReadOnlyList<int> Layers, int MaxSide, bool MarginPruning,
     IReadOnlyList<double> Alphas, string Threshold, int HyperpixelStride = 0, int TargetHyperpixelStride = 0, string Matching = "rhm(similarity exponent 3)")
@@ -13,7 +16,7 @@ public sealed record EvaluationSettings(
 
     public override string ToString() =>
         $"{Dataset}/{Split}, {Backbone} layers {string.Join(",", Layers)}, max side {MaxSide}, pruning {MarginPruning}, alphas {string.Join(",", Alphas)}, threshold {Threshold}" +
-        HyperpixelFlowOptions.DescribeGrids(HyperpixelStride, TargetHyperpixelStride) + $", matching {Matching}";
+        HyperpixelFlowOptions.DescribeGrids(HyperpixelStride, TargetHyperpixelStride) + $", method {Matching}";
 }
 
 /// <summary>One evaluated pair. Predicted keypoints are in resized-target pixels, like the threshold.</summary>

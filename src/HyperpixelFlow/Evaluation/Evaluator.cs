@@ -5,45 +5,6 @@ using HyperpixelFlow.Imaging;
 
 namespace HyperpixelFlow.Evaluation;
 
-/// <summary>Hyperpixels of one image with the geometry needed to map points into its resized frame.</summary>
-public sealed class ImageHyperpixels(HyperpixelSet asSource, HyperpixelSet asTarget, float scale, int originalWidth, int originalHeight)
-    : IDisposable
-{
-    /// <summary>The hyperpixels for pairs where the image is the source.</summary>
-    public HyperpixelSet AsSource { get; } = asSource;
-    /// <summary>The hyperpixels for pairs where it is the target: the same set unless the target grid has its own stride.</summary>
-    public HyperpixelSet AsTarget { get; } = asTarget;
-    public float Scale { get; } = scale;
-    public int OriginalWidth { get; } = originalWidth;
-    public int OriginalHeight { get; } = originalHeight;
-
-    public void Dispose()
-    {
-        AsSource.Dispose();
-        if (!ReferenceEquals(AsTarget, AsSource)) AsTarget.Dispose();
-    }
-
-    /// <summary>Decodes, resizes and runs the backbone on an image file, keeping only its hyperpixels (for either side).</summary>
-    public static ImageHyperpixels Extract(HyperpixelMatcher matcher, string path)
-    {
-        var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
-        using var prepared = matcher.Prepare(image);
-        var features = matcher.ExtractFeatures(prepared, matcher.Layers);
-        try
-        {
-            var asSource = matcher.BuildHyperpixels(features, matcher.Layers, prepared, PairSide.Source);
-            var asTarget = matcher.Options.EffectiveTargetStride == matcher.Options.HyperpixelStride
-                ? asSource
-                : matcher.BuildHyperpixels(features, matcher.Layers, prepared, PairSide.Target);
-            return new ImageHyperpixels(asSource, asTarget, prepared.Scale, image.Width, image.Height);
-        }
-        finally
-        {
-            foreach (var f in features) f.Dispose();
-        }
-    }
-}
-
 /// <summary>
 /// Runs a matcher over a benchmark: every image goes through the backbone once while it stays in a bounded cache,
 /// every finished pair is appended to a results log (so an interrupted run resumes where it stopped), and the
@@ -56,7 +17,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Matcher.Backbone.Name, Matcher.Layers, Matcher.Options.MaxSide, Matcher.Options.MarginPruning,
             alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride, Matcher.Options.TargetHyperpixelStride,
-            Matcher.Options.DescribeMatching());
+            Matcher.Options.DescribeMethod());
 
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;
@@ -76,7 +37,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         using var log = ResultsLog.Open(resultsPath, settings, restart);
         var results = log.Existing.Where(r => r.Index < pairs.Count).ToList();
         var done = results.Select(r => r.Index).ToHashSet();
-        using var cache = new LruCache<string, ImageHyperpixels>(cachedImages);
+        using var cache = new LruCache<string, ImageDescription>(cachedImages);
         progress?.Invoke(done.Count, pairs.Count);
         for (int i = 0; i < pairs.Count && !cancel.IsCancellationRequested; i++)
         {
@@ -90,26 +51,26 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     }
 
     private PairResult EvaluatePair(int index, BenchmarkPair pair, PckThreshold kind, IReadOnlyList<double> alphas,
-        LruCache<string, ImageHyperpixels> cache)
+        LruCache<string, ImageDescription> cache)
     {
         var watch = Stopwatch.StartNew();
-        var source = cache.GetOrAdd(pair.SourceImage, p => ImageHyperpixels.Extract(Matcher, p));
-        var target = cache.GetOrAdd(pair.TargetImage, p => ImageHyperpixels.Extract(Matcher, p));
-        var predicted = PredictResized(Matcher, source.AsSource, source.Scale, target.AsTarget, pair.SourcePoints);
-        var truth = Resized(pair.TargetPoints, target.Scale);
+        var source = cache.GetOrAdd(pair.SourceImage, Describe);
+        var target = cache.GetOrAdd(pair.TargetImage, Describe);
+        var predicted = PredictResized(Matcher, source, target, pair.SourcePoints);
+        var truth = Resized(pair.TargetPoints, target.Primary.Scale);
         var correct = new Dictionary<string, int>();
         double threshold = 0;
         double? accuracy = null, iou = null;
         if (pair.SourceMask is not null && pair.TargetMask is not null)
         {
-            int w = target.AsTarget.ImageWidth, h = target.AsTarget.ImageHeight;
+            int w = target.Primary.Width, h = target.Primary.Height;
             var (a, u) = Metrics.MaskAgreement(Metrics.Rasterize(predicted, w, h), Metrics.Rasterize(truth, w, h));
             (accuracy, iou) = (a, u);
             predicted = [];
         }
         else
         {
-            threshold = Metrics.PckThresholdPixels(pair, kind, target.OriginalWidth, target.OriginalHeight, target.Scale);
+            threshold = Metrics.PckThresholdPixels(pair, kind, target.OriginalWidth, target.OriginalHeight, target.Primary.Scale);
             foreach (var alpha in alphas) correct[PairResult.AlphaKey(alpha)] = Metrics.CorrectKeypoints(predicted, truth, threshold, alpha);
         }
         return new PairResult(index, pair.Id, pair.Category, pair.SourceMask is null ? pair.SourcePoints.Count : 0, threshold, correct,
@@ -117,13 +78,14 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
             watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Matches two hyperpixel sets and transfers source points (original pixels) into resized-target pixels.</summary>
-    public static List<Point2> PredictResized(HyperpixelMatcher matcher, HyperpixelSet source, float sourceScale, HyperpixelSet target,
+    private ImageDescription Describe(string path) => Matcher.Describe(ImageLoader.Load(path, Matcher.Options.MaxImagePixels));
+
+    /// <summary>Matches two described images and transfers source points (original pixels) into the target's primary resized pixels.</summary>
+    public static List<Point2> PredictResized(HyperpixelMatcher matcher, ImageDescription source, ImageDescription target,
         IReadOnlyList<Point2> sourcePoints)
     {
-        var match = matcher.MatchHyperpixels(source, target);
-        var field = new DisplacementField(source.Grid, target.Grid, match.BestTargetOfSource);
-        return Resized(sourcePoints, sourceScale).Select(field.Transfer).ToList();
+        var prediction = matcher.Predict(source, target);
+        return sourcePoints.Select(p => prediction.Transfer(p).TargetInPrimaryFrame).ToList();
     }
 
     /// <summary>Points in resized pixels, scaled in float32 as the reference code does.</summary>

@@ -22,52 +22,89 @@ public readonly record struct Point2(double X, double Y)
 public sealed class DisplacementField
 {
     private readonly HyperpixelGrid _grid;
-    private readonly double[] _sumX, _sumY;       // summed-area tables, (Height + 1) x (Width + 1)
+    private readonly SummedArea _sumX, _sumY;
+    private readonly SummedArea? _sumScore;
     private readonly float[] _dx, _dy;            // per kept cell, resized-image pixels
+    private readonly float[]? _score;
 
+    /// <summary>The field of integer best matches (target box of each source box), without scores.</summary>
     public DisplacementField(HyperpixelGrid sourceGrid, HyperpixelGrid targetGrid, IReadOnlyList<long> bestTargetOfSource)
+        : this(sourceGrid, Displacements(sourceGrid, targetGrid, bestTargetOfSource, null), null)
+    {
+    }
+
+    /// <summary>
+    /// The field of a match: each source box moves to its best target box, or to the soft-argmax position where the
+    /// match was refined; each cell's score is its match's normalised confidence.
+    /// </summary>
+    public DisplacementField(HyperpixelGrid sourceGrid, HyperpixelGrid targetGrid, Matching.HoughMatch match)
+        : this(sourceGrid, Displacements(sourceGrid, targetGrid, match.BestTargetOfSource, match.RefinedTargetOfSource),
+            Enumerable.Range(0, sourceGrid.Count).Select(i => (float)match.NormalizedConfidence(i)).ToArray())
+    {
+    }
+
+    private DisplacementField(HyperpixelGrid sourceGrid, (float[] Dx, float[] Dy) displacement, float[]? score)
+    {
+        _grid = sourceGrid;
+        (_dx, _dy, _score) = (displacement.Dx, displacement.Dy, score);
+        _sumX = new SummedArea(_dx, sourceGrid.Width, sourceGrid.Height);
+        _sumY = new SummedArea(_dy, sourceGrid.Width, sourceGrid.Height);
+        if (score is not null) _sumScore = new SummedArea(score, sourceGrid.Width, sourceGrid.Height);
+    }
+
+    private static (float[], float[]) Displacements(HyperpixelGrid sourceGrid, HyperpixelGrid targetGrid, IReadOnlyList<long> bestTargetOfSource,
+        (float X, float Y)[]? refined)
     {
         if (bestTargetOfSource.Count != sourceGrid.Count)
             throw new ArgumentException($"need one match per source hyperpixel ({sourceGrid.Count}), got {bestTargetOfSource.Count}");
-        _grid = sourceGrid;
-        int w = sourceGrid.Width, h = sourceGrid.Height;
-        _dx = new float[w * h];
-        _dy = new float[w * h];
-        _sumX = new double[(w + 1) * (h + 1)];
-        _sumY = new double[(w + 1) * (h + 1)];
+        var dx = new float[sourceGrid.Count];
+        var dy = new float[sourceGrid.Count];
         for (int n = 0; n < sourceGrid.Count; n++)
         {
             long t = bestTargetOfSource[n];
             if (t < 0 || t >= targetGrid.Count) throw new ArgumentOutOfRangeException(nameof(bestTargetOfSource), $"target index {t} out of range");
             var sourceBox = sourceGrid.BoxAt(n);
-            var targetBox = targetGrid.BoxAt((int)t);
-            _dx[n] = targetBox.X1 - sourceBox.X1;
-            _dy[n] = targetBox.Y1 - sourceBox.Y1;
-        }
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++)
+            if (refined is null)
             {
-                int at = (y + 1) * (w + 1) + x + 1;
-                _sumX[at] = _dx[y * w + x] + _sumX[at - 1] + _sumX[at - (w + 1)] - _sumX[at - (w + 1) - 1];
-                _sumY[at] = _dy[y * w + x] + _sumY[at - 1] + _sumY[at - (w + 1)] - _sumY[at - (w + 1) - 1];
+                var targetBox = targetGrid.BoxAt((int)t);
+                dx[n] = targetBox.X1 - sourceBox.X1;
+                dy[n] = targetBox.Y1 - sourceBox.Y1;
             }
+            else
+            {
+                // Boxes of both grids have the first layer's size: a box's top-left moves with its centre.
+                dx[n] = (targetGrid.X0 + refined[n].X) * targetGrid.Jump - targetGrid.HalfField - sourceBox.X1;
+                dy[n] = (targetGrid.Y0 + refined[n].Y) * targetGrid.Jump - targetGrid.HalfField - sourceBox.Y1;
+            }
+        }
+        return (dx, dy);
     }
 
     /// <summary>Where the source point p (resized-image pixels) lands in the resized target image.</summary>
     public Point2 Transfer(Point2 p)
     {
         if (!double.IsFinite(p.X) || !double.IsFinite(p.Y)) throw new ArgumentException($"point {p} is not finite");
+        return Covering(p) is var (x0, x1, y0, y1)
+            ? new Point2(p.X + _sumX.Mean(x0, x1, y0, y1), p.Y + _sumY.Mean(x0, x1, y0, y1))
+            : new Point2(p.X + _dx[NearestCell(p)], p.Y + _dy[NearestCell(p)]);
+    }
+
+    /// <summary>
+    /// Mean normalised confidence (0..1) of the boxes that move p (the nearest box's where none covers it); NaN for a
+    /// field built without scores.
+    /// </summary>
+    public double Score(Point2 p)
+    {
+        if (_score is null) return double.NaN;
+        return Covering(p) is var (x0, x1, y0, y1) ? _sumScore!.Mean(x0, x1, y0, y1) : _score[NearestCell(p)];
+    }
+
+    /// <summary>Window-local cells whose boxes contain p, or null when none does.</summary>
+    private (int X0, int X1, int Y0, int Y1)? Covering(Point2 p)
+    {
         var (x0, x1) = CoveringCells(p.X, _grid.X0, _grid.Width);
         var (y0, y1) = CoveringCells(p.Y, _grid.Y0, _grid.Height);
-        if (x0 > x1 || y0 > y1)
-        {
-            int n = NearestCell(p);
-            return new Point2(p.X + _dx[n], p.Y + _dy[n]);
-        }
-        int w1 = _grid.Width + 1;
-        double count = (double)(x1 - x0 + 1) * (y1 - y0 + 1);
-        double RectSum(double[] s) => s[(y1 + 1) * w1 + x1 + 1] - s[y0 * w1 + x1 + 1] - s[(y1 + 1) * w1 + x0] + s[y0 * w1 + x0];
-        return new Point2(p.X + RectSum(_sumX) / count, p.Y + RectSum(_sumY) / count);
+        return x0 > x1 || y0 > y1 ? null : (x0, x1, y0, y1);
     }
 
     /// <summary>Window-local cell range whose boxes cover coordinate v: gx*j - r/2 &lt;= v &lt;= gx*j + r/2.</summary>
@@ -84,5 +121,29 @@ public sealed class DisplacementField
         int gx = Math.Clamp((int)Math.Round(p.X / _grid.Jump) - _grid.X0, 0, _grid.Width - 1);
         int gy = Math.Clamp((int)Math.Round(p.Y / _grid.Jump) - _grid.Y0, 0, _grid.Height - 1);
         return gy * _grid.Width + gx;
+    }
+
+    /// <summary>Summed-area table of a width x height grid of values: the mean of any cell rectangle in O(1).</summary>
+    private sealed class SummedArea
+    {
+        private readonly double[] _sums;   // (height + 1) x (width + 1)
+        private readonly int _stride;
+
+        public SummedArea(float[] values, int width, int height)
+        {
+            _stride = width + 1;
+            _sums = new double[(width + 1) * (height + 1)];
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                {
+                    int at = (y + 1) * _stride + x + 1;
+                    _sums[at] = values[y * width + x] + _sums[at - 1] + _sums[at - _stride] - _sums[at - _stride - 1];
+                }
+        }
+
+        /// <summary>Mean over cells [x0, x1] x [y0, y1] (inclusive).</summary>
+        public double Mean(int x0, int x1, int y0, int y1) =>
+            (_sums[(y1 + 1) * _stride + x1 + 1] - _sums[y0 * _stride + x1 + 1] - _sums[(y1 + 1) * _stride + x0] + _sums[y0 * _stride + x0])
+            / ((double)(x1 - x0 + 1) * (y1 - y0 + 1));
     }
 }

@@ -24,24 +24,30 @@ public sealed class PreparedImage : IDisposable
         OriginalHeight = originalHeight;
     }
 
+    /// <summary>Whether the pixels are mirrored left-right (x' = Width - 1 - x); <see cref="Scale"/> is unaffected.</summary>
+    public bool Flipped { get; private init; }
+
     /// <summary>
-    /// Resizes so that the longer side is at most <paramref name="maxSide"/> (0 = keep): the paper's code computes
-    /// ratio = maxSide / longer side and new side = int(side x ratio) in float32, and resizes bilinearly with
-    /// align_corners=false and no antialiasing; this does the same so that sizes and keypoints match it exactly.
+    /// Resizes so that the longer side is at most <paramref name="maxSide"/> (0 = keep), or exactly
+    /// <paramref name="maxSide"/> with <paramref name="upscale"/> (smaller images are enlarged the same way): the
+    /// paper's code computes ratio = maxSide / longer side and new side = int(side x ratio) in float32, and resizes
+    /// bilinearly with align_corners=false and no antialiasing; this does the same so that sizes and keypoints match
+    /// it exactly. <paramref name="flip"/> mirrors the result left-right.
     /// </summary>
-    public static PreparedImage From(RgbImage image, int maxSide, Device? device = null)
+    public static PreparedImage From(RgbImage image, int maxSide, Device? device = null, bool upscale = false, bool flip = false)
     {
         using var scope = NewDisposeScope();
         var rgb = image.ToTensor(device);
         float scale = 1f;
         int longer = Math.Max(image.Width, image.Height);
-        if (maxSide > 0 && longer > maxSide)
+        if (maxSide > 0 && (longer > maxSide || (upscale && longer < maxSide)))
         {
             scale = (float)maxSide / longer;
             long h = (long)((float)image.Height * scale), w = (long)((float)image.Width * scale);
             rgb = nn.functional.interpolate(rgb, [Math.Max(h, 1), Math.Max(w, 1)], mode: InterpolationMode.Bilinear, align_corners: false);
         }
-        return new PreparedImage(rgb.MoveToOuterDisposeScope(), scale, image.Width, image.Height);
+        if (flip) rgb = rgb.flip(3);
+        return new PreparedImage(rgb.MoveToOuterDisposeScope(), scale, image.Width, image.Height) { Flipped = flip };
     }
 
     public void Dispose() => Rgb.Dispose();

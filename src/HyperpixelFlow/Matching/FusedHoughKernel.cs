@@ -92,9 +92,15 @@ internal static class FusedHoughKernel
         return max;
     }
 
-    /// <summary>Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).</summary>
-    public sealed class Best(int rows, int columns)
+    /// <summary>
+    /// Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).
+    /// With a refinement radius, every row's best target is also refined to the confidence-weighted mean position of
+    /// the target cells within that radius (window-local cell units).
+    /// </summary>
+    public sealed class Best(int rows, int columns, int refineRadius = 0)
     {
+        public readonly int RefineRadius = refineRadius;
+        public readonly float[]? RefinedX = refineRadius > 0 ? new float[rows] : null, RefinedY = refineRadius > 0 ? new float[rows] : null;
         public readonly float[] ColumnMax = Enumerable.Repeat(float.NegativeInfinity, columns).ToArray();
         public readonly float[] RowMax = new float[rows];
         public readonly long[] RowArg = new long[rows], ColumnArg = new long[columns];
@@ -147,6 +153,13 @@ internal static class FusedHoughKernel
                     }
                     best.RowArg[i] = rowBest.Index;
                     best.RowMax[i] = rowBest.Value;
+                    if (best.RefineRadius > 0)
+                    {
+                        var (xs0, ys0) = (xs, ys);
+                        float* rowPtr = row, sPtr = s;
+                        (best.RefinedX![i], best.RefinedY![i]) = SubCellPeak(rowBest.Index % wt, rowBest.Index / wt, wt, ht, best.RefineRadius,
+                            (xt, yt) => rowPtr[yt * wt + xt] * sPtr[layout.Start(lattice.Y(ys0, yt), lattice.X(xs0, 0)) + xt]);
+                    }
                     if (rowBest.Value > max) max = rowBest.Value;
                 }
             }
@@ -161,6 +174,25 @@ internal static class FusedHoughKernel
             for (int j = 0; j < m; j++)
                 if (columnMax[w][j] > best.ColumnMax[j]) { best.ColumnMax[j] = columnMax[w][j]; best.ColumnArg[j] = columnArg[w][j]; }
         }
+    }
+
+    /// <summary>
+    /// Confidence-weighted mean (x, y) of the target cells within <paramref name="radius"/> of the best cell (bx, by),
+    /// clipped to the wt x ht window: a soft-argmax that places a match between hyperpixel centres. Confidences are
+    /// non-negative; an all-zero window keeps the best cell.
+    /// </summary>
+    public static (float X, float Y) SubCellPeak(int bx, int by, int wt, int ht, int radius, Func<int, int, float> confidence)
+    {
+        double sum = 0, sx = 0, sy = 0;
+        for (int yt = Math.Max(0, by - radius); yt <= Math.Min(ht - 1, by + radius); yt++)
+            for (int xt = Math.Max(0, bx - radius); xt <= Math.Min(wt - 1, bx + radius); xt++)
+            {
+                double c = confidence(xt, yt);
+                sum += c;
+                sx += c * xt;
+                sy += c * yt;
+            }
+        return sum > 0 ? ((float)(sx / sum), (float)(sy / sum)) : (bx, by);
     }
 
     /// <summary>

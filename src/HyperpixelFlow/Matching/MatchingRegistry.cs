@@ -50,6 +50,7 @@ public sealed class HoughMatchingStep : IMatchingStep
     private readonly SimilarityWorkspace _workspace = new();
     private readonly int _cells;
     private readonly long _maxBlockBytes;
+    private readonly int _refineRadius;
 
     /// <param name="weighting">a fresh weighting per pair (a weighting may hold per-pair state)</param>
     public HoughMatchingStep(string name, HyperpixelFlowOptions options, Func<VoteWeighting> weighting)
@@ -58,6 +59,7 @@ public sealed class HoughMatchingStep : IMatchingStep
         _weighting = weighting;
         _cells = options.HoughCells;
         _maxBlockBytes = options.MaxSimilarityBlockBytes;
+        _refineRadius = options.SubHyperpixelRadius;
         weighting();   // validates the weighting's settings now rather than at the first pair
         _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
     }
@@ -65,7 +67,7 @@ public sealed class HoughMatchingStep : IMatchingStep
     public string Name { get; }
 
     public HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
-        RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace);
+        RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace, _refineRadius);
 
     public void Dispose()
     {

@@ -51,10 +51,20 @@ public sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWid
 
 /// <summary>
 /// Matching result: best target per source hyperpixel (and best source per target) with summary figures;
-/// <see cref="BestConfidenceOfSource"/> is the confidence of each source hyperpixel's best match.
+/// <see cref="BestConfidenceOfSource"/> is the confidence of each source hyperpixel's best match, and
+/// <see cref="RefinedTargetOfSource"/> (when sub-hyperpixel refinement ran) the soft-argmax position of that match in
+/// target window cells (x, y), fractional.
 /// </summary>
 public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTarget, HoughSpace Space,
-    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax, float[] BestConfidenceOfSource);
+    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax, float[] BestConfidenceOfSource,
+    (float X, float Y)[]? RefinedTargetOfSource = null)
+{
+    /// <summary>Whether source hyperpixel i and its best target are each other's best match.</summary>
+    public bool IsMutual(int i) => BestSourceOfTarget[BestTargetOfSource[i]] == i;
+
+    /// <summary>Confidence of source hyperpixel i's best match relative to the pair's largest confidence (0..1).</summary>
+    public double NormalizedConfidence(int i) => ConfidenceMax > 0 ? BestConfidenceOfSource[i] / ConfidenceMax : 0;
+}
 
 /// <summary>
 /// Regularized Hough matching (Min et al. 2019, after Cho et al. 2015): appearance similarity of every source /
@@ -209,17 +219,19 @@ public static class RegularizedHoughMatching
     /// are recomputed for every pass instead of kept, and the coarse layers' rows are computed per block, so memory
     /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
     /// </summary>
+    /// <param name="refineRadius">0, or the radius (target cells) of the soft-argmax that refines every best match</param>
     public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
-        StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null)
+        StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null, int refineRadius = 0)
     {
+        if (refineRadius < 0) throw new ArgumentOutOfRangeException(nameof(refineRadius));
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
         return source.Groups[0].device_type == DeviceType.CPU
-            ? MatchFused(source, target, space, weighting, gaussian, timer, maxBlockBytes, workspace)
-            : MatchTensors(source, target, space, weighting, gaussian, timer);
+            ? MatchFused(source, target, space, weighting, gaussian, timer, maxBlockBytes, workspace, refineRadius)
+            : MatchTensors(source, target, space, weighting, gaussian, timer, refineRadius);
     }
 
     private static HoughMatch MatchTensors(HyperpixelSet source, HyperpixelSet target, HoughSpace space, VoteWeighting weighting,
-        Tensor gaussian, StageTimer? timer)
+        Tensor gaussian, StageTimer? timer, int refineRadius)
     {
         using var scope = NewDisposeScope();
         var similarity = weighting.Weigh(Similarity(source.Dense(), target.Dense(), 1));
@@ -227,14 +239,23 @@ public static class RegularizedHoughMatching
         var confidence = Confidence(similarity, source, target, space, gaussian);
         var (rowMax, rowArg) = confidence.max(1);
         var bestSource = confidence.argmax(0).cpu().data<long>().ToArray();
+        var bestTarget = rowArg.cpu().data<long>().ToArray();
+        (float X, float Y)[]? refined = null;
+        if (refineRadius > 0)
+        {
+            var values = confidence.cpu().data<float>().ToArray();
+            int m = target.Grid.Count, wt = target.Grid.Width, ht = target.Grid.Height;
+            refined = bestTarget.Select((j, i) => FusedHoughKernel.SubCellPeak((int)j % wt, (int)j / wt, wt, ht, refineRadius,
+                (xt, yt) => values[(long)i * m + yt * wt + xt])).ToArray();
+        }
         timer?.Lap("voting");
-        return new HoughMatch(rowArg.cpu().data<long>().ToArray(), bestSource, space,
+        return new HoughMatch(bestTarget, bestSource, space,
             similarity.sum().ToDouble(), similarity.max().ToDouble(), confidence.sum().ToDouble(), confidence.max().ToDouble(),
-            rowMax.cpu().data<float>().ToArray());
+            rowMax.cpu().data<float>().ToArray(), refined);
     }
 
     private static unsafe HoughMatch MatchFused(HyperpixelSet source, HyperpixelSet target, HoughSpace space, VoteWeighting weighting,
-        Tensor gaussian, StageTimer? timer, long maxBlockBytes, SimilarityWorkspace? workspace)
+        Tensor gaussian, StageTimer? timer, long maxBlockBytes, SimilarityWorkspace? workspace, int refineRadius)
     {
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
@@ -285,7 +306,7 @@ public static class RegularizedHoughMatching
         timer?.Lap("voting");
         var offsetTensor = tensor(offsetVotes.Select(v => (float)v).ToArray(), [lattice.Height, lattice.Width]);
         var smoothed = SmoothOffsetVotes(offsetTensor, source, target, space, gaussian).data<float>().ToArray();
-        var best = new FusedHoughKernel.Best(n, m);
+        var best = new FusedHoughKernel.Best(n, m, refineRadius);
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
@@ -296,6 +317,6 @@ public static class RegularizedHoughMatching
         }
         timer?.Lap("voting");
         return new HoughMatch(best.RowArg, best.ColumnArg, space, offsetVotes.Sum(), similarityMax, best.ConfidenceSum, best.ConfidenceMax,
-            best.RowMax);
+            best.RowMax, best.RefinedX?.Zip(best.RefinedY!).ToArray());
     }
 }

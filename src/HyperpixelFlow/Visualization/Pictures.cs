@@ -23,7 +23,9 @@ public static class Pictures
         for (int i = 0; i < matches.Count; i++)
         {
             var color = SKColor.FromHsv(360f * i / Math.Max(matches.Count, 1) % 360f, 90, 100);
-            line.Color = color.WithAlpha(200);
+            // Confident matches are drawn opaque, doubtful ones faint (confidence 0..1; unknown = 200 as before).
+            double confidence = matches[i].Confidence;
+            line.Color = color.WithAlpha(double.IsFinite(confidence) ? (byte)(40 + 215 * Math.Clamp(confidence, 0, 1)) : (byte)200);
             dot.Color = color;
             var a = new SKPoint((float)matches[i].Source.X, (float)matches[i].Source.Y);
             var b = new SKPoint((float)matches[i].Target.X + source.Width + gap, (float)matches[i].Target.Y);
@@ -38,18 +40,23 @@ public static class Pictures
     }
 
     /// <summary>
-    /// Flow as colour (Middlebury convention): hue = direction, saturation = magnitude relative to the largest one.
+    /// Flow as colour (Middlebury convention): hue = direction, saturation = magnitude relative to the largest one;
+    /// invalid (NaN) pixels are black.
     /// </summary>
     public static SKBitmap FlowColors(FlowField flow)
     {
         var bitmap = new SKBitmap(flow.Width, flow.Height);
         double maxMagnitude = 1e-9;
         for (int i = 0; i < flow.Data.Length; i += 2)
-            maxMagnitude = Math.Max(maxMagnitude, Math.Sqrt(flow.Data[i] * flow.Data[i] + flow.Data[i + 1] * flow.Data[i + 1]));
+        {
+            double m = Math.Sqrt(flow.Data[i] * flow.Data[i] + flow.Data[i + 1] * flow.Data[i + 1]);
+            if (double.IsFinite(m)) maxMagnitude = Math.Max(maxMagnitude, m);
+        }
         var pixels = new SKColor[flow.Width * flow.Height];
         for (int n = 0; n < pixels.Length; n++)
         {
             double dx = flow.Data[2 * n], dy = flow.Data[2 * n + 1];
+            if (!double.IsFinite(dx) || !double.IsFinite(dy)) { pixels[n] = SKColors.Black; continue; }
             double angle = (Math.Atan2(-dy, -dx) / Math.PI + 1) * 180;   // 0..360
             double magnitude = Math.Sqrt(dx * dx + dy * dy) / maxMagnitude;
             pixels[n] = SKColor.FromHsv((float)(angle % 360), (float)(100 * magnitude), 100);

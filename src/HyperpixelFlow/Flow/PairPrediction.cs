@@ -1,0 +1,96 @@
+using HyperpixelFlow.Matching;
+
+namespace HyperpixelFlow.Flow;
+
+/// <summary>A transferred point: where it lands and how far to trust it.</summary>
+/// <param name="Target">original target pixels</param>
+/// <param name="TargetInPrimaryFrame">resized pixels of the target's primary view (the evaluator's frame)</param>
+/// <param name="Confidence">mean normalised confidence (0..1) of the source boxes that moved it</param>
+/// <param name="CycleError">original source pixels between the point and its round trip source -> target -> source</param>
+/// <param name="Mutual">the round trip lands within one hyperpixel stride of the point</param>
+/// <param name="Variant">index of the (scale, flip) variant whose prediction was kept</param>
+public readonly record struct PointPrediction(Point2 Target, Point2 TargetInPrimaryFrame, double Confidence, double CycleError, bool Mutual, int Variant);
+
+/// <summary>
+/// The matches of a pair under every test-time variant (each source view with each target view of the same scale,
+/// mirrored or not) and the rule that fuses them: every point, and every pixel of the dense flow, keeps the
+/// prediction of the variant whose boxes are the most confident (ties: the earlier variant, so the primary one wins
+/// when alone). With one variant this is exactly the paper's keypoint transfer.
+/// </summary>
+public sealed class PairPrediction
+{
+    private readonly List<Variant> _variants = [];
+    private readonly float _primaryTargetScale;
+
+    private sealed record Variant(ImageView Source, ImageView Target, HoughMatch Match, DisplacementField Forward, DisplacementField Backward)
+    {
+        public int SourceJump => Source.AsSource!.Grid.Jump;
+    }
+
+    public PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
+    {
+        _primaryTargetScale = target.Primary.Scale;
+        foreach (var s in source.Views.Where(v => !v.Flipped))
+            foreach (var t in target.Views.Where(v => v.TestScale == s.TestScale))
+            {
+                var result = match(s, t);
+                var (sg, tg) = (s.AsSource!.Grid, t.AsTarget.Grid);
+                _variants.Add(new Variant(s, t, result, new DisplacementField(sg, tg, result), new DisplacementField(tg, sg, result.BestSourceOfTarget)));
+            }
+    }
+
+    /// <summary>The primary variant's match (first scale, target not mirrored).</summary>
+    public HoughMatch PrimaryMatch => _variants[0].Match;
+    public ImageView PrimarySource => _variants[0].Source;
+    public ImageView PrimaryTarget => _variants[0].Target;
+    public int VariantCount => _variants.Count;
+
+    /// <summary>
+    /// Transfers a source point given in original pixels. <paramref name="scaleInFloat"/> scales it into each view in
+    /// float32, as the paper's evaluation does; otherwise in double, as the dense flow does.
+    /// </summary>
+    public PointPrediction Transfer(Point2 sourceOriginal, bool scaleInFloat = true)
+    {
+        PointPrediction best = default;
+        for (int k = 0; k < _variants.Count; k++)
+        {
+            var prediction = Transfer(k, sourceOriginal, scaleInFloat);
+            if (k == 0 || prediction.Confidence > best.Confidence) best = prediction;
+        }
+        return best;
+    }
+
+    private PointPrediction Transfer(int k, Point2 p, bool scaleInFloat)
+    {
+        var v = _variants[k];
+        float scale = v.Source.Scale;
+        var resized = scaleInFloat ? new Point2((float)p.X * scale, (float)p.Y * scale) : new Point2(p.X * (double)scale, p.Y * (double)scale);
+        var landed = v.Forward.Transfer(resized);
+        var back = v.Backward.Transfer(landed);
+        double cycle = Math.Sqrt(Math.Pow(back.X - resized.X, 2) + Math.Pow(back.Y - resized.Y, 2)) / scale;
+        var unmirrored = v.Target.Flipped ? new Point2(v.Target.Width - 1 - landed.X, landed.Y) : landed;
+        var original = new Point2(unmirrored.X / v.Target.Scale, unmirrored.Y / v.Target.Scale);
+        var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
+        return new PointPrediction(original, primaryFrame, v.Forward.Score(resized), cycle, cycle <= v.SourceJump / scale, k);
+    }
+
+    /// <summary>
+    /// The dense source -> target flow in original pixels (width x height of the source image); with a positive
+    /// <paramref name="consistencyFilter"/>, pixels whose round trip misses by more than that many source pixels are NaN.
+    /// </summary>
+    public FlowField Flow(int width, int height, double consistencyFilter)
+    {
+        var data = new float[width * height * 2];
+        Parallel.For(0, height, y =>
+        {
+            for (int x = 0; x < width; x++)
+            {
+                var p = Transfer(new Point2(x, y), scaleInFloat: false);
+                bool keep = consistencyFilter <= 0 || p.CycleError <= consistencyFilter;
+                data[2 * (y * width + x)] = keep ? (float)(p.Target.X - x) : float.NaN;
+                data[2 * (y * width + x) + 1] = keep ? (float)(p.Target.Y - y) : float.NaN;
+            }
+        });
+        return new FlowField(width, height, data);
+    }
+}

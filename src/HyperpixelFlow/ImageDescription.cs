@@ -1,0 +1,48 @@
+using HyperpixelFlow.Hyperpixels;
+
+namespace HyperpixelFlow;
+
+/// <summary>
+/// The hyperpixels of one image at one working resolution, possibly mirrored: what the matching step consumes.
+/// <see cref="Scale"/> maps original pixels to this view's (unmirrored) resized pixels.
+/// </summary>
+public sealed class ImageView(double testScale, bool flipped, float scale, int width, int height, HyperpixelSet? asSource, HyperpixelSet asTarget)
+    : IDisposable
+{
+    /// <summary>The test-time scale (a multiple of the max side) this view was made at; 1 for the primary one.</summary>
+    public double TestScale { get; } = testScale;
+    /// <summary>Whether the pixels were mirrored left-right before the backbone (target side only).</summary>
+    public bool Flipped { get; } = flipped;
+    public float Scale { get; } = scale;
+    /// <summary>Resized size in pixels.</summary>
+    public int Width { get; } = width;
+    public int Height { get; } = height;
+    /// <summary>Hyperpixels for pairs where the image is the source (null in a mirrored view: only targets are mirrored).</summary>
+    public HyperpixelSet? AsSource { get; } = asSource;
+    /// <summary>Hyperpixels for pairs where it is the target: the same set unless the target grid has its own stride.</summary>
+    public HyperpixelSet AsTarget { get; } = asTarget;
+
+    public void Dispose()
+    {
+        AsSource?.Dispose();
+        if (!ReferenceEquals(AsTarget, AsSource)) AsTarget.Dispose();
+    }
+}
+
+/// <summary>
+/// Everything the matcher needs of one image, computed once (<see cref="HyperpixelMatcher.Describe"/>): one view per
+/// test-time scale, plus a mirrored target view of each when the target flip is on. Views[0] is the primary one
+/// (first scale, not mirrored), the frame in which the evaluator measures.
+/// </summary>
+public sealed class ImageDescription(IReadOnlyList<ImageView> views, int originalWidth, int originalHeight) : IDisposable
+{
+    public IReadOnlyList<ImageView> Views { get; } = views;
+    public ImageView Primary => Views[0];
+    public int OriginalWidth { get; } = originalWidth;
+    public int OriginalHeight { get; } = originalHeight;
+
+    public void Dispose()
+    {
+        foreach (var view in Views) view.Dispose();
+    }
+}
