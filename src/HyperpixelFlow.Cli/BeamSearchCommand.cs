@@ -15,9 +15,14 @@ internal static class BeamSearchCommand
         var depth = new Option<int>("--depth") { Description = "largest number of layers", DefaultValueFactory = _ => 8 };
         var alpha = new Option<double>("--alpha") { Description = "PCK alpha of the score", DefaultValueFactory = _ => 0.1 };
         var log = new Option<string?>("--log") { Description = "JSON-lines log of scored combinations (resumes from it)" };
+        var knobs = new Option<bool>("--knobs")
+        {
+            Description = "then search the method's knobs with the best layers, knob after knob (matching, OT epsilon and plan exponent, " +
+                "working side 300/400, soft-argmax radius, target flip, scales), each a full evaluation kept under hpf-results/knobs-*/ (resumable)",
+        };
         var common = new CommonOptions();
         var command = new Command("beamsearch", "choose hyperpixel layers by beam search on a validation split")
-            { beam, depth, alpha, log };
+            { beam, depth, alpha, log, knobs };
         benchmark.AddTo(command);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
@@ -36,12 +41,24 @@ internal static class BeamSearchCommand
             var best = search.Run(r.GetValue(beam), r.GetValue(depth), logPath, (c, cached) =>
                 AnsiConsole.MarkupLine($"  depth {c.Depth}  layers {string.Join(",", c.Layers),-22} PCK {c.Score:0.00}{(cached ? "  (from log)" : "")}  [grey]{watch.Elapsed:hh\\:mm\\:ss}[/]"),
                 cancel.Token);
-            Console.CancelKeyPress -= onCancel;
             double perRun = search.BackboneRuns == 0 ? 0 : search.BackboneSeconds / search.BackboneRuns;
             AnsiConsole.MarkupLine($"[bold green]best[/]: layers {string.Join(",", best.Layers)}  PCK@{r.GetValue(alpha)} {best.Score:0.00}");
             AnsiConsole.MarkupLine($"{search.CandidatesScored} combinations scored in {watch.Elapsed:hh\\:mm\\:ss}; backbone ran {search.BackboneRuns} times " +
                 $"({search.BackboneSeconds:0.0} s); without the per-image cache it would have run {2L * search.CandidatesScored * data.Pairs.Count} times " +
                 $"(~{2.0 * search.CandidatesScored * data.Pairs.Count * perRun:0} s)");
+            if (!cancel.IsCancellationRequested && r.GetValue(knobs))
+            {
+                var start = matcher.Options with { Layers = best.Layers };
+                string folder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(logPath))!,
+                    $"knobs-{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", best.Layers)}");
+                AnsiConsole.MarkupLine($"knob search with layers {string.Join(",", best.Layers)}, results under {Markup.Escape(folder)}");
+                var knobSearch = new KnobSearch(o => new HyperpixelMatcher(matcher.Backbone, o), data, r.GetValue(alpha), benchmark.ParseThreshold(r));
+                var (chosen, _) = knobSearch.Run(start, KnobSearch.DefaultKnobs, folder, score =>
+                    AnsiConsole.MarkupLine($"  {Markup.Escape(score.Configuration),-110} PCK {score.Score:0.00}  {score.SecondsPerPair:0.000} s/pair  [grey]{watch.Elapsed:hh\\:mm\\:ss}[/]"),
+                    cancel.Token);
+                AnsiConsole.MarkupLine($"[bold green]chosen[/]: layers {string.Join(",", chosen.Layers!)}, max side {chosen.MaxSide}, {Markup.Escape(chosen.DescribeMethod())}");
+            }
+            Console.CancelKeyPress -= onCancel;
             if (cancel.IsCancellationRequested)
             {
                 AnsiConsole.MarkupLine("[yellow]interrupted[/]; run the same command again to continue");

@@ -7,10 +7,18 @@ namespace HyperpixelFlow.Cli;
 /// <summary>Options shared by the commands that run the matcher, and their parsing into <see cref="HyperpixelFlowOptions"/>.</summary>
 internal sealed class CommonOptions
 {
+    private static readonly HyperpixelFlowOptions Defaults = new();
+
+    public Option<string> Preset { get; } = new("--preset")
+    {
+        Description = "method settings: " + string.Join("; ", Presets.All.Select(p => $"{p.Name} = {p.Description}")) +
+            ". Options given explicitly override the preset's",
+        DefaultValueFactory = _ => Presets.DefaultName,
+    };
     public Option<string> Backbone { get; } = new("--backbone") { Description = "backbone name (see 'hpf backbones')", DefaultValueFactory = _ => Backbones.BackboneRegistry.DefaultName };
     public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
     public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 (default: the backbone's)" };
-    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => 300 };
+    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.MaxSide };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
@@ -26,11 +34,11 @@ internal sealed class CommonOptions
             "(source hyperpixels stay on the paper's grid; 0 = the same grid as the source; PCK@0.1 within 0.31 on PF-WILLOW)",
         DefaultValueFactory = _ => 0,
     };
-    public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => HyperpixelFlow.Matching.MatchingRegistry.PaperName };
-    public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => 0.05 };
-    public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => 1 };
-    public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => 0.5 };
-    public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => 1 };
+    public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => Defaults.Matching };
+    public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => Defaults.OptimalTransport.Epsilon };
+    public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => Defaults.OptimalTransport.Iterations };
+    public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => Defaults.OptimalTransport.PlanExponent };
+    public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => Defaults.OptimalTransport.CostExponent };
     public Option<bool> Upscale { get; } = new("--upscale") { Description = "also enlarge images smaller than --max-side to it (not the paper)" };
     public Option<string> Scales { get; } = new("--scales") { Description = "test-time scales of --max-side, e.g. 1,0.75: each point keeps the most confident (not the paper)", DefaultValueFactory = _ => "1" };
     public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
@@ -40,36 +48,45 @@ internal sealed class CommonOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
+    /// <summary>
+    /// The matcher's options: the preset's method settings (<c>--preset</c>, the library's defaults when absent), each
+    /// replaced by the option the user gave explicitly.
+    /// </summary>
     /// <param name="defaultPruning">margin pruning when --margin-pruning is not given</param>
-    public HyperpixelFlowOptions Parse(ParseResult result, bool defaultPruning = true) => new()
+    public HyperpixelFlowOptions Parse(ParseResult result, bool defaultPruning = true)
     {
-        MarginPruning = result.GetValue(MarginPruning) ?? defaultPruning,
-        Backbone = result.GetValue(Backbone)!,
-        WeightsPath = result.GetValue(Weights),
-        Layers = ParseLayers(result.GetValue(Layers)),
-        MaxSide = result.GetValue(MaxSide),
-        HyperpixelStride = result.GetValue(HyperpixelStride),
-        TargetHyperpixelStride = result.GetValue(TargetHyperpixelStride),
-        Matching = result.GetValue(Matching)!,
-        OptimalTransport = new()
+        var preset = Presets.Get(result.GetValue(Preset)!).Options;
+        T Given<T>(Option<T> option, T fallback) => result.GetResult(option) is { Implicit: false } ? result.GetValue(option)! : fallback;
+        return preset with
         {
-            Epsilon = result.GetValue(OtEpsilon),
-            Iterations = result.GetValue(OtIterations),
-            PlanExponent = result.GetValue(OtPlanExponent),
-            CostExponent = result.GetValue(OtCostExponent),
-        },
-        Upscale = result.GetValue(Upscale),
-        Scales = ParseScales(result.GetValue(Scales)!),
-        FlipTarget = result.GetValue(Flip),
-        SubHyperpixelRadius = result.GetValue(SoftArgmax),
-        ConsistencyFilter = result.GetValue(ConsistencyFilter),
-        Device = result.GetValue(Device)!,
-        Threads = result.GetValue(Threads),
-        MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
-    };
+            MarginPruning = result.GetValue(MarginPruning) ?? defaultPruning,
+            Backbone = result.GetValue(Backbone)!,
+            WeightsPath = result.GetValue(Weights),
+            Layers = ParseLayers(result.GetValue(Layers)),
+            MaxSide = Given(MaxSide, preset.MaxSide),
+            Upscale = Given(Upscale, preset.Upscale),
+            HyperpixelStride = Given(HyperpixelStride, preset.HyperpixelStride),
+            TargetHyperpixelStride = Given(TargetHyperpixelStride, preset.TargetHyperpixelStride),
+            Matching = Given(Matching, preset.Matching),
+            OptimalTransport = new()
+            {
+                Epsilon = Given(OtEpsilon, preset.OptimalTransport.Epsilon),
+                Iterations = Given(OtIterations, preset.OptimalTransport.Iterations),
+                PlanExponent = Given(OtPlanExponent, preset.OptimalTransport.PlanExponent),
+                CostExponent = Given(OtCostExponent, preset.OptimalTransport.CostExponent),
+            },
+            Scales = result.GetResult(Scales) is { Implicit: false } ? ParseScales(result.GetValue(Scales)!) : preset.Scales,
+            FlipTarget = Given(Flip, preset.FlipTarget),
+            SubHyperpixelRadius = Given(SoftArgmax, preset.SubHyperpixelRadius),
+            ConsistencyFilter = Given(ConsistencyFilter, preset.ConsistencyFilter),
+            Device = result.GetValue(Device)!,
+            Threads = result.GetValue(Threads),
+            MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
+        };
+    }
 
     public static IReadOnlyList<int>? ParseLayers(string? text)
     {

@@ -49,7 +49,7 @@ public sealed class HyperpixelMatcher : IDisposable
         _ownsBackbone = ownsBackbone;
         try
         {
-            Layers = backbone.ValidateLayers(options.Layers ?? backbone.DefaultLayers);
+            Layers = backbone.ValidateLayers(options.Layers ?? backbone.DefaultLayersFor(options.Matching));
             _matching = MatchingRegistry.Create(options);
         }
         catch

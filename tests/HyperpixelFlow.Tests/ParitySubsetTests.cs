@@ -51,7 +51,7 @@ public class ParitySubsetTests
     [SkippableFact]
     public void Predicted_keypoints_and_pck_match_the_reference()
     {
-        var (summary, _, pairs) = ParitySubset.Evaluate(new HyperpixelFlowOptions { Layers = [2, 4, 5, 6, 7] });
+        var (summary, _, pairs) = ParitySubset.Evaluate(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
         foreach (var record in pairs)
             Assert.Equal(record.Reference.GetProperty("src").GetString()!.Split('/', 2)[1],
                 Path.GetRelativePath(SharedData.PfWillow, record.Pair.SourceImage));

@@ -38,17 +38,23 @@ public sealed class Backbone : IDisposable
     /// its folded form, taken at construction: load weights before creating the backbone.</summary>
     public ResNet Network { get; }
     public Preprocessing Preprocessing { get; }
+    /// <summary>The layers the paper's matching (rhm) uses when none are given.</summary>
     public IReadOnlyList<int> DefaultLayers { get; }
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<int>> _layersByMatching;
     public IReadOnlyList<CandidateGeometry> Candidates { get; }
     public Device Device { get; }
 
-    public Backbone(string name, ResNet network, Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device)
+    /// <param name="layersByMatching">default layers searched for other matching steps (e.g. "ot"); others use <paramref name="defaultLayers"/></param>
+    public Backbone(string name, ResNet network, Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device,
+        IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null)
     {
         Name = name;
         Network = network;
         Preprocessing = preprocessing;
         Candidates = ComputeCandidateGeometry(network.Architecture);
         DefaultLayers = ValidateLayers(defaultLayers);
+        _layersByMatching = (layersByMatching ?? new Dictionary<string, IReadOnlyList<int>>())
+            .ToDictionary(kv => kv.Key, kv => ValidateLayers(kv.Value), StringComparer.OrdinalIgnoreCase);
         Device = device;
         Network.to(device);
         Network.eval();
@@ -58,6 +64,9 @@ public sealed class Backbone : IDisposable
     private readonly FoldedResNet _inference;
 
     public int CandidateCount => Candidates.Count;
+
+    /// <summary>The default layers for a matching step: those searched for it, else <see cref="DefaultLayers"/>.</summary>
+    public IReadOnlyList<int> DefaultLayersFor(string matching) => _layersByMatching.GetValueOrDefault(matching) ?? DefaultLayers;
 
     /// <summary>Sorted, distinct, in-range layer ids; a clear error for anything else.</summary>
     public IReadOnlyList<int> ValidateLayers(IReadOnlyList<int>? layers)

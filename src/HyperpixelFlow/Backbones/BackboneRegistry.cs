@@ -10,7 +10,8 @@ public sealed record BackboneSpec(
     ResNetArchitecture Architecture,
     Preprocessing Preprocessing,
     IReadOnlyList<int> DefaultLayers,
-    bool HasBundledWeights);
+    bool HasBundledWeights,
+    IReadOnlyDictionary<string, IReadOnlyList<int>>? LayersByMatching = null);
 
 /// <summary>Backbones by name (the model factory): <c>BackboneRegistry.Create("resnet18-cntk")</c>.</summary>
 public static class BackboneRegistry
@@ -53,7 +54,7 @@ public static class BackboneRegistry
             else if (spec.HasBundledWeights) LoadBundled(network, spec);
             else throw new HyperpixelFlowException(
                 $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
-            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, torchDevice);
+            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, torchDevice, spec.LayersByMatching);
         }
         catch
         {

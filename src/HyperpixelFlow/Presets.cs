@@ -1,0 +1,28 @@
+namespace HyperpixelFlow;
+
+/// <summary>A named bundle of method settings: <c>--preset NAME</c>, or <c>Presets.Get(NAME).Options</c> in C#.</summary>
+public sealed record Preset(string Name, string Description, HyperpixelFlowOptions Options);
+
+/// <summary>
+/// The method's presets. Each leaves the layers to the backbone (its default for the preset's matching step) and the
+/// runtime settings (device, threads, block size) at their defaults. Figures for each: README, "Presets".
+/// </summary>
+public static class Presets
+{
+    public const string DefaultName = "default";
+
+    public static IReadOnlyList<Preset> All { get; } =
+    [
+        new("paper", "the published method, bit for bit: regularized Hough matching at a 300 px working side",
+            new HyperpixelFlowOptions { Matching = "rhm" }),
+        new("fast", "the paper's matching with the target's hyperpixels at stride 8 (about 1.8x the pairs/s)",
+            new HyperpixelFlowOptions { Matching = "rhm", TargetHyperpixelStride = 8 }),
+        new(DefaultName, "the library's defaults (chosen on PF-WILLOW val)", new HyperpixelFlowOptions()),
+        new("accurate", "the defaults at a 400 px working side (images are enlarged when smaller), for the best PCK at about 3-4x the time",
+            new HyperpixelFlowOptions { MaxSide = 400, Upscale = true }),
+    ];
+
+    public static Preset Get(string name) =>
+        All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new HyperpixelFlowException($"unknown preset '{name}'; known: {string.Join(", ", All.Select(p => p.Name))}");
+}
