@@ -1,0 +1,153 @@
+using System.Text.Json;
+using HyperpixelFlow.Evaluation;
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Hyperpixels;
+using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Matching;
+using SkiaSharp;
+
+namespace HyperpixelFlow.Tests;
+
+/// <summary>
+/// Outputs checked for being right, not only well formed: a synthetic pair whose target is twice the source's size
+/// (so the two images are resized by different factors) has known true correspondences.
+/// </summary>
+public class CorrectnessTests
+{
+    private static readonly Lazy<HyperpixelMatcher> Paper = new(() => new HyperpixelMatcher(Presets.Get("paper").Options));
+
+    private static RgbImage Enlarge(RgbImage image, int factor)
+    {
+        using var bitmap = image.ToBitmap();
+        using var large = bitmap.Resize(new SKImageInfo(image.Width * factor, image.Height * factor), new SKSamplingOptions(SKFilterMode.Linear));
+        return RgbImage.FromBitmap(large, "enlarged");
+    }
+
+    /// <summary>Source 240 x 180 (not resized), target 480 x 360 (resized to 300 x 225: scale 0.625); true target points doubled.</summary>
+    private static (SyntheticPair Pair, RgbImage Target, List<Point2> Truth) ScaledPair()
+    {
+        var pair = SyntheticPairs.Create(240, 180, seed: 8);
+        return (pair, Enlarge(pair.Target, 2), pair.TargetPoints.Select(p => new Point2(2 * p.X, 2 * p.Y)).ToList());
+    }
+
+    [Fact]
+    public void Match_lands_on_the_true_points_of_a_pair_resized_by_different_factors()
+    {
+        var (pair, target, truth) = ScaledPair();
+        var result = Paper.Value.Match(pair.Source, target, pair.SourcePoints);
+        Assert.Equal((300, 225), (result.Diagnostics.ResizedTargetWidth, result.Diagnostics.ResizedTargetHeight));
+        Assert.Equal((240, 180), (result.Diagnostics.ResizedSourceWidth, result.Diagnostics.ResizedSourceHeight));
+        double threshold = 0.1 * 480;
+        var distances = result.Points.Zip(truth, (p, t) => Math.Sqrt(Math.Pow(p.Target.X - t.X, 2) + Math.Pow(p.Target.Y - t.Y, 2))).ToList();
+        double pck = distances.Count(d => d <= threshold) / (double)distances.Count;
+        Assert.True(pck >= 0.8, $"PCK@0.1 {pck:0.00}; distances {string.Join(", ", distances.Select(d => d.ToString("0")))}");
+    }
+
+    [Fact]
+    public void Match_agrees_with_the_evaluators_prediction_on_a_resized_pair()
+    {
+        var (pair, target, _) = ScaledPair();
+        var result = Paper.Value.Match(pair.Source, target, pair.SourcePoints);
+        using var s = Paper.Value.Describe(pair.Source);
+        using var t = Paper.Value.Describe(target);
+        var resized = Evaluator.PredictResized(Paper.Value, s, t, pair.SourcePoints);
+        Assert.Equal(0.625f, t.Primary.Scale);
+        foreach (var (matched, evaluated) in result.Points.Zip(resized))
+        {
+            Assert.Equal(evaluated.X / 0.625f, matched.Target.X, 3);
+            Assert.Equal(evaluated.Y / 0.625f, matched.Target.Y, 3);
+        }
+    }
+
+    [Fact]
+    public void Pck_threshold_uses_the_targets_resize_factor()
+    {
+        var (pair, target, truth) = ScaledPair();
+        var root = Directory.CreateTempSubdirectory("hpf-scaled-");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root.FullName, "synthetic"));
+            foreach (var (image, name) in new[] { (pair.Source, "a.png"), (target, "b.png") })
+                using (var bitmap = image.ToBitmap())
+                    Visualization.Pictures.SavePng(bitmap, Path.Combine(root.FullName, "synthetic", name));
+            string Row(IEnumerable<double> v) => string.Join(",", v.Select(x => x.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            int n = pair.SourcePoints.Count;
+            File.WriteAllText(Path.Combine(root.FullName, "test_pairs.csv"),
+                "imageA,imageB," + string.Join(",", new[] { "XA", "YA", "XB", "YB" }.SelectMany(c => Enumerable.Range(1, n).Select(k => $"{c}{k}"))) + "\n" +
+                $"PF-dataset/synthetic/a.png,PF-dataset/synthetic/b.png,{Row(pair.SourcePoints.Select(p => p.X))},{Row(pair.SourcePoints.Select(p => p.Y))}," +
+                $"{Row(truth.Select(p => p.X))},{Row(truth.Select(p => p.Y))}\n");
+            var data = Datasets.LoadPfWillow(root.FullName);
+            var results = Path.Combine(root.FullName, "r.jsonl");
+            new Evaluator(Paper.Value).Run(data, [0.1], PckThreshold.Auto, results);
+            var logged = JsonDocument.Parse(File.ReadAllLines(results)[1]).RootElement;
+            double extent = Math.Max(truth.Max(p => p.X) - truth.Min(p => p.X), truth.Max(p => p.Y) - truth.Min(p => p.Y));
+            Assert.Equal(extent * 0.625, logged.GetProperty("threshold_pixels").GetDouble(), 3);   // the source's factor is 1
+        }
+        finally { root.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void Inverse_flow_and_hyperpixel_matches_follow_a_known_shift()
+    {
+        // A texture of random 6 x 6 px colour blocks (every place looks different) and the same texture shifted right
+        // by 16 px (its left edge repeated): inside, the inverse flow points back by about -16 px (box means blend a
+        // few stray matches: within 5 px) and most hyperpixel matches move by exactly (+16, 0).
+        var random = new Random(12);
+        var colours = new byte[40 * 30 * 3];
+        random.NextBytes(colours);
+        byte[] Texture(int shift)
+        {
+            var pixels = new byte[240 * 180 * 3];
+            for (int y = 0; y < 180; y++)
+                for (int x = 0; x < 240; x++)
+                    Array.Copy(colours, 3 * ((y / 6) * 40 + Math.Max(x - shift, 0) / 6), pixels, 3 * (y * 240 + x), 3);
+            return pixels;
+        }
+        var source = new RgbImage(240, 180, Texture(0));
+        var shifted = new RgbImage(240, 180, Texture(16));
+        var result = Paper.Value.Match(source, shifted, [new Point2(120, 90)]);
+        var inner = Enumerable.Range(0, 40).Select(k => (X: 60 + 3 * k, Y: 50 + 2 * k)).ToList();
+        double close = inner.Count(p => Math.Abs(result.InverseFlow.At(p.X + 16, p.Y).Dx + 16) <= 5 && Math.Abs(result.InverseFlow.At(p.X + 16, p.Y).Dy) <= 1);
+        Assert.True(close >= 0.9 * inner.Count, $"{close}/{inner.Count} inverse-flow pixels within 5 px of (-16, 0)");
+        var central = result.HyperpixelMatches.Where(m => m.Source.X is > 40 and < 200 && m.Source.Y is > 30 and < 150).ToList();
+        double shiftedBy16 = central.Count(m => m.Target.X - m.Source.X == 16 && m.Target.Y == m.Source.Y);
+        Assert.True(shiftedBy16 >= 0.9 * central.Count, $"{shiftedBy16}/{central.Count} hyperpixel matches moved by (16, 0)");
+    }
+
+    [Fact]
+    public unsafe void Ties_keep_the_lowest_index_in_rows_and_columns_across_threads_and_blocks()
+    {
+        // Every confidence equal: each row's best is target 0 and each column's best is source 0, whichever worker or
+        // block saw it (160 rows: two workers of the row splitter; then the same rows in two blocks).
+        var grid = new HyperpixelGrid(4, 11, 16, 10, 0, 0, 16, 10);
+        var target = new HyperpixelGrid(4, 11, 8, 8, 0, 0, 8, 8);
+        var lattice = OffsetLattice.Of(grid, target);
+        var smoothed = Enumerable.Repeat(1f, lattice.Width * lattice.Height).ToArray();
+        var block = Enumerable.Repeat(0.5f, grid.Count * target.Count).ToArray();
+        foreach (var blocks in new[] { 1, 2 })
+        {
+            var best = new FusedHoughKernel.Best(grid.Count, target.Count);
+            int rows = grid.Count / blocks;
+            fixed (float* b = block)
+                for (int k = 0; k < blocks; k++)
+                    FusedHoughKernel.ConfidenceArgmax(b + (long)k * rows * target.Count, k * rows, rows, grid, target, smoothed, best);
+            Assert.All(best.RowArg, a => Assert.Equal(0, a));
+            Assert.All(best.ColumnArg, a => Assert.Equal(0, a));
+        }
+    }
+
+    [Fact]
+    public void An_uncovered_point_takes_the_displacement_of_the_nearest_kept_hyperpixel()
+    {
+        // Window of 4 x 4 kept cells from grid cell (5, 5), jump 4, half field 5: boxes span x, y in [15, 37]. The point
+        // (2, 27.5) lies left of every box; its nearest kept cell is column 5 (clamped), row round(27.5 / 4) = 7.
+        var source = new HyperpixelGrid(4, 11, 9, 9, 5, 5, 4, 4);
+        var target = new HyperpixelGrid(4, 11, 20, 20, 0, 0, 20, 20);
+        var best = Enumerable.Range(0, source.Count).Select(n => (long)((n / 4) * 3 * 20 + (n % 4) * 2)).ToArray(); // every cell moves differently
+        var p = new DisplacementField(source, target, best).Transfer(new Point2(2, 27.5));
+        int nearest = (7 - 5) * 4 + 0;
+        var (sb, tb) = (source.BoxAt(nearest), target.BoxAt((int)best[nearest]));
+        Assert.Equal(2 + tb.X1 - sb.X1, p.X, 9);
+        Assert.Equal(27.5 + tb.Y1 - sb.Y1, p.Y, 9);
+    }
+}
