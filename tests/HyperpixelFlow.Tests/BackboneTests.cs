@@ -115,7 +115,7 @@ public class BackboneTests
         var architecture = new ResNetArchitecture(ResidualBlockKind.Bottleneck, [1, 2, 1, 1]);
         var network = new ResNet(architecture);
         Randomize(network);
-        var dir = Directory.CreateTempSubdirectory("hpf-weights-").FullName;
+        var dir = TestFolders.Create("weights");
         var state = network.state_dict().ToDictionary(kv => prefix + kv.Key, kv => kv.Value.clone());
         state[prefix + "fc.weight"] = randn(10, 2048);   // classifier head: ignored
         string pth = Path.Combine(dir, "w.pth"), safetensors = Path.Combine(dir, "w.safetensors");

@@ -11,7 +11,7 @@ public class BeamSearchTests
         var full = Datasets.LoadPfWillow(SharedData.PfWillow, "val");
         var data = full with { Pairs = full.Pairs.Take(3).ToList() };
         using var matcher = new HyperpixelMatcher();
-        string log = Path.Combine(Directory.CreateTempSubdirectory("hpf-beam-").FullName, "beam.jsonl");
+        string log = Path.Combine(TestFolders.Create("beam"), "beam.jsonl");
         var scored = new List<BeamCandidate>();
         var search = new BeamSearch(matcher, data, 0.1, PckThreshold.Auto);
         var best = search.Run(beam: 2, depth: 2, log, (c, _) => scored.Add(c));

@@ -23,7 +23,7 @@ public class CliTests
 
     private static readonly Lazy<(string Source, string Target, string Dir)> Demo = new(() =>
     {
-        var dir = Directory.CreateTempSubdirectory("hpf-cli-").FullName;
+        var dir = TestFolders.Create("cli");
         var pair = SyntheticPairs.Create(160, 120);
         string s = Path.Combine(dir, "a.png"), t = Path.Combine(dir, "b.png");
         using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, s);
@@ -43,13 +43,16 @@ public class CliTests
     [SkippableFact]
     public void Bench_writes_the_figures_of_both_pipelines_as_json()
     {
-        string json = Path.Combine(Directory.CreateTempSubdirectory("hpf-bench-").FullName, "bench.json");
+        string json = Path.Combine(TestFolders.Create("bench"), "bench.json");
         var run = Hpf("bench", "--datapath", SharedData.PfWillow, "--pairs", "2", "--repeat", "1", "--baseline", "--json", json);
         Assert.True(run.ExitCode == 0, run.Stderr);
         var figures = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
         Assert.Equal(2, figures.GetProperty("pairs").GetInt32());
         foreach (var key in new[] { "cold_pair_s", "warm_pair_s", "peak_rss_mb", "eval_pairs_per_s", "baseline_cold_pair_s", "cold_speedup_vs_baseline" })
             Assert.True(figures.GetProperty(key).GetDouble() > 0, $"{key} = {figures.GetProperty(key)}");
+        // A cold pair runs the backbone on both images on top of what a warm pair does.
+        Assert.True(figures.GetProperty("cold_pair_s").GetDouble() > figures.GetProperty("warm_pair_s").GetDouble() + figures.GetProperty("stages_median_s").GetProperty("backbone").GetDouble() / 2,
+            "cold pair should cost at least the warm pair plus half the backbone's median");
         foreach (var stage in new[] { "backbone", "similarity", "voting" })
             Assert.True(figures.GetProperty("baseline_stages_median_s").GetProperty(stage).GetDouble() > 0, stage);
         Assert.Contains("paper formulation", run.Stdout);
@@ -60,7 +63,9 @@ public class CliTests
     {
         var (s, t, dir) = Demo.Value;
         string outDir = Path.Combine(dir, "out");
+        var watch = Stopwatch.StartNew();
         var run = Hpf("match", s, t, "--points", "40,30;100.5,60", "--out", outDir);
+        double wall = watch.Elapsed.TotalSeconds;
         Assert.True(run.ExitCode == 0, run.Stderr);
         var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "result.json"))).RootElement;
         var points = json.GetProperty("points").EnumerateArray().ToList();
@@ -81,7 +86,10 @@ public class CliTests
         Assert.Equal(6, hyperpixels[0].GetArrayLength());
         Assert.All(hyperpixels.EnumerateArray(), m => Assert.InRange(m[4].GetDouble(), 0, 1));
         Assert.Equal(160 * 120 * 2 * 4, new FileInfo(Path.Combine(outDir, "flow.bin")).Length);
-        Assert.True(json.GetProperty("timings_s").GetProperty("backbone").GetDouble() > 0);
+        var timings = json.GetProperty("timings_s").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+        Assert.Equal(new[] { "resize", "backbone", "hyperpixels", "similarity", "voting", "transfer", "flow" }, timings.Keys.ToArray());
+        Assert.All(timings.Values, v => Assert.InRange(v, 0, wall));
+        Assert.True(timings.Values.Sum() <= wall, $"stages sum to {timings.Values.Sum():0.000} s, the whole process took {wall:0.000} s");
         foreach (var picture in new[] { "matches.png", "flow.png", "warped.png" })
             Assert.True(new FileInfo(Path.Combine(outDir, picture)).Length > 1000, picture);
     }

@@ -6,7 +6,7 @@ namespace HyperpixelFlow.Tests;
 
 public class DatasetTests
 {
-    private static string NewFolder() => Directory.CreateTempSubdirectory("hpf-data-").FullName;
+    private static string NewFolder() => TestFolders.Create("data");
 
     private static void WriteImage(string path, int w = 64, int h = 48, int seed = 1)
     {

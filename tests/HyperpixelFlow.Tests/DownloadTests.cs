@@ -81,7 +81,7 @@ public class DownloadTests
     {
         var archive = BuildArchive();
         using var server = new Server(archive) { CutAfterBytes = archive.Length / 3 };
-        var destination = Directory.CreateTempSubdirectory("hpf-dl-").FullName;
+        var destination = TestFolders.Create("dl");
         var source = new DatasetSource("pfwillow", server.Url, "PF-WILLOW", archive.Length, Convert.ToHexStringLower(SHA256.HashData(archive)));
         using var http = new HttpClient();
         var downloader = new DatasetDownloader(http);
@@ -105,7 +105,7 @@ public class DownloadTests
     {
         var archive = BuildArchive();
         using var server = new Server(archive);
-        var destination = Directory.CreateTempSubdirectory("hpf-dl-").FullName;
+        var destination = TestFolders.Create("dl");
         var source = new DatasetSource("pfwillow", server.Url, "PF-WILLOW", Sha256: new string('0', 64));
         using var http = new HttpClient();
         var e = await Assert.ThrowsAsync<HyperpixelFlowException>(() => new DatasetDownloader(http).DownloadAsync(source, destination));
@@ -116,7 +116,7 @@ public class DownloadTests
     [Fact]
     public void Archives_cannot_write_outside_the_target_folder()
     {
-        var folder = Directory.CreateTempSubdirectory("hpf-dl-").FullName;
+        var folder = TestFolders.Create("dl");
         string path = Path.Combine(folder, "evil.tar");
         using (var file = File.Create(path))
         using (var tar = new TarWriter(file))

@@ -62,7 +62,7 @@ public class ImageInputTests
     [Fact]
     public void Bad_files_give_clear_errors()
     {
-        var dir = Directory.CreateTempSubdirectory("hpf-bad-").FullName;
+        var dir = TestFolders.Create("bad");
         string text = Path.Combine(dir, "notes.png");
         File.WriteAllText(text, "this is not an image");
         using var big = Pattern(64, 64, SKColorType.Rgba8888);

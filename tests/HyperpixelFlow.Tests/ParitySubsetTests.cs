@@ -30,7 +30,7 @@ internal static class ParitySubset
         Assert.Equal(900, full.Pairs.Count);
         var subset = full with { Pairs = full.Pairs.Where((_, i) => i % 30 == 0).ToList() };
         using var matcher = new HyperpixelMatcher(options);
-        string results = Path.Combine(Directory.CreateTempSubdirectory("hpf-subset-").FullName, "r.jsonl");
+        string results = Path.Combine(TestFolders.Create("subset"), "r.jsonl");
         var summary = new Evaluator(matcher).Run(subset, [0.1], PckThreshold.Auto, results);
         var pairs = File.ReadAllLines(results).Skip(1).Select(l => JsonSerializer.Deserialize<JsonElement>(l)).Select(line =>
         {

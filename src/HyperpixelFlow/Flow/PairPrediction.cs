@@ -52,10 +52,14 @@ public sealed class PairPrediction
     public PointPrediction Transfer(Point2 sourceOriginal, bool scaleInFloat = true)
     {
         PointPrediction best = default;
+        double bestRaw = double.NegativeInfinity;
         for (int k = 0; k < _variants.Count; k++)
         {
             var prediction = Transfer(k, sourceOriginal, scaleInFloat);
-            if (k == 0 || prediction.Confidence > best.Confidence) best = prediction;
+            // Variants compete on raw confidence (normalised x the variant's largest): normalised values are relative
+            // to each variant's own best match and so not comparable between variants.
+            double raw = prediction.Confidence * _variants[k].Match.ConfidenceMax;
+            if (k == 0 || raw > bestRaw) (best, bestRaw) = (prediction, raw);
         }
         return best;
     }
