@@ -29,10 +29,11 @@ internal static class BeamSearchCommand
         {
             var data = benchmark.Load(r);
             using var matcher = new HyperpixelMatcher(DatasetOptions.MatcherOptions(common, r, data));
-            string logPath = r.GetValue(log) ?? Path.Combine("hpf-results",
-                $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-s{matcher.Options.MaxSide}-{matcher.Options.Matching}-b{r.GetValue(beam)}-d{r.GetValue(depth)}.jsonl");
-            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
             var search = new BeamSearch(matcher, data, r.GetValue(alpha), benchmark.ParseThreshold(r));
+            string logPath = r.GetValue(log) ?? Path.Combine("hpf-results",
+                $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-s{matcher.Options.MaxSide}-{matcher.Options.Matching}-b{r.GetValue(beam)}-d{r.GetValue(depth)}-" +
+                $"{search.SettingsFor(r.GetValue(beam), r.GetValue(depth)).Evaluation.Fingerprint()}.jsonl");
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
             using var cancel = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
             Console.CancelKeyPress += onCancel;

@@ -44,11 +44,12 @@ internal sealed class CommonOptions
     public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
     public Option<int> SoftArgmax { get; } = new("--soft-argmax") { Description = "sub-hyperpixel transfer: confidence-weighted position within this many target cells of the best (0 = the paper)", DefaultValueFactory = _ => 0 };
     public Option<double> ConsistencyFilter { get; } = new("--consistency-filter") { Description = "dense flow: mark pixels whose forward-backward round trip misses by more than this many pixels as invalid (0 = keep all)", DefaultValueFactory = _ => 0 };
-    public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default true; false for Caltech, as in the paper's code)" };
+    public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default: on; off for Caltech, as in the paper's code)" };
+    public Option<bool> NoMarginPruning { get; } = new("--no-margin-pruning") { Description = "keep every hyperpixel (same as --margin-pruning false)" };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, NoMarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <summary>
@@ -62,7 +63,9 @@ internal sealed class CommonOptions
         T Given<T>(Option<T> option, T fallback) => result.GetResult(option) is { Implicit: false } ? result.GetValue(option)! : fallback;
         return preset with
         {
-            MarginPruning = result.GetValue(MarginPruning) ?? defaultPruning,
+            MarginPruning = result.GetValue(NoMarginPruning)
+                ? (result.GetValue(MarginPruning) == true ? throw new HyperpixelFlowException("--margin-pruning true and --no-margin-pruning contradict each other") : false)
+                : result.GetValue(MarginPruning) ?? defaultPruning,
             Backbone = result.GetValue(Backbone)!,
             WeightsPath = result.GetValue(Weights),
             Layers = ParseLayers(result.GetValue(Layers)),

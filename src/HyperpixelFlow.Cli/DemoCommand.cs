@@ -23,8 +23,8 @@ internal static class DemoCommand
 
     private static int Run(string outDir, HyperpixelFlowOptions options)
     {
+        MatchCommand.PrepareOutput(outDir);
         var pair = SyntheticPairs.Create();
-        Directory.CreateDirectory(outDir);
         string sourcePath = Path.Combine(outDir, "source.png"), targetPath = Path.Combine(outDir, "target.png");
         using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, sourcePath);
         using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, targetPath);

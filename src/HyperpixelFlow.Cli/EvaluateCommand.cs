@@ -31,15 +31,6 @@ internal static class EvaluateCommand
         return command;
     }
 
-    /// <summary>The method (matching step and levers) as a file-name part, e.g. "rhm-e3" or "ot-eps0.05-it1-c1-p0.5-up-flip".</summary>
-    private static string ResultsNameOf(HyperpixelFlowOptions o) => (string.Equals(o.Matching, "ot", StringComparison.OrdinalIgnoreCase)
-        ? FormattableString.Invariant($"ot-eps{o.OptimalTransport.Epsilon}-it{o.OptimalTransport.Iterations}-c{o.OptimalTransport.CostExponent}-p{o.OptimalTransport.PlanExponent}")
-        : FormattableString.Invariant($"{o.Matching.ToLowerInvariant()}-e{o.SimilarityExponent}"))
-        + (o.Upscale ? "-up" : "")
-        + (o.Scales.Count != 1 || o.Scales[0] != 1 ? "-sc" + string.Join("_", o.Scales.Select(v => v.ToString(CultureInfo.InvariantCulture))) : "")
-        + (o.FlipTarget ? "-flip" : "")
-        + (o.SubHyperpixelRadius > 0 ? $"-sa{o.SubHyperpixelRadius}" : "");
-
     public static IReadOnlyList<double> ParseAlphas(string text) => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
         .Select(a => double.TryParse(a, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && v > 0
             ? v : throw new HyperpixelFlowException($"--alpha: '{a}' is not a positive number")).ToList();
@@ -51,11 +42,10 @@ internal static class EvaluateCommand
         using var matcher = new HyperpixelMatcher(options);
         var evaluator = new Evaluator(matcher);
         var settings = evaluator.SettingsFor(data, alphas, threshold);
+        // The name says what a person needs to find a run; the fingerprint makes different settings never share a file.
         resultsPath ??= Path.Combine("hpf-results",
-            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}{(options.MarginPruning ? "" : "-noprune")}" +
-            $"{(options.HyperpixelStride > 0 ? $"-hs{options.HyperpixelStride}" : "")}" +
-            $"{(options.TargetHyperpixelStride > 0 ? $"-ths{options.TargetHyperpixelStride}" : "")}-{ResultsNameOf(options)}-{settings.Threshold}.jsonl");
-        AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]");
+            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}-{options.Matching.ToLowerInvariant()}-{settings.Fingerprint()}.jsonl");
+        AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/] ({Markup.Escape(options.DescribeMethod())})");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -121,14 +111,12 @@ internal static class EvaluateCommand
             split = s.Split,
             pairs = summary.Pairs,
             total_pairs = summary.TotalPairs,
+            pair_list_sha256 = s.PairListHash,
             backbone = s.Backbone,
+            weights = s.Weights,
             layers = s.Layers,
-            max_side = s.MaxSide,
-            margin_pruning = s.MarginPruning,
-            hyperpixel_stride = s.HyperpixelStride,
-            target_hyperpixel_stride = s.TargetHyperpixelStride,
+            options = s.Options,
             threshold = s.Threshold,
-            method = s.Matching,
             pck = summary.Pck,
             pck_per_category = summary.PckPerCategory,
             pck_per_label_level = summary.PckPerLabelLevel,

@@ -15,22 +15,26 @@ internal static class MatchCommand
         var target = new Argument<string>("target") { Description = "target image" };
         var points = new Option<string?>("--points") { Description = "source points \"x,y;x,y\" in source pixels (default: an 8x8 grid)" };
         var output = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "hpf-out" };
+        var hyperpixelMatches = new Option<bool>("--hyperpixel-matches") { Description = "also write every hyperpixel's best match into result.json (thousands of entries)" };
         var common = new CommonOptions();
-        var command = new Command("match", "match two images: transferred points, dense flow and pictures") { source, target, points, output };
+        var command = new Command("match", "match two images: transferred points, dense flow and pictures") { source, target, points, output, hyperpixelMatches };
         common.AddTo(command);
         command.SetAction(result => CliErrors.Run(() => Run(result.GetValue(source)!, result.GetValue(target)!,
-            CommonOptions.ParsePoints(result.GetValue(points)), result.GetValue(output)!, common.Parse(result))));
+            CommonOptions.ParsePoints(result.GetValue(points)), result.GetValue(output)!, common.Parse(result), result.GetValue(hyperpixelMatches))));
         return command;
     }
 
-    public static int Run(string sourcePath, string targetPath, IReadOnlyList<Flow.Point2>? points, string outDir, HyperpixelFlowOptions options)
+    public static int Run(string sourcePath, string targetPath, IReadOnlyList<Flow.Point2>? points, string outDir, HyperpixelFlowOptions options,
+        bool withHyperpixelMatches = false)
     {
+        PrepareOutput(outDir);
         var sourceImage = ImageLoader.Load(sourcePath, options.MaxImagePixels);
         var targetImage = ImageLoader.Load(targetPath, options.MaxImagePixels);
         using var matcher = new HyperpixelMatcher(options);
         var result = matcher.Match(sourceImage, targetImage, points);
-        Write(result, sourceImage, targetImage, sourcePath, targetPath, outDir);
-        AnsiConsole.MarkupLine($"[green]matched[/] {result.Points.Count} points, layers {string.Join(",", result.Layers)} -> {Markup.Escape(Path.GetFullPath(outDir))}");
+        Write(result, sourceImage, targetImage, sourcePath, targetPath, outDir, withHyperpixelMatches);
+        AnsiConsole.MarkupLine($"[green]matched[/] {result.Points.Count} point{(result.Points.Count == 1 ? "" : "s")}, layers {string.Join(",", result.Layers)}, " +
+            $"{Markup.Escape(result.Diagnostics.Matching)} -> {Markup.Escape(Path.GetFullPath(outDir))}");
         var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
         foreach (var (stage, seconds) in result.TimingsSeconds) table.AddRow(stage, seconds.ToString("0.0000"));
         table.AddRow("[bold]total[/]", result.TimingsSeconds.Values.Sum().ToString("0.0000"));
@@ -38,13 +42,26 @@ internal static class MatchCommand
         return 0;
     }
 
-    public static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir)
+    /// <summary>Creates the output folder and checks that it takes files, before any work is done.</summary>
+    public static void PrepareOutput(string outDir)
     {
-        try { Directory.CreateDirectory(outDir); }
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            var probe = Path.Combine(outDir, $".hpf-write-test-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new HyperpixelFlowException($"{outDir}: cannot create output folder ({e.Message})", e);
+            throw new HyperpixelFlowException($"{outDir}: cannot write the output folder ({e.Message})", e);
         }
+    }
+
+    public static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir,
+        bool withHyperpixelMatches = false)
+    {
+        PrepareOutput(outDir);
         var d = result.Diagnostics;
         var json = new
         {
@@ -62,7 +79,7 @@ internal static class MatchCommand
                 mutual = p.Mutual,
                 cycle_error_px = Math.Round(p.CycleError, 3),
             }),
-            hyperpixel_matches = new
+            hyperpixel_matches = !withHyperpixelMatches ? null : new
             {
                 format = "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
                 matches = result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2),
@@ -78,7 +95,7 @@ internal static class MatchCommand
             diagnostics = d,
             timings_s = result.TimingsSeconds,
         };
-        File.WriteAllText(Path.Combine(outDir, "result.json"), JsonSerializer.Serialize(json, JsonOptions.Indented));
+        File.WriteAllText(Path.Combine(outDir, "result.json"), JsonSerializer.Serialize(json, JsonOptions.IndentedWithoutNulls));
         using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
             flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
         using (var picture = Pictures.Correspondences(source, target, result.Points)) Pictures.SavePng(picture, Path.Combine(outDir, "matches.png"));
@@ -94,5 +111,11 @@ internal static class JsonOptions
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>As <see cref="Indented"/>, leaving out members that are null (opt-in parts of result.json).</summary>
+    public static JsonSerializerOptions IndentedWithoutNulls { get; } = new(Indented)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 }

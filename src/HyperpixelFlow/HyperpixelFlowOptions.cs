@@ -114,16 +114,58 @@ public sealed record HyperpixelFlowOptions
     /// Largest block of the N x M similarity matrix held at once (bytes). Larger matrices are processed in row blocks
     /// that are recomputed for the second pass, so memory stays bounded; results are identical.
     /// </summary>
+    [RuntimeSetting]
     public long MaxSimilarityBlockBytes { get; init; } = 256L << 20;
 
     /// <summary>Torch device: "cpu" or "cuda[:n]".</summary>
+    [RuntimeSetting]
     public string Device { get; init; } = "cpu";
 
     /// <summary>Intra-op threads for the tensor engine; 0 = leave the engine's default.</summary>
+    [RuntimeSetting]
     public int Threads { get; init; }
 
     /// <summary>Images larger than this many pixels are refused (decoding them would exhaust memory).</summary>
+    [RuntimeSetting]
     public long MaxImagePixels { get; init; } = 100_000_000;
+
+    /// <summary>
+    /// Every setting that can change a prediction, by name (nested settings as "OptimalTransport.Epsilon"), as
+    /// invariant text: derived from the properties themselves, so an option added later is recorded without anyone
+    /// remembering to. Leaves out <see cref="RuntimeSettingAttribute"/> options and the backbone's identity (name,
+    /// weights, layers), which evaluation records on their own.
+    /// </summary>
+    public SortedDictionary<string, string> ResultSettings()
+    {
+        var settings = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Add(object record, string prefix)
+        {
+            foreach (var property in record.GetType().GetProperties().Where(p => p.SetMethod is not null))
+            {
+                if (Attribute.IsDefined(property, typeof(RuntimeSettingAttribute))
+                    || property.Name is nameof(Backbone) or nameof(WeightsPath) or nameof(Layers)) continue;
+                var value = property.GetValue(record);
+                string name = prefix + property.Name;
+                switch (value)
+                {
+                    case { } nested when nested.GetType().IsClass && nested.GetType().Namespace?.StartsWith("HyperpixelFlow", StringComparison.Ordinal) == true:
+                        Add(nested, name + "."); break;   // a settings group such as OptimalTransport
+                    case System.Collections.IEnumerable list and not string:
+                        settings[name] = string.Join(",", list.Cast<object>().Select(Invariant)); break;
+                    default: settings[name] = Invariant(value); break;
+                }
+            }
+        }
+        Add(this, "");
+        return settings;
+    }
+
+    private static string Invariant(object? value) => value switch
+    {
+        null => "",
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 
     /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
     public void Validate()
@@ -149,6 +191,14 @@ public sealed record HyperpixelFlowOptions
         if (MaxImagePixels < 1) throw new HyperpixelFlowException($"MaxImagePixels must be positive, got {MaxImagePixels}");
     }
 }
+
+/// <summary>
+/// Marks an option that changes how a result is computed (where, how fast, how much memory) but never the result
+/// itself: it is left out of <see cref="HyperpixelFlowOptions.ResultSettings"/>, so results of runs that differ only
+/// in it may be mixed. Every other option counts.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class RuntimeSettingAttribute : Attribute;
 
 /// <summary>Image size limits shared by the loader and the options.</summary>
 public static class ImageLimits

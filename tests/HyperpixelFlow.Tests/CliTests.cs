@@ -64,7 +64,7 @@ public class CliTests
         var (s, t, dir) = Demo.Value;
         string outDir = Path.Combine(dir, "out");
         var watch = Stopwatch.StartNew();
-        var run = Hpf("match", s, t, "--points", "40,30;100.5,60", "--out", outDir);
+        var run = Hpf("match", s, t, "--points", "40,30;100.5,60", "--out", outDir, "--hyperpixel-matches");
         double wall = watch.Elapsed.TotalSeconds;
         Assert.True(run.ExitCode == 0, run.Stderr);
         var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "result.json"))).RootElement;
@@ -95,6 +95,19 @@ public class CliTests
     }
 
     [Fact]
+    public void Result_json_is_small_unless_hyperpixel_matches_are_asked_for()
+    {
+        var (s, t, dir) = Demo.Value;
+        string outDir = Path.Combine(dir, "small");
+        var run = Hpf("match", s, t, "--points", "40,30;100,60;20,20", "--out", outDir);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var path = Path.Combine(outDir, "result.json");
+        Assert.False(JsonDocument.Parse(File.ReadAllText(path)).RootElement.TryGetProperty("hyperpixel_matches", out _));
+        Assert.True(new FileInfo(path).Length < 8_000, $"result.json is {new FileInfo(path).Length} bytes for 3 points");
+        Assert.Contains("matched 3 points", run.Stdout);
+    }
+
+    [Fact]
     public void Bad_inputs_give_one_line_errors_and_exit_code_2()
     {
         var (s, t, dir) = Demo.Value;
@@ -114,5 +127,23 @@ public class CliTests
         AssertCleanError(Hpf("match", s, t, "--target-stride", "-8"), "TargetHyperpixelStride must be >= 0");
         AssertCleanError(Hpf("match", s, t, "--backbone", "vgg"), "unknown backbone 'vgg'");
         AssertCleanError(Hpf("match", s, t, "--backbone", "resnet50"), "no bundled weights");
+        // Empty values (a script's unset variable) are errors, never a silent default.
+        foreach (var option in new[] { "--points", "--layers", "--backbone", "--device", "--scales", "--matching", "--preset", "--out" })
+            AssertCleanError(Hpf("match", s, t, option, ""), $"{option}: empty value");
+        AssertCleanError(Hpf("match", s, t, "--max-side", "x"), "as expected type a whole number");
+        AssertCleanError(Hpf("match", s, t, "--bogus"), "Unrecognized command or argument '--bogus'");
+        AssertCleanError(Hpf("match", s, t, "--device", "banana"), "device 'banana' is not cpu, cuda or cuda:N");
+        AssertCleanError(Hpf("match", s, t, "--device", "cuda"), "no CUDA here");
+        AssertCleanError(Hpf("match", s, t, "--matching", "banana"), "unknown matching step 'banana'; known: rhm, ot");
+        AssertCleanError(Hpf("match", s, t, "--preset", "banana"), "unknown preset 'banana'");
+        AssertCleanError(Hpf("match", s, t, "--ot-epsilon", "0"), "OT epsilon must be a positive number");
+        AssertCleanError(Hpf("match", s, t, "--scales", "1,-2"), "--scales: '-2' is not a positive number");
+        string textWeights = Path.Combine(dir, "weights.pth");
+        File.WriteAllText(textWeights, "not weights");
+        AssertCleanError(Hpf("match", s, t, "--backbone", "resnet18", "--weights", textWeights), "not a PyTorch checkpoint");
+        // A bad output folder is reported before any work: before even the (missing) source image is read.
+        File.WriteAllText(Path.Combine(dir, "a-file"), "");
+        AssertCleanError(Hpf("match", Path.Combine(dir, "missing.png"), t, "--out", Path.Combine(dir, "a-file", "out")), "cannot write the output folder");
+        AssertCleanError(Hpf("match", s, t, "--margin-pruning", "true", "--no-margin-pruning"), "contradict");
     }
 }

@@ -11,15 +11,41 @@ public class ResumeTests
     private static BenchmarkDataset Subset() => Datasets.LoadPfWillow(SharedData.PfWillow);
 
     [Fact]
-    public void Results_of_another_hyperpixel_or_target_stride_are_never_resumed()
+    public void Every_result_changing_option_is_recorded_and_runtime_ones_are_not()
     {
-        var exact = new EvaluationSettings("pfwillow", "test", "resnet18-cntk", [2, 4, 5, 6, 7], 300, true, [0.1], "KeypointExtent");
-        Assert.True(exact.SameAs(exact with { }));
-        Assert.False(exact.SameAs(exact with { HyperpixelStride = 8 }));
-        Assert.Contains("hyperpixel stride 8", (exact with { HyperpixelStride = 8 }).ToString());
-        Assert.False(exact.SameAs(exact with { TargetHyperpixelStride = 8 }));
-        Assert.False((exact with { HyperpixelStride = 8 }).SameAs(exact with { TargetHyperpixelStride = 8 }));
-        Assert.Contains("target hyperpixel stride 8", (exact with { TargetHyperpixelStride = 8 }).ToString());
+        var settings = new HyperpixelFlowOptions().ResultSettings();
+        foreach (var key in new[] { "MaxSide", "Upscale", "MarginPruning", "HyperpixelStride", "TargetHyperpixelStride", "Matching", "HoughCells",
+                     "SimilarityExponent", "HoughKernelSize", "OptimalTransport.Epsilon", "OptimalTransport.Iterations", "Scales", "FlipTarget", "SubHyperpixelRadius" })
+            Assert.True(settings.ContainsKey(key), key);
+        foreach (var key in new[] { "Threads", "Device", "MaxSimilarityBlockBytes", "MaxImagePixels", "WeightsPath", "Layers", "Backbone" })
+            Assert.False(settings.ContainsKey(key), key);
+        // Changing any recorded option changes the record and is named.
+        var changed = (new HyperpixelFlowOptions { HoughCells = 4096, OptimalTransport = new() { Epsilon = 0.1 } }).ResultSettings();
+        Assert.Equal(["HoughCells", "OptimalTransport.Epsilon"], settings.Keys.Where(k => settings[k] != changed[k]));
+    }
+
+    [SkippableFact]
+    public void Results_of_other_data_or_options_are_refused_naming_what_differs()
+    {
+        var full = Subset();
+        var first = full with { Pairs = full.Pairs.Take(3).ToList() };
+        var other = full with { Pairs = full.Pairs.Skip(3).Take(3).ToList() };   // same dataset name and split, other pairs
+        var dir = TestFolders.Create("mix");
+        string results = Path.Combine(dir, "r.jsonl");
+        using var matcher = new HyperpixelMatcher();
+        var evaluator = new Evaluator(matcher);
+        evaluator.Run(first, [0.1], PckThreshold.Auto, results);
+        Assert.NotEqual(evaluator.SettingsFor(first, [0.1], PckThreshold.Auto).Fingerprint(), evaluator.SettingsFor(other, [0.1], PckThreshold.Auto).Fingerprint());
+
+        var otherData = Assert.Throws<HyperpixelFlowException>(() => evaluator.Run(other, [0.1], PckThreshold.Auto, results));
+        Assert.Contains("pair list:", otherData.Message);
+        using var otherCells = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { HoughCells = 4096 });
+        var otherOptions = Assert.Throws<HyperpixelFlowException>(() => new Evaluator(otherCells).Run(first, [0.1], PckThreshold.Auto, results));
+        Assert.Contains("HoughCells: 4096 vs 8192", otherOptions.Message);
+        // Runtime settings do not split results: a run with other threads and block size resumes the file.
+        using var runtime = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { MaxSimilarityBlockBytes = 1 << 20 });
+        Assert.Equal(3, new Evaluator(runtime).Run(first, [0.1], PckThreshold.Auto, results).Pairs);
+        Assert.Equal(4, File.ReadAllLines(results).Length);
     }
 
     [SkippableFact]

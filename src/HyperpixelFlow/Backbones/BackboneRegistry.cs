@@ -79,16 +79,17 @@ public static class BackboneRegistry
 
     private static Device ParseDevice(string device)
     {
-        try
+        var parts = System.Text.RegularExpressions.Regex.Match(device.Trim(), "^(cpu|cuda)(:[0-9]+)?$",
+            System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        if (!parts.Success) throw new HyperpixelFlowException($"device '{device}' is not cpu, cuda or cuda:N");
+        if (parts.Groups[1].Value.Equals("cuda", StringComparison.OrdinalIgnoreCase))
         {
-            var d = torch.device(device);
-            if (d.type == DeviceType.CUDA && !cuda.is_available())
-                throw new HyperpixelFlowException($"device '{device}' requested but CUDA is not available in this build of libtorch");
-            return d;
+            bool available;
+            try { available = cuda.is_available(); }
+            catch (InvalidOperationException) { available = false; }   // TorchSharp's answer when libtorch has no CUDA backend
+            if (!available)
+                throw new HyperpixelFlowException($"device '{device}': no CUDA here (this build uses the CPU libtorch, or no GPU is visible); use --device cpu");
         }
-        catch (ArgumentException e)
-        {
-            throw new HyperpixelFlowException($"invalid device '{device}': {e.Message}", e);
-        }
+        return torch.device(device.Trim().ToLowerInvariant());
     }
 }

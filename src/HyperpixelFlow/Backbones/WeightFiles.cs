@@ -26,9 +26,12 @@ public static class WeightFiles
     {
         if (!File.Exists(path)) throw new HyperpixelFlowException($"{path}: weights file not found");
         Dictionary<string, Tensor> raw;
+        bool safetensors = LooksLikeSafetensors(path);
+        if (!safetensors && !LooksLikeZip(path))
+            throw new HyperpixelFlowException($"{path}: not a PyTorch checkpoint (a .pth zip archive from torch.save) or a safetensors file");
         try
         {
-            raw = LooksLikeSafetensors(path) ? Safetensors.LoadStateDict(path) : ReadPickle(path);
+            raw = safetensors ? Safetensors.LoadStateDict(path) : ReadPickle(path);
         }
         catch (Exception e) when (e is not HyperpixelFlowException)
         {
@@ -58,6 +61,14 @@ public static class WeightFiles
             result[(string)entry.Key] = t;
         }
         return result;
+    }
+
+    /// <summary>torch.save writes a zip archive (since PyTorch 1.6): local file header "PK\x03\x04".</summary>
+    private static bool LooksLikeZip(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> head = stackalloc byte[4];
+        return stream.Read(head) == 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4;
     }
 
     /// <summary>safetensors: 8-byte little-endian header length, then a JSON header starting with '{'.</summary>

@@ -29,8 +29,20 @@ public sealed record BeamCandidate(IReadOnlyList<int> Layers, double Score, int 
 /// </summary>
 public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
 {
-    public sealed record Settings(string Dataset, string Split, string Backbone, int MaxSide, bool MarginPruning, double Alpha,
-        string Threshold, int Beam, int Depth, int Pairs, string Matching = "rhm(similarity exponent 3)");
+    /// <summary>What a search's scores depend on: the evaluation settings (without layers, which the search varies) and the beam.</summary>
+    public sealed record Settings(EvaluationSettings Evaluation, int Beam, int Depth)
+    {
+        public IReadOnlyList<string> Differences(Settings other) =>
+        [
+            .. Evaluation.Differences(other.Evaluation),
+            .. Beam != other.Beam ? [$"beam: {Beam} vs {other.Beam}"] : Array.Empty<string>(),
+            .. Depth != other.Depth ? [$"depth: {Depth} vs {other.Depth}"] : Array.Empty<string>(),
+        ];
+    }
+
+    /// <summary>The settings of a search with this matcher, data and beam (file names use their fingerprint).</summary>
+    public Settings SettingsFor(int beam, int depth) =>
+        new(new Evaluator(matcher).SettingsFor(dataset, [alpha], threshold) with { Layers = [] }, beam, depth);
 
     public IReadOnlyList<int> StartIds { get; init; } = [0, 1, 2, 3];
 
@@ -46,8 +58,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
             throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel and target strides at 0");
         int candidates = matcher.Backbone.CandidateCount;
         var kind = Evaluator.Resolve(dataset, threshold);
-        var settings = new Settings(dataset.Name, dataset.Split, matcher.Backbone.Name, matcher.Options.MaxSide, matcher.Options.MarginPruning,
-            alpha, kind.ToString(), beam, depth, dataset.Pairs.Count, matcher.Options.DescribeMethod());
+        var settings = SettingsFor(beam, depth);
         var known = OpenLog(logPath, settings);
         bool fresh = !File.Exists(logPath) || new FileInfo(logPath).Length == 0;
         using var log = new StreamWriter(logPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
@@ -113,8 +124,11 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
                 if (!e.TryGetProperty("settings", out var header))
                     throw new DatasetFormatException(path, 1, "not a beam-search log (no settings line); delete it or pass another --log");
                 var logged = header.Deserialize<Settings>();
-                if (logged != settings)
-                    throw new HyperpixelFlowException($"{path} was written for other settings ({logged}); pass another --log or delete it");
+                if (logged?.Evaluation?.Options is null)
+                    throw new HyperpixelFlowException($"{path} has a settings line this version cannot compare; pass another --log or delete it");
+                var differences = settings.Differences(logged);
+                if (differences.Count > 0)
+                    throw new HyperpixelFlowException($"{path} was written for other settings (now vs log: {string.Join("; ", differences)}); pass another --log or delete it");
                 continue;
             }
             if (!e.TryGetProperty("layers", out _) || !e.TryGetProperty("score", out _))

@@ -1,22 +1,108 @@
 namespace HyperpixelFlow.Evaluation;
 
 /// <summary>
-/// Everything that determines an evaluation's numbers; a results file is only resumed under equal settings.
-/// <see cref="Matching"/> is <see cref="HyperpixelFlowOptions.DescribeMethod"/>: the matching step and the levers beyond the paper.
+/// Everything that determines an evaluation's numbers: what the data is (the pair list's content hash, which covers
+/// every pair's images, their file sizes and annotations), what the backbone is (name, a hash of its weights file,
+/// the layers), every result-changing option (<see cref="HyperpixelFlowOptions.ResultSettings"/>), the alphas and the
+/// threshold. A results file is only resumed under equal settings; <see cref="DataPath"/> is recorded for people and
+/// not compared (moving a dataset does not change its results).
 /// </summary>
 public sealed record EvaluationSettings(
-    string Dataset, string Split, string Backbone, IReadOnlyList<int> Layers, int MaxSide, bool MarginPruning,
-    IReadOnlyList<double> Alphas, string Threshold, int HyperpixelStride = 0, int TargetHyperpixelStride = 0, string Matching = "rhm(similarity exponent 3)")
+    string Dataset, string Split, string DataPath, string PairListHash, string Backbone, string Weights, IReadOnlyList<int> Layers,
+    IReadOnlyDictionary<string, string> Options, IReadOnlyList<double> Alphas, string Threshold)
 {
-    public bool SameAs(EvaluationSettings other) =>
-        Dataset == other.Dataset && Split == other.Split && Backbone == other.Backbone && Layers.SequenceEqual(other.Layers)
-        && MaxSide == other.MaxSide && MarginPruning == other.MarginPruning && Alphas.SequenceEqual(other.Alphas) && Threshold == other.Threshold
-        && HyperpixelStride == other.HyperpixelStride && TargetHyperpixelStride == other.TargetHyperpixelStride
-        && Matching == other.Matching;
+    /// <summary>The fields that differ from <paramref name="other"/>, as "name: this vs other" (empty when the same).</summary>
+    public IReadOnlyList<string> Differences(EvaluationSettings other)
+    {
+        var differences = new List<string>();
+        void Compare(string name, string mine, string theirs)
+        {
+            if (mine != theirs) differences.Add($"{name}: {mine} vs {theirs}");
+        }
+        Compare("dataset", Dataset, other.Dataset);
+        Compare("split", Split, other.Split);
+        Compare("pair list", PairListHash, other.PairListHash);
+        Compare("backbone", Backbone, other.Backbone);
+        Compare("weights", Weights, other.Weights);
+        Compare("layers", string.Join(",", Layers), string.Join(",", other.Layers ?? []));
+        foreach (var key in Options.Keys.Union(other.Options?.Keys ?? []).Order(StringComparer.Ordinal))
+            Compare(key, Options.GetValueOrDefault(key) ?? "(none)", other.Options?.GetValueOrDefault(key) ?? "(none)");
+        Compare("alphas", string.Join(",", Alphas), string.Join(",", other.Alphas ?? []));
+        Compare("threshold", Threshold, other.Threshold);
+        return differences;
+    }
+
+    public bool SameAs(EvaluationSettings other) => Differences(other).Count == 0;
+
+    /// <summary>A short hash of everything compared: results files of different settings get different names.</summary>
+    public string Fingerprint() => Hashing.Short(string.Join("\n",
+        new[] { Dataset, Split, PairListHash, Backbone, Weights, string.Join(",", Layers), string.Join(",", Alphas), Threshold }
+            .Concat(Options.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"))));
 
     public override string ToString() =>
-        $"{Dataset}/{Split}, {Backbone} layers {string.Join(",", Layers)}, max side {MaxSide}, pruning {MarginPruning}, alphas {string.Join(",", Alphas)}, threshold {Threshold}" +
-        HyperpixelFlowOptions.DescribeGrids(HyperpixelStride, TargetHyperpixelStride) + $", method {Matching}";
+        $"{Dataset}/{Split} ({PairListHash[..8]}), {Backbone} layers {string.Join(",", Layers)}, max side {Options.GetValueOrDefault("MaxSide")}, " +
+        $"margin pruning {(Options.GetValueOrDefault("MarginPruning") == "True" ? "on" : "off")}, alphas {string.Join(",", Alphas)}, threshold {ThresholdNames.Describe(Threshold)}, " +
+        $"method {Options.GetValueOrDefault("Matching")}";
+}
+
+/// <summary>SHA-256 helpers for settings records.</summary>
+public static class Hashing
+{
+    private static readonly Dictionary<string, (DateTime Written, long Length, string Hash)> FileHashes = [];
+
+    public static string Of(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    public static string Short(string text) => Of(text)[..12];
+
+    /// <summary>SHA-256 of a file's content, remembered per process while the file is unchanged.</summary>
+    public static string OfFile(string path)
+    {
+        var info = new FileInfo(path);
+        lock (FileHashes)
+        {
+            if (FileHashes.TryGetValue(info.FullName, out var known) && known.Written == info.LastWriteTimeUtc && known.Length == info.Length)
+                return known.Hash;
+            using var stream = info.OpenRead();
+            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+            FileHashes[info.FullName] = (info.LastWriteTimeUtc, info.Length, hash);
+            return hash;
+        }
+    }
+
+    /// <summary>
+    /// Content hash of a benchmark's pair list: every pair's id, category, image paths (relative to the root) and
+    /// file sizes, keypoints, boxes and masks, in order.
+    /// </summary>
+    public static string OfPairs(BenchmarkDataset dataset)
+    {
+        var text = new System.Text.StringBuilder();
+        var sizes = new Dictionary<string, long>();
+        long Size(string path) => sizes.TryGetValue(path, out long n) ? n : sizes[path] = File.Exists(path) ? new FileInfo(path).Length : -1;
+        string Points(IEnumerable<Flow.Point2> points) => string.Join(";", points.Select(p => FormattableString.Invariant($"{p.X:R},{p.Y:R}")));
+        foreach (var pair in dataset.Pairs)
+        {
+            text.Append(pair.Id).Append('|').Append(pair.Category).Append('|')
+                .Append(Path.GetRelativePath(dataset.Root, pair.SourceImage)).Append(':').Append(Size(pair.SourceImage)).Append('|')
+                .Append(Path.GetRelativePath(dataset.Root, pair.TargetImage)).Append(':').Append(Size(pair.TargetImage)).Append('|')
+                .Append(Points(pair.SourcePoints)).Append('|').Append(Points(pair.TargetPoints)).Append('|')
+                .Append(pair.SourceBox).Append('|').Append(pair.TargetBox).Append('|')
+                .Append(pair.SourceMask is null ? "" : Points(pair.SourceMask.Vertices)).Append('|')
+                .Append(pair.TargetMask is null ? "" : Points(pair.TargetMask.Vertices)).Append('\n');
+        }
+        return Of(text.ToString());
+    }
+}
+
+/// <summary>People's names of the PCK thresholds.</summary>
+public static class ThresholdNames
+{
+    public static string Describe(string threshold) => threshold switch
+    {
+        nameof(PckThreshold.Image) => "image size",
+        nameof(PckThreshold.BoundingBox) => "bounding box",
+        nameof(PckThreshold.KeypointExtent) => "keypoint extent",
+        _ => threshold,
+    };
 }
 
 /// <summary>One evaluated pair. Predicted keypoints are in resized-target pixels, like the threshold.</summary>

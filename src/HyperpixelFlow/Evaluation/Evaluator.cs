@@ -15,9 +15,15 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     public HyperpixelMatcher Matcher { get; } = matcher;
 
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
-        new(dataset.Name, dataset.Split, Matcher.Backbone.Name, Matcher.Layers, Matcher.Options.MaxSide, Matcher.Options.MarginPruning,
-            alphas, Resolve(dataset, threshold).ToString(), Matcher.Options.HyperpixelStride, Matcher.Options.TargetHyperpixelStride,
-            Matcher.Options.DescribeMethod());
+        new(dataset.Name, dataset.Split, Path.GetFullPath(dataset.Root), Hashing.OfPairs(dataset), Matcher.Backbone.Name,
+            WeightsIdentity(Matcher.Options), Matcher.Layers, Matcher.Options.ResultSettings(), alphas, Resolve(dataset, threshold).ToString());
+
+    /// <summary>"bundled sha256:..." or "sha256:..." of the weights file in use: other weights never share results.</summary>
+    public static string WeightsIdentity(HyperpixelFlowOptions options) => options.WeightsPath is { } path
+        ? $"sha256:{Hashing.OfFile(path)[..16]}"
+        : File.Exists(Backbones.BackboneRegistry.BundledWeightsPath)
+            ? $"bundled sha256:{Hashing.OfFile(Backbones.BackboneRegistry.BundledWeightsPath)[..16]}"
+            : "bundled";
 
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;

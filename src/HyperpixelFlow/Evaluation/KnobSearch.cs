@@ -64,8 +64,8 @@ public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> cr
         using var matcher = createMatcher(options);
         var evaluator = new Evaluator(matcher);
         var settings = evaluator.SettingsFor(dataset, [alpha], threshold);
-        string configuration = $"layers {string.Join(",", settings.Layers)}, max side {settings.MaxSide}, {settings.Matching}";
-        string file = Path.Combine(folder, $"{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(settings.ToString())))[..16]}.jsonl");
+        string configuration = $"layers {string.Join(",", settings.Layers)}, max side {options.MaxSide}, {options.DescribeMethod()}";
+        string file = Path.Combine(folder, $"{settings.Fingerprint()}.jsonl");
         var summary = evaluator.Run(dataset, [alpha], threshold, file, cancel: cancel);
         return summary.Complete
             ? new KnobScore(configuration, summary.Pck[PairResult.AlphaKey(alpha)], summary.SecondsPerPair)

@@ -42,9 +42,12 @@ public sealed class ResultsLog : IDisposable
                 if (lineNumber == 1)
                 {
                     var header = Parse<Header>(line, path, lineNumber);
-                    if (header?.Settings is null || !header.Settings.SameAs(settings))
+                    if (header?.Settings?.Options is null || header.Settings.PairListHash is null)
+                        throw new HyperpixelFlowException($"{path} holds results without a settings record this version can compare; pass another results file or restart it");
+                    var differences = settings.Differences(header.Settings);
+                    if (differences.Count > 0)
                         throw new HyperpixelFlowException(
-                            $"{path} holds results for other settings ({header?.Settings}); pass another results file or restart it");
+                            $"{path} holds results for other settings (now vs file: {string.Join("; ", differences)}); pass another results file or restart it");
                 }
                 else existing.Add(Parse<PairResult>(line, path, lineNumber)!);
                 lineStart = end + 1;
