@@ -29,6 +29,22 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void Translucent_pixels_are_composited_on_white_and_opaque_ones_kept()
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(40, 40, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (int y = 0; y < 40; y++)
+            for (int x = 0; x < 40; x++)
+                bitmap.SetPixel(x, y, x < 20 ? new SKColor(0, 0, 0, 0)            // fully transparent black: white
+                    : y < 20 ? new SKColor(200, 100, 0, 128)                      // half-transparent orange
+                    : new SKColor(10, 20, 30, 255));                              // opaque: unchanged
+        var image = ImageLoader.Decode(Encode(bitmap), "rgba.png");
+        byte[] Pixel(int x, int y) => image.Pixels[(3 * (y * 40 + x))..(3 * (y * 40 + x) + 3)];
+        Assert.Equal([255, 255, 255], Pixel(5, 5));
+        Assert.Equal([(byte)((200 * 128 + 255 * 127 + 127) / 255), (byte)((100 * 128 + 255 * 127 + 127) / 255), (byte)((255 * 127 + 127) / 255)], Pixel(30, 5));
+        Assert.Equal([10, 20, 30], Pixel(30, 30));
+    }
+
+    [Fact]
     public void Cmyk_jpeg_decodes_to_rgb()
     {
         var image = ImageLoader.Decode(Convert.FromBase64String(CmykJpeg), "cmyk.jpg");
@@ -55,8 +71,8 @@ public class ImageInputTests
         Assert.Equal(g.Pixels[0], g.Pixels[1]);
         using var rgba = Pattern(48, 40, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var a = ImageLoader.Decode(Encode(rgba), "alpha.png");
-        // alpha is dropped without compositing, as PIL's convert('RGB') does
-        Assert.Equal(new byte[] { 30, 60, 90 }, a.Pixels[..3]);
+        // half-transparent (30, 60, 90) on white
+        Assert.Equal(new byte[] { 142, 157, 172 }, a.Pixels[..3]);
     }
 
     [Fact]

@@ -62,8 +62,11 @@ public sealed class RgbImage
         return new RgbImage(src.Width, src.Height, rgb, source);
     }
 
-    /// <summary>RGBA rows (with the bitmap's row stride) to packed RGB; pointers, because span indexing made this
-    /// loop cost more than the PNG decode itself.</summary>
+    /// <summary>
+    /// Unpremultiplied RGBA rows (with the bitmap's row stride) to packed RGB, translucent pixels composited on white
+    /// (a transparent background is white, not whatever colour its hidden pixels hold); opaque pixels are copied as
+    /// they are. Pointers, because span indexing made this loop cost more than the PNG decode itself.
+    /// </summary>
     private static unsafe void DropAlpha(SKBitmap rgba, byte[] rgb)
     {
         byte* pixels = (byte*)rgba.GetPixels();
@@ -75,9 +78,20 @@ public sealed class RgbImage
                 byte* from = pixels + (long)y * rowBytes, to = output + (long)y * width * 3;
                 for (int x = 0; x < width; x++, from += 4, to += 3)
                 {
-                    to[0] = from[0];
-                    to[1] = from[1];
-                    to[2] = from[2];
+                    int alpha = from[3];
+                    if (alpha == 255)
+                    {
+                        to[0] = from[0];
+                        to[1] = from[1];
+                        to[2] = from[2];
+                    }
+                    else
+                    {
+                        int white = 255 * (255 - alpha) + 127;
+                        to[0] = (byte)((from[0] * alpha + white) / 255);
+                        to[1] = (byte)((from[1] * alpha + white) / 255);
+                        to[2] = (byte)((from[2] * alpha + white) / 255);
+                    }
                 }
             }
         }
