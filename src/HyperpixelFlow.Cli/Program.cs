@@ -3,6 +3,10 @@ using HyperpixelFlow;
 using HyperpixelFlow.Cli;
 using Spectre.Console;
 
+// Redirected output (a log, a pipe, a script) is never wrapped: Spectre would break lines at 80 columns, splitting
+// paths and machine-readable lines.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 4096;
+
 var root = new RootCommand("hpf: Hyperpixel Flow semantic correspondence (Min et al., ICCV 2019) in .NET");
 root.Subcommands.Add(MatchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
