@@ -95,6 +95,23 @@ public class CliTests
     }
 
     [Fact]
+    public void Match_command_lands_on_the_true_points_of_the_synthetic_pair()
+    {
+        var (s, t, dir) = Demo.Value;
+        var pair = SyntheticPairs.Create(160, 120);   // the pair behind Demo, with its true correspondences
+        string outDir = Path.Combine(dir, "truth");
+        var points = string.Join(";", pair.SourcePoints.Select(p => FormattableString.Invariant($"{p.X},{p.Y}")));
+        var run = Hpf("match", s, t, "--points", points, "--out", outDir);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var predicted = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "result.json"))).RootElement.GetProperty("points").EnumerateArray()
+            .Select(p => (X: p.GetProperty("target")[0].GetDouble(), Y: p.GetProperty("target")[1].GetDouble())).ToList();
+        Assert.Equal(pair.TargetPoints.Count, predicted.Count);
+        double threshold = 0.1 * 160;
+        int correct = predicted.Zip(pair.TargetPoints).Count(z => Math.Sqrt(Math.Pow(z.First.X - z.Second.X, 2) + Math.Pow(z.First.Y - z.Second.Y, 2)) <= threshold);
+        Assert.True(correct >= 0.8 * predicted.Count, $"{correct}/{predicted.Count} points within 0.1 x 160 px of the truth");
+    }
+
+    [Fact]
     public void Result_json_is_small_unless_hyperpixel_matches_are_asked_for()
     {
         var (s, t, dir) = Demo.Value;
