@@ -20,7 +20,7 @@ public class LauncherTests
         var calls = Path.Combine(root, "calls.txt");
         var fake = Path.Combine(root, "fake-bin", "dotnet");
         File.WriteAllText(fake, $"#!/bin/sh\necho \"$1\" >> '{calls}'\n");
-        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var dll = Path.Combine(root, "src/HyperpixelFlow.Cli/bin/Release/net10.0/linux-x64/hpf.dll");
         File.WriteAllText(dll, "");
         foreach (var source in new[] { "src/HyperpixelFlow/Flow/A.cs", "Directory.Build.props", "Directory.Build.targets" })
