@@ -21,9 +21,9 @@ internal static class BeamSearchCommand
                 "working side 300/400, soft-argmax radius, target flip, scales), each a full evaluation kept under hpf-results/knobs-*/ (resumable)",
         };
         var common = new CommonOptions();
-        var command = new Command("beamsearch", "choose hyperpixel layers by beam search on a validation split")
-            { beam, depth, alpha, log, knobs };
-        benchmark.AddTo(command);
+        var command = new Command("beamsearch", "choose hyperpixel layers by beam search on a validation split");
+        benchmark.AddTo(command);   // the required options first in the help
+        foreach (var option in new Option[] { beam, depth, alpha, log, knobs }) command.Options.Add(option);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {

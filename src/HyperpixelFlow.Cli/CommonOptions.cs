@@ -17,7 +17,7 @@ internal sealed class CommonOptions
     };
     public Option<string> Backbone { get; } = new("--backbone") { Description = "backbone name (see 'hpf backbones')", DefaultValueFactory = _ => Backbones.BackboneRegistry.DefaultName };
     public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
-    public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 (default: the backbone's)" };
+    public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 [default: the backbone's for the matching step]" };
     public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.MaxSide };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
@@ -44,7 +44,7 @@ internal sealed class CommonOptions
     public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
     public Option<int> SoftArgmax { get; } = new("--soft-argmax") { Description = "sub-hyperpixel transfer: confidence-weighted position within this many target cells of the best (0 = the paper)", DefaultValueFactory = _ => 0 };
     public Option<double> ConsistencyFilter { get; } = new("--consistency-filter") { Description = "dense flow: mark pixels whose forward-backward round trip misses by more than this many pixels as invalid (0 = keep all)", DefaultValueFactory = _ => 0 };
-    public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump (default: on; off for Caltech, as in the paper's code)" };
+    public Option<bool?> MarginPruning { get; } = new("--margin-pruning") { Description = "drop hyperpixels whose box leaves the image by more than a jump [default: on; off for Caltech, as in the paper's code]" };
     public Option<bool> NoMarginPruning { get; } = new("--no-margin-pruning") { Description = "keep every hyperpixel (same as --margin-pruning false)" };
 
     public void AddTo(Command command)

@@ -14,13 +14,13 @@ internal static class EvaluateCommand
         var benchmark = new DatasetOptions(defaultSplit: "test");
         var alpha = new Option<string>("--alpha") { Description = "PCK alphas", DefaultValueFactory = _ => "0.05,0.1,0.15" };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N pairs" };
-        var results = new Option<string?>("--results") { Description = "JSON-lines results file (default: derived from the settings, under ./hpf-results)" };
+        var results = new Option<string?>("--results") { Description = "JSON-lines results file [default: named after the settings, under ./hpf-results]" };
         var summary = new Option<string?>("--summary") { Description = "write the summary JSON here" };
         var restart = new Option<bool>("--restart") { Description = "discard earlier results in the results file instead of resuming" };
         var common = new CommonOptions();
-        var command = new Command("evaluate", "evaluate on a benchmark (PCK; LT-ACC and IoU for Caltech-101), resumable")
-            { alpha, limit, results, summary, restart };
-        benchmark.AddTo(command);
+        var command = new Command("evaluate", "evaluate on a benchmark (PCK; LT-ACC and IoU for Caltech-101), resumable");
+        benchmark.AddTo(command);   // the required options first in the help
+        foreach (var option in new Option[] { alpha, limit, results, summary, restart }) command.Options.Add(option);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {

@@ -13,7 +13,7 @@ internal static class MatchCommand
     {
         var source = new Argument<string>("source") { Description = "source image" };
         var target = new Argument<string>("target") { Description = "target image" };
-        var points = new Option<string?>("--points") { Description = "source points \"x,y;x,y\" in source pixels (default: an 8x8 grid)" };
+        var points = new Option<string?>("--points") { Description = "source points \"x,y;x,y\" in source pixels [default: an 8x8 grid]" };
         var output = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "hpf-out" };
         var hyperpixelMatches = new Option<bool>("--hyperpixel-matches") { Description = "also write every hyperpixel's best match into result.json (thousands of entries)" };
         var common = new CommonOptions();
