@@ -17,17 +17,18 @@ public sealed record KnobScore(string Configuration, double Score, double Second
 /// </summary>
 public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> createMatcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
 {
-    /// <summary>The levers of issue-11 style accuracy work, in the order they are searched.</summary>
+    /// <summary>The method's levers beyond the layers, in the order they are searched.</summary>
     public static IReadOnlyList<Knob> DefaultKnobs { get; } =
     [
         new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
         new("ot epsilon", [("0.05", o => o), ("0.03", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.03 } }),
             ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })]),
         new("ot plan exponent", [("0.5", o => o), ("1", o => o with { OptimalTransport = o.OptimalTransport with { PlanExponent = 1 } })]),
-        new("working side", [("300", o => o), ("400 (upscale)", o => o with { MaxSide = 400, Upscale = true })]),
         new("soft-argmax radius", [("0", o => o), ("1", o => o with { SubHyperpixelRadius = 1 }), ("2", o => o with { SubHyperpixelRadius = 2 })]),
         new("target flip", [("off", o => o), ("on", o => o with { FlipTarget = true })]),
         new("scales", [("1", o => o), ("1,0.75", o => o with { Scales = [1, 0.75] })]),
+        // Last, so that the knobs above are chosen at the cheap working side and this step prices the resolution alone.
+        new("working side", [("300", o => o), ("400 (upscale)", o => o with { MaxSide = 400, Upscale = true })]),
     ];
 
     public (HyperpixelFlowOptions Best, IReadOnlyList<KnobScore> Scores) Run(HyperpixelFlowOptions start, IReadOnlyList<Knob> knobs, string resultsFolder,
