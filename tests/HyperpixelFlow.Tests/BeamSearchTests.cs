@@ -36,3 +36,37 @@ public class BeamSearchTests
         Assert.Throws<HyperpixelFlowException>(() => new BeamSearch(matcher, data, 0.05, PckThreshold.Auto).Run(2, 2, log));
     }
 }
+
+public class KnobSearchTests
+{
+    [SkippableFact]
+    public void Knobs_are_chosen_one_after_another_by_val_score_and_a_rerun_reuses_every_evaluation()
+    {
+        var full = Datasets.LoadPfWillow(SharedData.PfWillow, "val");
+        var data = full with { Pairs = full.Pairs.Take(3).ToList() };
+        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options);
+        var folder = TestFolders.Create("knobs");
+        Knob[] knobs =
+        [
+            new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
+            new("ot epsilon", [("0.05", o => o), ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })]),
+            new("soft-argmax radius", [("0", o => o), ("2", o => o with { SubHyperpixelRadius = 2 })]),
+        ];
+        var search = new KnobSearch(o => new HyperpixelMatcher(matcher.Backbone, o), data, 0.1, PckThreshold.Auto);
+        var (best, scores) = search.Run(matcher.Options with { Layers = [2, 4, 5, 6, 7] }, knobs, folder);
+
+        // Greedy: each knob's winner is kept for the next; the OT knob is only searched when OT won.
+        bool otWon = scores[1].Score > scores[0].Score;
+        Assert.Equal(otWon ? 6 : 4, scores.Count);
+        Assert.Equal(otWon ? "ot" : "rhm", best.Matching);
+        var last = scores.TakeLast(2).ToList();
+        Assert.Equal(last[1].Score > last[0].Score ? 2 : 0, best.SubHyperpixelRadius);
+        Assert.Equal(scores.Count, File.ReadAllLines(Path.Combine(folder, "knobs.jsonl")).Length);
+
+        var files = Directory.GetFiles(folder, "*.jsonl").Where(f => !f.EndsWith("knobs.jsonl")).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var (again, rescored) = search.Run(matcher.Options with { Layers = [2, 4, 5, 6, 7] }, knobs, folder);
+        Assert.Equal(scores.Select(s => s.Score), rescored.Select(s => s.Score));
+        Assert.Equal(best.ResultSettings(), again.ResultSettings());
+        Assert.All(files, f => Assert.Equal(f.Value, File.GetLastWriteTimeUtc(f.Key)));   // nothing recomputed
+    }
+}
