@@ -20,7 +20,9 @@ internal static class BackbonesCommand
                 for (int id = 0; id < candidates.Count; id++)
                     table.AddRow(id.ToString(), id == 0 ? "stem max-pool" : BlockName(spec.Architecture, id),
                         candidates[id].Jump.ToString(), candidates[id].ReceptiveField.ToString());
-                table.Caption($"default layers {string.Join(",", spec.DefaultLayers)}; weights: {(spec.HasBundledWeights ? "bundled" : "--weights FILE (.pth / .safetensors)")}");
+                table.Caption($"default layers {string.Join(",", spec.DefaultLayers)}" +
+                    string.Concat((spec.LayersByMatching ?? new Dictionary<string, IReadOnlyList<int>>()).Select(kv => $", {string.Join(",", kv.Value)} with --matching {kv.Key}")) +
+                    $"; weights: {(spec.HasBundledWeights ? "bundled" : "--weights FILE (.pth / .safetensors)")}");
                 AnsiConsole.Write(table);
             }
             return 0;

@@ -77,10 +77,11 @@ public sealed record HyperpixelFlowOptions
         (hyperpixelStride > 0 || targetHyperpixelStride > 0 ? " (fast path)" : "");
 
     /// <summary>
-    /// The matching step by name in <see cref="Matching.MatchingRegistry"/>: <c>rhm</c> (the paper's regularized Hough
-    /// matching) or <c>ot</c> (SCOT's optimal-transport vote weights, <see cref="OptimalTransport"/>).
+    /// The matching step by name in <see cref="Matching.MatchingRegistry"/>: <c>ot</c> (the default: SCOT's
+    /// optimal-transport vote weights, <see cref="OptimalTransport"/>, chosen on PF-WILLOW val) or <c>rhm</c> (the
+    /// paper's regularized Hough matching; <see cref="Presets"/> "paper" selects it).
     /// </summary>
-    public string Matching { get; init; } = HyperpixelFlow.Matching.MatchingRegistry.PaperName;
+    public string Matching { get; init; } = "ot";
 
     /// <summary>The matching step with the settings that change its results, e.g. "rhm" or "ot(eps 0.05, 1 iteration, cost exponent 1, plan exponent 0.5)".</summary>
     public string DescribeMatching() =>

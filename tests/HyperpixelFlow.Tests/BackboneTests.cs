@@ -163,7 +163,11 @@ public class BackboneTests
         Assert.Contains("mis-shaped", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, pth)).Message);
         string garbage = Path.Combine(Path.GetDirectoryName(pth)!, "garbage.pth");
         File.WriteAllText(garbage, "not a checkpoint");
-        Assert.Contains("not a readable", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage)).Message);
+        Assert.Contains("not a PyTorch checkpoint (a .pth zip archive from torch.save) or a safetensors file",
+            Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage)).Message);
+        string truncated = Path.Combine(Path.GetDirectoryName(pth)!, "truncated.pth");
+        File.WriteAllBytes(truncated, File.ReadAllBytes(pth)[..64]);   // a zip archive cut short
+        Assert.Contains("not a readable", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, truncated)).Message);
         Assert.Contains("not found", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage + ".missing")).Message);
     }
 }

@@ -137,13 +137,17 @@ public class LeverTests
     }
 
     [Fact]
-    public void Matching_step_comes_from_the_options_and_the_paper_path_stays_the_default()
+    public void Matching_step_comes_from_the_options_and_the_paper_preset_is_the_papers_matching()
     {
-        Assert.Equal("rhm", new HyperpixelFlowOptions().Matching);
+        Assert.Equal("rhm", Presets.Get("paper").Options.Matching);
+        Assert.Equal("ot", new HyperpixelFlowOptions().Matching);
         var pair = SyntheticPairs.Create(160, 120, seed: 3);
         using var ot = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Matching = "ot" });
+        using var rhm = new HyperpixelMatcher(Matcher.Value.Backbone, Presets.Get("paper").Options);
         var withOt = ot.Match(pair.Source, pair.Target, pair.SourcePoints);
-        var withRhm = Matcher.Value.Match(pair.Source, pair.Target, pair.SourcePoints);
+        var withRhm = rhm.Match(pair.Source, pair.Target, pair.SourcePoints);
+        Assert.Equal([1, 2, 4, 5, 6, 8], ot.Layers);      // each step's own default layers
+        Assert.Equal([1, 3, 4, 5, 6, 8], rhm.Layers);
         Assert.StartsWith("ot(", withOt.Diagnostics.Matching);
         Assert.StartsWith("rhm(", withRhm.Diagnostics.Matching);
         Assert.NotEqual(withRhm.Diagnostics.ConfidenceMax, withOt.Diagnostics.ConfidenceMax);

@@ -22,9 +22,11 @@ public static class BackboneRegistry
 
     public static IReadOnlyList<BackboneSpec> All { get; } =
     [
-        // Default layers chosen by beam search (beam 4, depth 8) on PF-WILLOW val_pairs.csv: PCK@0.1 72.95 (2,4,5,6,7: see DEVELOPERS.md).
+        // Default layers chosen by beam search (beam 4, depth 8) on PF-WILLOW val_pairs.csv, once per matching step
+        // (rhm: the paper's matching; ot: optimal transport): see DEVELOPERS.md, "Layer selection".
         new(DefaultName, "ImageNet ResNet-18 (CNTK export, bundled from NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)",
-            new(ResidualBlockKind.Basic, [2, 2, 2, 3]), Preprocessing.Cntk, [1, 3, 4, 5, 6, 8], HasBundledWeights: true),
+            new(ResidualBlockKind.Basic, [2, 2, 2, 3]), Preprocessing.Cntk, [1, 3, 4, 5, 6, 8], HasBundledWeights: true,
+            LayersByMatching: new Dictionary<string, IReadOnlyList<int>> { ["ot"] = [1, 2, 4, 5, 6, 8] }),
         new("resnet18", "torchvision ResNet-18 (ImageNet)", new(ResidualBlockKind.Basic, [2, 2, 2, 2]),
             Preprocessing.TorchVision, [2, 4, 5, 6, 7], false),
         new("resnet34", "torchvision ResNet-34 (ImageNet); default layers by analogy with ResNet-18 (not searched)", new(ResidualBlockKind.Basic, [3, 4, 6, 3]),
