@@ -21,6 +21,8 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     private float[] _logA = [], _logB = [];
     private float[] _columnMax = [], _columnSum = [];
     private int _sources, _targets;
+    private float? _fixedShift;   // the column pass's common shift, when no column can underflow (see Observe)
+    private float? _rowShift;     // the weighting's common shift, when no row can underflow (see EndPass)
     private readonly object _merge = new();
 
     public OptimalTransportWeighting(OptimalTransportOptions options)
@@ -36,6 +38,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
 
     public override void Begin(int sources, int targets)
     {
+        _rowShift = null;
         (_sources, _targets) = (sources, targets);
         _logA = Enumerable.Repeat(-MathF.Log(sources), sources).ToArray();   // SCOT starts from a = 1/N
         _logB = new float[targets];
@@ -50,6 +53,29 @@ public sealed class OptimalTransportWeighting : VoteWeighting
             {
                 _columnMax = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
                 _columnSum = new float[targets];
+                // log K + log a lies within 1/eps + (max - min of log a) below max(log a): when that span cannot underflow
+                // exp in float32, one fixed shift serves every column (one exp per value instead of a running maximum).
+                float logAMax = _logA.Max();
+                _fixedShift = 1 / Options.Epsilon + (logAMax - _logA.Min()) < 80 ? logAMax : null;
+            }
+            if (_fixedShift is float shift)
+            {
+                FusedHoughKernel.ForRowRanges(rows, 64, (_, from, to) =>
+                {
+                    var sum = new float[targets];
+                    var x = new float[targets];
+                    fixed (float* sm = sum, xs = x)
+                    {
+                        for (int r = from; r < to; r++)
+                        {
+                            LogKernel((float*)basePtr + (long)r * targets, xs, targets, _logA[rowStart + r] - shift, null);
+                            AddExp(sm, xs, targets);
+                        }
+                    }
+                    lock (_merge)
+                        for (int j = 0; j < targets; j++) _columnSum[j] += sum[j];
+                });
+                return;
             }
             FusedHoughKernel.ForRowRanges(rows, 64, (_, from, to) =>
             {
@@ -88,7 +114,64 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     {
         if (pass % 2 != 0) return;
         float logNu = -MathF.Log(_targets);
-        for (int j = 0; j < _targets; j++) _logB[j] = logNu - (_columnMax[j] + MathF.Log(_columnSum[j]));
+        for (int j = 0; j < _targets; j++)
+            _logB[j] = logNu - ((_fixedShift ?? _columnMax[j]) + MathF.Log(_columnSum[j]));
+        // Rows: log K + log b <= max(log b) since log K <= 0, and >= that minus 1/eps minus the span of log b; when the
+        // span cannot underflow exp in float32 and the plan exponent has a closed form, Weigh needs no row maximum.
+        float logBMax = _logB.Max();
+        _rowShift = 1 / Options.Epsilon + (logBMax - _logB.Min()) < 80 && Options.PlanExponent is 1 or 0.5 ? logBMax : null;
+    }
+
+    /// <summary>
+    /// x = exp(p (log K + offset + logB)) in place for p = 1 or 0.5, from the raw cosines in x; returns the sum of
+    /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5).
+    /// </summary>
+    private unsafe float PowerOfKernel(float* x, int n, float offset, float* logB, float p)
+    {
+        LogKernel(x, x, n, offset, logB);
+        int k = 0;
+        float sum = 0;
+        bool half = p == 0.5f;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var acc = Vector<float>.Zero;
+            var scale = new Vector<float>(p);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var h = Vector.Exp(Vector.Load(x + k) * scale);
+                acc += half ? h * h : h;
+                h.Store(x + k);
+            }
+            sum = Vector.Sum(acc);
+        }
+        for (; k < n; k++)
+        {
+            float h = MathF.Exp(x[k] * p);
+            sum += half ? h * h : h;
+            x[k] = h;
+        }
+        return sum;
+    }
+
+    private static unsafe void Multiply(float* x, int n, float factor)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<float>(factor);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) (Vector.Load(x + k) * f).Store(x + k);
+        }
+        for (; k < n; k++) x[k] *= factor;
+    }
+
+    /// <summary>sum += exp(x) over n values.</summary>
+    private static unsafe void AddExp(float* sum, float* x, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(sum + k) + Vector.Exp(Vector.Load(x + k))).Store(sum + k);
+        for (; k < n; k++) sum[k] += MathF.Exp(x[k]);
     }
 
     /// <summary>The last iteration's a = mu / K b, folded in: N P_ij = N mu_i softmax_j(log K_ij + log b_j).</summary>
@@ -96,6 +179,14 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     {
         fixed (float* lb = _logB)
         {
+            if (_rowShift is float shift)
+            {
+                // One sweep: h = exp(p (y - shift)) with y = log K + log b, and the row's sum of exp(y - shift) = h^(1/p);
+                // then weight = h x sum^-p (= (N P)^p). The shift bounds every row from above, so no row maximum is needed.
+                float rowSum = PowerOfKernel(values, targets, -shift, lb, (float)Options.PlanExponent);
+                Multiply(values, targets, MathF.Pow(rowSum, -(float)Options.PlanExponent));
+                return;
+            }
             LogKernel(values, values, targets, 0, lb);
             float max = Max(values, targets);
             float sum = ExpShifted(values, targets, max);
