@@ -126,6 +126,39 @@ public class CliTests
         Assert.Contains($"-> {Path.GetFullPath(outDir)}\n", run.Stdout.Replace("\r", ""));
     }
 
+    /// <summary>Bad options of <c>hpf match</c> on a good pair, and what the one-line error must say.</summary>
+    public static TheoryData<string[], string> BadMatchOptions => new()
+    {
+        { ["--points", "10,10;500,20"], "outside the source image" },
+        { ["--points", "NaN,3"], "not a finite number" },
+        { ["--points", "10;20"], "is not a point" },
+        { ["--layers", "2,4,99"], "valid ids are 0..9" },
+        { ["--layers", "2,x"], "'x' is not a layer id" },
+        { ["--layers", "4,4"], "layer ids repeat" },
+        { ["--hyperpixel-stride", "3"], "their strides are 4,8,16,32" },
+        { ["--hyperpixel-stride", "-8"], "HyperpixelStride must be >= 0" },
+        { ["--target-stride", "3"], "their strides are 4,8,16,32" },
+        { ["--target-stride", "-8"], "TargetHyperpixelStride must be >= 0" },
+        { ["--backbone", "vgg"], "unknown backbone 'vgg'" },
+        { ["--backbone", "resnet50"], "no bundled weights" },
+        { ["--max-side", "x"], "as expected type a whole number" },
+        { ["--bogus"], "Unrecognized command or argument '--bogus'" },
+        { ["--device", "banana"], "device 'banana' is not cpu, cuda or cuda:N" },
+        { ["--device", "cuda"], "no CUDA here" },
+        { ["--matching", "banana"], "unknown matching step 'banana'; known: rhm, ot" },
+        { ["--preset", "banana"], "unknown preset 'banana'" },
+        { ["--ot-epsilon", "0"], "OT epsilon must be a positive number" },
+        { ["--scales", "1,-2"], "--scales: '-2' is not a positive number" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadMatchOptions))]
+    public void Bad_match_options_give_one_line_errors_and_exit_code_2(string[] options, string expected)
+    {
+        var (s, t, _) = Demo.Value;
+        AssertCleanError(Hpf(["match", s, t, .. options]), expected);
+    }
+
     [Fact]
     public void Bad_inputs_give_one_line_errors_and_exit_code_2()
     {
@@ -134,29 +167,9 @@ public class CliTests
         File.WriteAllText(text, "not an image");
         AssertCleanError(Hpf("match", Path.Combine(dir, "nope.png"), t), "file not found");
         AssertCleanError(Hpf("match", text, t), "not a readable image");
-        AssertCleanError(Hpf("match", s, t, "--points", "10,10;500,20"), "outside the source image");
-        AssertCleanError(Hpf("match", s, t, "--points", "NaN,3"), "not a finite number");
-        AssertCleanError(Hpf("match", s, t, "--points", "10;20"), "is not a point");
-        AssertCleanError(Hpf("match", s, t, "--layers", "2,4,99"), "valid ids are 0..9");
-        AssertCleanError(Hpf("match", s, t, "--layers", "2,x"), "'x' is not a layer id");
-        AssertCleanError(Hpf("match", s, t, "--layers", "4,4"), "layer ids repeat");
-        AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "3"), "their strides are 4,8,16,32");
-        AssertCleanError(Hpf("match", s, t, "--hyperpixel-stride", "-8"), "HyperpixelStride must be >= 0");
-        AssertCleanError(Hpf("match", s, t, "--target-stride", "3"), "their strides are 4,8,16,32");
-        AssertCleanError(Hpf("match", s, t, "--target-stride", "-8"), "TargetHyperpixelStride must be >= 0");
-        AssertCleanError(Hpf("match", s, t, "--backbone", "vgg"), "unknown backbone 'vgg'");
-        AssertCleanError(Hpf("match", s, t, "--backbone", "resnet50"), "no bundled weights");
         // Empty values (a script's unset variable) are errors, never a silent default.
         foreach (var option in new[] { "--points", "--layers", "--backbone", "--device", "--scales", "--matching", "--preset", "--out" })
             AssertCleanError(Hpf("match", s, t, option, ""), $"{option}: empty value");
-        AssertCleanError(Hpf("match", s, t, "--max-side", "x"), "as expected type a whole number");
-        AssertCleanError(Hpf("match", s, t, "--bogus"), "Unrecognized command or argument '--bogus'");
-        AssertCleanError(Hpf("match", s, t, "--device", "banana"), "device 'banana' is not cpu, cuda or cuda:N");
-        AssertCleanError(Hpf("match", s, t, "--device", "cuda"), "no CUDA here");
-        AssertCleanError(Hpf("match", s, t, "--matching", "banana"), "unknown matching step 'banana'; known: rhm, ot");
-        AssertCleanError(Hpf("match", s, t, "--preset", "banana"), "unknown preset 'banana'");
-        AssertCleanError(Hpf("match", s, t, "--ot-epsilon", "0"), "OT epsilon must be a positive number");
-        AssertCleanError(Hpf("match", s, t, "--scales", "1,-2"), "--scales: '-2' is not a positive number");
         string textWeights = Path.Combine(dir, "weights.pth");
         File.WriteAllText(textWeights, "not weights");
         AssertCleanError(Hpf("match", s, t, "--backbone", "resnet18", "--weights", textWeights), "not a PyTorch checkpoint");
