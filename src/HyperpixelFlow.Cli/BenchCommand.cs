@@ -46,7 +46,8 @@ internal static class BenchCommand
         var pairs = dataset.Pairs.Take(pairCount).ToList();
         using var matcher = new HyperpixelMatcher(options);
         AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +
-            $"{get_num_threads()} threads{HyperpixelFlowOptions.DescribeGrids(options.HyperpixelStride, options.TargetHyperpixelStride)}");
+            $"{get_num_threads()} threads{HyperpixelFlowOptions.DescribeGrids(options.HyperpixelStride, options.TargetHyperpixelStride)}, " +
+            $"max side {options.MaxSide}{(options.Upscale ? " (upscale)" : "")}, {Markup.Escape(options.DescribeMethod())}");
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
 
         var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
@@ -120,6 +121,7 @@ internal static class BenchCommand
                 threads = get_num_threads(),
                 backbone = matcher.Backbone.Name,
                 layers = matcher.Layers,
+                options = options.ResultSettings(),
                 hyperpixel_stride = options.HyperpixelStride,
                 target_hyperpixel_stride = options.TargetHyperpixelStride,
                 cold_pair_s = Median(cold),
