@@ -160,8 +160,8 @@ public sealed class HyperpixelMatcher : IDisposable
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
         new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
 
-    /// <summary>Resize (max side) and move to the backbone's device.</summary>
-    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.MaxSide, Backbone.Device);
+    /// <summary>Resize to the working side (max side, enlarging when <see cref="HyperpixelFlowOptions.Upscale"/>) and move to the backbone's device.</summary>
+    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.MaxSide, Backbone.Device, Options.Upscale);
 
     /// <summary>Backbone features of the given (validated) layers.</summary>
     public Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);

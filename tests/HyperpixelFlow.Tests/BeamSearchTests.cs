@@ -37,6 +37,27 @@ public class BeamSearchTests
     }
 }
 
+public class BeamSearchRefusalTests
+{
+    [SkippableFact]
+    public void Search_refuses_settings_it_cannot_honour_and_prepares_images_at_the_working_side()
+    {
+        var full = Datasets.LoadPfWillow(SharedData.PfWillow, "val");
+        var data = full with { Pairs = full.Pairs.Take(1).ToList() };
+        using var plain = new HyperpixelMatcher();
+        string log = Path.Combine(TestFolders.Create("beam-refuse"), "beam.jsonl");
+        foreach (var options in new[] { new HyperpixelFlowOptions { FlipTarget = true }, new HyperpixelFlowOptions { Scales = [1, 0.75] } })
+        {
+            using var matcher = new HyperpixelMatcher(plain.Backbone, options);
+            var e = Assert.Throws<HyperpixelFlowException>(() => new BeamSearch(matcher, data, 0.1, PckThreshold.Auto).Run(1, 1, log));
+            Assert.Contains("leave --scales and --flip out", e.Message);
+        }
+        using var upscaling = new HyperpixelMatcher(plain.Backbone, new HyperpixelFlowOptions { MaxSide = 400, Upscale = true });
+        using var prepared = upscaling.Prepare(Imaging.ImageLoader.Load(data.Pairs[0].SourceImage));
+        Assert.Equal(400, Math.Max(prepared.Width, prepared.Height));   // PF-WILLOW images are 300 px: enlarged
+    }
+}
+
 public class KnobSearchTests
 {
     [SkippableFact]

@@ -56,6 +56,8 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
         if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");
         if (matcher.Options.HyperpixelStride != 0 || matcher.Options.TargetHyperpixelStride != 0)
             throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel and target strides at 0");
+        if (matcher.Options.Scales is not [1.0] || matcher.Options.FlipTarget)
+            throw new HyperpixelFlowException("beam search scores layers on one view of each image; leave --scales and --flip out (the knob search tries them)");
         int candidates = matcher.Backbone.CandidateCount;
         var kind = Evaluator.Resolve(dataset, threshold);
         var settings = SettingsFor(beam, depth);
