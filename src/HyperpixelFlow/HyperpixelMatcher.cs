@@ -84,8 +84,8 @@ public sealed class HyperpixelMatcher : IDisposable
         var points = sourcePoints ?? GridPoints(source.Width, source.Height, 8);
         ValidatePoints(points, source);
         using var scope = NewDisposeScope();
-        using var sourceDescription = Describe(source, timer);
-        using var targetDescription = Describe(target, timer);
+        using var sourceDescription = Describe(source, timer, PairSide.Source);
+        using var targetDescription = Describe(target, timer, PairSide.Target);
         var prediction = Predict(sourceDescription, targetDescription, timer);
         var matches = points.Select(p =>
         {
@@ -119,14 +119,15 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>
     /// An image's hyperpixels for every view the options ask for (each test-time scale; a mirrored target view of
     /// each when <see cref="HyperpixelFlowOptions.FlipTarget"/> is on): decode once, describe once, match many times.
+    /// <paramref name="role"/> = <see cref="PairSide.Source"/> leaves out the mirrored views, which only targets use.
     /// </summary>
-    public ImageDescription Describe(RgbImage image, StageTimer? timer = null)
+    public ImageDescription Describe(RgbImage image, StageTimer? timer = null, PairSide? role = null)
     {
         var views = new List<ImageView>();
         try
         {
             foreach (double testScale in Options.Scales)
-                foreach (bool flip in Options.FlipTarget ? new[] { false, true } : [false])
+                foreach (bool flip in Options.FlipTarget && role != PairSide.Source ? new[] { false, true } : [false])
                 {
                     int side = Options.MaxSide == 0 ? 0 : (int)(Options.MaxSide * testScale);
                     using var prepared = PreparedImage.From(image, side, Backbone.Device, Options.Upscale, flip);

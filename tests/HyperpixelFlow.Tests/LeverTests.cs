@@ -50,6 +50,10 @@ public class LeverTests
         double before = Pck(plain.Points, truth, threshold), after = Pck(flipped.Points, truth, threshold);
         Assert.True(after >= 0.7 && after >= before + 0.3, $"PCK without flip {before:0.00}, with flip {after:0.00}");
         Assert.Equal(2, flipped.Diagnostics.Variants);
+        using var asSource = flipping.Describe(pair.Source, role: PairSide.Source);
+        using var either = flipping.Describe(pair.Source);
+        Assert.Equal([false], asSource.Views.Select(v => v.Flipped));      // a source never needs its mirror image
+        Assert.Equal([false, true], either.Views.Select(v => v.Flipped));
     }
 
     [Fact]
