@@ -83,12 +83,11 @@ internal static class BenchCommand
         var alternateCold = new List<double>();
         if (baseline)
         {
-            using var gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
-            ColdPaperFormulation(matcher, pairs[0], gaussian);
+            ColdPaperFormulation(matcher, pairs[0]);
             for (int r = 0; r < repeat; r++)
                 foreach (var pair in pairs)
                 {
-                    var timings = ColdPaperFormulation(matcher, pair, gaussian);
+                    var timings = ColdPaperFormulation(matcher, pair);
                     foreach (var (stage, seconds) in timings) paperStageTimes[stage].Add(seconds);
                     paperCold.Add(timings.Values.Sum());
                     alternateCold.Add(Cold(matcher, pair).Values.Sum());
@@ -154,33 +153,14 @@ internal static class BenchCommand
         return timer.ToDictionary();
     }
 
-    /// <summary>
-    /// One pair the way the paper's code computes it, on this engine: the backbone in module form (separate batch norms,
-    /// NCHW), dense hyperpixels (every layer upsampled and concatenated), one dense cosine GEMM, pairwise Hough voting.
-    /// </summary>
-    private static IReadOnlyDictionary<string, double> ColdPaperFormulation(HyperpixelMatcher matcher, BenchmarkPair pair, Tensor gaussian)
+    /// <summary>One pair from the files through the paper code's pipeline (<see cref="PaperReferencePipeline"/>).</summary>
+    private static IReadOnlyDictionary<string, double> ColdPaperFormulation(HyperpixelMatcher matcher, BenchmarkPair pair)
     {
         var timer = new StageTimer();
-        using var scope = NewDisposeScope();
-        using var images = LoadAndPrepare(matcher, pair, timer);
-        var (ps, pt) = (images.PreparedSource, images.PreparedTarget);
-        var backbone = matcher.Backbone;
-        var fs = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(ps.Rgb), matcher.Layers);
-        var ft = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(pt.Rgb), matcher.Layers);
-        timer.Lap("backbone");
-        // The paper's grid, whatever --hyperpixel-stride / --target-stride say: the baseline is the paper code's pipeline.
-        using var source = HyperpixelBuilder.Build(fs, matcher.Layers, backbone, ps.Width, ps.Height, matcher.Options.MarginPruning);
-        using var target = HyperpixelBuilder.Build(ft, matcher.Layers, backbone, pt.Width, pt.Height, matcher.Options.MarginPruning);
-        var (denseSource, denseTarget) = (source.Dense(), target.Dense());
-        timer.Lap("hyperpixels");
-        var similarity = RegularizedHoughMatching.Similarity(denseSource, denseTarget, matcher.Options.SimilarityExponent);
-        timer.Lap("similarity");
-        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, matcher.Options.HoughCells);
-        var best = PairwiseHoughMatching.Confidence(similarity, source, target, space, gaussian).argmax(1).data<long>().ToArray();
-        timer.Lap("voting");
-        var field = new DisplacementField(source.Grid, target.Grid, best);
-        foreach (var p in pair.SourcePoints) field.Transfer(new Point2(p.X * ps.Scale, p.Y * ps.Scale));
-        timer.Lap("transfer");
+        var source = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
+        var target = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
+        timer.Lap("decode");
+        PaperReferencePipeline.TransferResized(matcher, source, target, pair.SourcePoints, timer);
         return timer.ToDictionary();
     }
 
@@ -190,27 +170,6 @@ internal static class BenchCommand
         var prediction = matcher.Predict(source, target, timer);
         foreach (var p in pair.SourcePoints) prediction.Transfer(p);
         timer?.Lap("transfer");
-    }
-
-    private sealed record PairImages(RgbImage Source, RgbImage Target, PreparedImage PreparedSource, PreparedImage PreparedTarget)
-        : IDisposable
-    {
-        public void Dispose()
-        {
-            PreparedSource.Dispose();
-            PreparedTarget.Dispose();
-        }
-    }
-
-    /// <summary>Decodes both images of a pair and resizes them for the matcher, lapping "decode" and "resize".</summary>
-    private static PairImages LoadAndPrepare(HyperpixelMatcher matcher, BenchmarkPair pair, StageTimer timer)
-    {
-        var source = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
-        var target = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
-        timer.Lap("decode");
-        var images = new PairImages(source, target, matcher.Prepare(source), matcher.Prepare(target));
-        timer.Lap("resize");
-        return images;
     }
 
     private static double PeakRssMb()

@@ -63,3 +63,35 @@ public class ParitySubsetTests
         Assert.InRange(summary.Pck["0.1"], theirs - 1.0, theirs + 1.0);
     }
 }
+
+/// <summary>The paper code's pipeline in the library (what bench --baseline times) against the original code's outputs.</summary>
+public class PaperReferencePipelineTests
+{
+    [SkippableFact]
+    public void Reference_pipeline_reproduces_the_original_predictions_and_agrees_with_the_fused_pipeline()
+    {
+        var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedData.Reference, "pfwillow_resnet18cntk_L2-4-5-6-7.json")))
+            .RootElement.GetProperty("pairs");
+        var data = Datasets.LoadPfWillow(SharedData.PfWillow);
+        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
+        int within1px = 0, total = 0, agreeing = 0;
+        foreach (int index in new[] { 0, 300, 600 })
+        {
+            var pair = data.Pairs[index];
+            var (s, t) = (Imaging.ImageLoader.Load(pair.SourceImage), Imaging.ImageLoader.Load(pair.TargetImage));
+            var predicted = HyperpixelFlow.Matching.PaperReferencePipeline.TransferResized(matcher, s, t, pair.SourcePoints);
+            using var ds = matcher.Describe(s);
+            using var dt = matcher.Describe(t);
+            var fused = Evaluator.PredictResized(matcher, ds, dt, pair.SourcePoints);
+            var expected = reference[int.Parse(pair.Id)].GetProperty("pred_xy").EnumerateArray().ToList();
+            for (int k = 0; k < predicted.Count; k++, total++)
+            {
+                if (Math.Sqrt(Math.Pow(predicted[k].X - expected[k][0].GetDouble(), 2) + Math.Pow(predicted[k].Y - expected[k][1].GetDouble(), 2)) <= 1) within1px++;
+                if (Math.Sqrt(Math.Pow(predicted[k].X - fused[k].X, 2) + Math.Pow(predicted[k].Y - fused[k].Y, 2)) <= 1) agreeing++;
+            }
+        }
+        Assert.Equal(30, total);
+        Assert.True(within1px >= 29, $"{within1px}/{total} keypoints within 1 px of the original code");
+        Assert.True(agreeing >= 29, $"{agreeing}/{total} keypoints within 1 px of the fused pipeline");
+    }
+}
