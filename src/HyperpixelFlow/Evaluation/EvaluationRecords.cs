@@ -42,7 +42,7 @@ public sealed record EvaluationSettings(
     public override string ToString() =>
         $"{Dataset}/{Split} ({PairListHash[..8]}), {Backbone} layers {string.Join(",", Layers)}, max side {Options.GetValueOrDefault("MaxSide")}, " +
         $"margin pruning {(Options.GetValueOrDefault("MarginPruning") == "True" ? "on" : "off")}, alphas {string.Join(",", Alphas)}, threshold {ThresholdNames.Describe(Threshold)}, " +
-        $"method {Options.GetValueOrDefault("Matching")}";
+        $"matching {Options.GetValueOrDefault("Matching")}";
 }
 
 /// <summary>SHA-256 helpers for settings records.</summary>
