@@ -42,7 +42,7 @@ internal static class BenchCommand
     private static int Run(string root, int pairCount, int repeat, string? jsonPath, bool baseline, HyperpixelFlowOptions options)
     {
         if (pairCount < 1 || repeat < 1) throw new HyperpixelFlowException("--pairs and --repeat must be at least 1");
-        var dataset = Datasets.LoadPfWillow(root);
+        var dataset = PfWillowDataset.Load(root);
         var pairs = dataset.Pairs.Take(pairCount).ToList();
         using var matcher = new HyperpixelMatcher(options);
         AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +

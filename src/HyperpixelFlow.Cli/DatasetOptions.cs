@@ -6,7 +6,7 @@ namespace HyperpixelFlow.Cli;
 /// <summary>Options that pick a benchmark split and its PCK threshold, shared by evaluate and beamsearch.</summary>
 internal sealed class DatasetOptions(string defaultSplit)
 {
-    public Option<string> Dataset { get; } = new("--dataset") { Description = "pfwillow, pfpascal, spair or caltech", Required = true };
+    public Option<string> Dataset { get; } = new("--dataset") { Description = string.Join(", ", Datasets.Names), Required = true };
     public Option<string> Datapath { get; } = new("--datapath") { Description = "dataset root folder", Required = true };
     public Option<string> Split { get; } = new("--split") { Description = "split name", DefaultValueFactory = _ => defaultSplit };
     public Option<string> Threshold { get; } = new("--thres") { Description = "auto, img, bbox or kps (auto = the benchmark's convention)", DefaultValueFactory = _ => "auto" };
@@ -28,7 +28,7 @@ internal sealed class DatasetOptions(string defaultSplit)
         var text => throw new HyperpixelFlowException($"--thres: '{text}' is not one of auto, img, bbox, kps"),
     };
 
-    /// <summary>Matcher options; margin pruning is off by default on Caltech-101, as in the paper's code.</summary>
+    /// <summary>Matcher options; margin pruning follows the benchmark's record unless given (off on Caltech-101, as in the paper's code).</summary>
     public static HyperpixelFlowOptions MatcherOptions(CommonOptions common, ParseResult result, BenchmarkDataset data) =>
-        common.Parse(result, defaultPruning: data.Name != "caltech");
+        common.Parse(result, defaultPruning: Datasets.Get(data.Name).DefaultMarginPruning);
 }

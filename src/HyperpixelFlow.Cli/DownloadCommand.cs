@@ -9,7 +9,7 @@ internal static class DownloadCommand
 {
     public static Command Create()
     {
-        var name = new Argument<string>("name") { Description = "pfwillow, pfpascal, spair or caltech" };
+        var name = new Argument<string>("name") { Description = string.Join(", ", Datasets.Names) };
         var to = new Option<string>("--to") { Description = "destination folder", DefaultValueFactory = _ => "datasets" };
         var url = new Option<string?>("--url") { Description = "download from this address (a mirror) instead of the published one" };
         var sha256 = new Option<string?>("--sha256") { Description = "expected SHA-256 of the archive" };

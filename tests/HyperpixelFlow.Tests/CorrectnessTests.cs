@@ -76,7 +76,7 @@ public class CorrectnessTests
                 "imageA,imageB," + string.Join(",", new[] { "XA", "YA", "XB", "YB" }.SelectMany(c => Enumerable.Range(1, n).Select(k => $"{c}{k}"))) + "\n" +
                 $"PF-dataset/synthetic/a.png,PF-dataset/synthetic/b.png,{Row(pair.SourcePoints.Select(p => p.X))},{Row(pair.SourcePoints.Select(p => p.Y))}," +
                 $"{Row(truth.Select(p => p.X))},{Row(truth.Select(p => p.Y))}\n");
-            var data = Datasets.LoadPfWillow(root.FullName);
+            var data = PfWillowDataset.Load(root.FullName);
             var results = Path.Combine(root.FullName, "r.jsonl");
             new Evaluator(Paper.Value).Run(data, [0.1], PckThreshold.Auto, results);
             var logged = JsonDocument.Parse(File.ReadAllLines(results)[1]).RootElement;

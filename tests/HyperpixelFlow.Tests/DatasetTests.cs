@@ -84,7 +84,7 @@ public class DatasetTests
         var root = NewFolder();
         File.WriteAllText(Path.Combine(root, "test_pairs.csv"),
             "source_image,target_image,class,XA,YA,XB,YB\na/JPEGImages/x.jpg,a/JPEGImages/y.jpg,1,\"1;2;nan\",\"3;4;5\",\"6;7;8\",\"9;10;11\"\n");
-        var pair = Assert.Single(Datasets.LoadPfPascal(root).Pairs);
+        var pair = Assert.Single(PfPascalDataset.Load(root).Pairs);
         Assert.Equal("aeroplane", pair.Category);
         Assert.Equal(2, pair.SourcePoints.Count);
         Assert.Equal((7.0, 10.0), (pair.TargetPoints[1].X, pair.TargetPoints[1].Y));
@@ -95,13 +95,13 @@ public class DatasetTests
     {
         var root = NewFolder();
         File.WriteAllText(Path.Combine(root, "test_pairs.csv"), "source_image,target_image,class,flip\nc.jpg,d.jpg,99,0\n");
-        var e = Assert.Throws<DatasetFormatException>(() => Datasets.LoadPfPascal(root));
+        var e = Assert.Throws<DatasetFormatException>(() => PfPascalDataset.Load(root));
         Assert.Contains("test_pairs.csv:2", e.Message);
         Assert.Contains("class id 99", e.Message);
 
         var willow = NewFolder();
         File.WriteAllText(Path.Combine(willow, "test_pairs.csv"), "imageA,imageB,XA1,YA1,XB1,YB1\nP/c/a.png,P/c/b.png,1,2,x,4\n");
-        var w = Assert.Throws<DatasetFormatException>(() => Datasets.LoadPfWillow(willow));
+        var w = Assert.Throws<DatasetFormatException>(() => PfWillowDataset.Load(willow));
         Assert.Contains("test_pairs.csv:2", w.Message);
         Assert.Contains("'x'", w.Message);
     }
@@ -109,12 +109,12 @@ public class DatasetTests
     [SkippableFact]
     public void Pf_willow_reads_the_real_benchmark()
     {
-        var data = Datasets.LoadPfWillow(SharedData.PfWillow);
+        var data = PfWillowDataset.Load(SharedData.PfWillow);
         Assert.Equal(900, data.Pairs.Count);
         Assert.All(data.Pairs, p => Assert.Equal(10, p.SourcePoints.Count));
         Assert.Equal("car(G)", data.Pairs[0].Category);
         Assert.Equal(10, data.Pairs.Select(p => p.Category).Distinct().Count());
-        Assert.Equal(200, Datasets.LoadPfWillow(SharedData.PfWillow, "val").Pairs.Count);
+        Assert.Equal(200, PfWillowDataset.Load(SharedData.PfWillow, "val").Pairs.Count);
         Assert.True(File.Exists(data.Pairs[0].SourceImage));
     }
 
@@ -142,7 +142,7 @@ public class DatasetTests
         Directory.CreateDirectory(Path.Combine(root, "PairAnnotation", "test"));
         File.WriteAllText(Path.Combine(root, "Layout", "large", "test.txt"), "000001-a-b:cat\n");
         File.WriteAllText(Path.Combine(root, "PairAnnotation", "test", "000001-a-b:cat.json"), "{\"category\": \"cat\",\n \"src_kps\": [[1, 2]");
-        var e = Assert.Throws<DatasetFormatException>(() => Datasets.LoadSpair(root));
+        var e = Assert.Throws<DatasetFormatException>(() => SpairDataset.Load(root));
         Assert.Contains("000001-a-b:cat.json", e.Message);
         Assert.Contains("broken JSON", e.Message);
     }
@@ -190,5 +190,22 @@ public class DatasetTests
         Assert.Equal(20 * 0.5, Metrics.PckThresholdPixels(pair, PckThreshold.KeypointExtent, 100, 200, 0.5f), 6);
         Assert.Equal(80 * 0.5, Metrics.PckThresholdPixels(pair, PckThreshold.BoundingBox, 100, 200, 0.5f), 6);
         Assert.Equal(200 * 0.5, Metrics.PckThresholdPixels(pair, PckThreshold.Image, 100, 200, 0.5f), 6);
+    }
+}
+
+public class DatasetRegistryTests
+{
+    [Fact]
+    public void Every_benchmark_has_one_record_found_by_name_or_alias()
+    {
+        Assert.Equal(["pfwillow", "pfpascal", "spair", "caltech"], Datasets.Names);
+        Assert.Same(PfWillowDataset.Spec, Datasets.Get("PF-WILLOW"));
+        Assert.Same(SpairDataset.Spec, Datasets.Get("spair_71k"));
+        Assert.Same(CaltechDataset.Spec, Datasets.Get("Caltech-101"));
+        Assert.False(CaltechDataset.Spec.DefaultMarginPruning);                 // as in the paper's code
+        Assert.All(Datasets.All.Where(s => s.Name != "caltech"), s => Assert.True(s.DefaultMarginPruning));
+        Assert.Equal(PckThreshold.KeypointExtent, PfWillowDataset.Spec.DefaultThreshold);
+        Assert.Equal(Datasets.Names, DatasetDownloader.Known.Select(k => k.Name));
+        Assert.Contains("known: pfwillow, pfpascal, spair, caltech", Assert.Throws<HyperpixelFlowException>(() => Datasets.Get("imagenet")).Message);
     }
 }

@@ -26,7 +26,7 @@ internal static class ParitySubset
     {
         var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedData.Reference, "pfwillow_resnet18cntk_L2-4-5-6-7.json")))
             .RootElement.GetProperty("pairs");
-        var full = Datasets.LoadPfWillow(SharedData.PfWillow);
+        var full = PfWillowDataset.Load(SharedData.PfWillow);
         Assert.Equal(900, full.Pairs.Count);
         var subset = full with { Pairs = full.Pairs.Where((_, i) => i % 30 == 0).ToList() };
         using var matcher = new HyperpixelMatcher(options);
@@ -72,7 +72,7 @@ public class PaperReferencePipelineTests
     {
         var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedData.Reference, "pfwillow_resnet18cntk_L2-4-5-6-7.json")))
             .RootElement.GetProperty("pairs");
-        var data = Datasets.LoadPfWillow(SharedData.PfWillow);
+        var data = PfWillowDataset.Load(SharedData.PfWillow);
         using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
         int within1px = 0, total = 0, agreeing = 0;
         foreach (int index in new[] { 0, 300, 600 })

@@ -8,7 +8,7 @@ public class ResumeTests
 {
     private const int Pairs = 10;
 
-    private static BenchmarkDataset Subset() => Datasets.LoadPfWillow(SharedData.PfWillow);
+    private static BenchmarkDataset Subset() => PfWillowDataset.Load(SharedData.PfWillow);
 
     [Fact]
     public void Every_result_changing_option_is_recorded_and_runtime_ones_are_not()

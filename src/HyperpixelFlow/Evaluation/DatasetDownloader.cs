@@ -16,20 +16,12 @@ public sealed record DatasetSource(string Name, string Url, string Folder, long?
 public sealed class DatasetDownloader(HttpClient http)
 {
     /// <summary>
-    /// The archives the paper's code downloads (Google Drive files of the Hyperpixel Flow authors, in the layouts the
-    /// loaders read) and the official SPair-71k archive. Mirrors can be given with an explicit URL.
+    /// The archives of the known benchmarks (<see cref="DatasetSpec.Source"/>: the Hyperpixel Flow authors' files in the
+    /// layouts the loaders read, and the official SPair-71k archive). Mirrors can be given with an explicit URL.
     /// </summary>
-    public static IReadOnlyList<DatasetSource> Known { get; } =
-    [
-        new("pfwillow", "https://drive.google.com/uc?export=download&confirm=t&id=1tDP0y8RO5s45L-vqnortRaieiWENQco_", "PF-WILLOW"),
-        new("pfpascal", "https://drive.google.com/uc?export=download&confirm=t&id=1OOwpGzJnTsFXYh-YffMQ9XKM_Kl_zdzg", "PF-PASCAL"),
-        new("caltech", "https://drive.google.com/uc?export=download&confirm=t&id=1IV0E5sJ6xSdDyIvVSTdZjPHELMwGzsMn", "Caltech-101"),
-        new("spair", "http://cvlab.postech.ac.kr/research/SPair-71k/data/SPair-71k.tar.gz", "SPair-71k"),
-    ];
+    public static IReadOnlyList<DatasetSource> Known { get; } = Datasets.All.Select(s => s.Source).ToList();
 
-    public static DatasetSource Find(string name) =>
-        Known.FirstOrDefault(k => k.Name == Datasets.Normalize(name))
-        ?? throw new HyperpixelFlowException($"unknown dataset '{name}'; known: {string.Join(", ", Known.Select(k => k.Name))}");
+    public static DatasetSource Find(string name) => Datasets.Get(name).Source;
 
     /// <summary>
     /// Fetches and unpacks <paramref name="source"/> under <paramref name="destination"/>; returns the archive path.
