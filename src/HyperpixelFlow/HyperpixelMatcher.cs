@@ -26,7 +26,8 @@ public sealed class HyperpixelMatcher : IDisposable
     private readonly IMatchingStep _matching;
 
     public HyperpixelFlowOptions Options { get; }
-    public Backbone Backbone { get; }
+    /// <summary>The network that gives features (created by name through <see cref="BackboneRegistry"/>, or any <see cref="FeatureExtractor"/>).</summary>
+    public FeatureExtractor Backbone { get; }
     /// <summary>The validated hyperpixel layer ids in use (ascending).</summary>
     public IReadOnlyList<int> Layers { get; }
 
@@ -36,11 +37,11 @@ public sealed class HyperpixelMatcher : IDisposable
     }
 
     /// <summary>Uses an existing backbone (not disposed with the matcher) with other options, e.g. other layers.</summary>
-    public HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options) : this(backbone, options, ownsBackbone: false)
+    public HyperpixelMatcher(FeatureExtractor backbone, HyperpixelFlowOptions options) : this(backbone, options, ownsBackbone: false)
     {
     }
 
-    private HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options, bool ownsBackbone)
+    private HyperpixelMatcher(FeatureExtractor backbone, HyperpixelFlowOptions options, bool ownsBackbone)
     {
         options.Validate();
         if (options.Threads > 0) torch.set_num_threads(options.Threads);
@@ -59,7 +60,7 @@ public sealed class HyperpixelMatcher : IDisposable
         }
     }
 
-    private static Backbone CreateBackbone(HyperpixelFlowOptions options)
+    private static FeatureExtractor CreateBackbone(HyperpixelFlowOptions options)
     {
         options.Validate();
         return BackboneRegistry.Create(options.Backbone, options.WeightsPath, options.Device);

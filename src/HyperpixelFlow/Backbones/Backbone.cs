@@ -28,34 +28,23 @@ public sealed record Preprocessing(bool Bgr, float Scale, float[] Mean, float[] 
 public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
 
 /// <summary>
-/// A feature extractor for Hyperpixel Flow: a ResNet, its preprocessing and its table of hyperpixel candidates.
+/// The ResNet feature extractor: a ResNet, its preprocessing and its table of hyperpixel candidates.
 /// Candidate ids: 0 = stem max-pool output; k = output of residual block k before its ReLU.
 /// </summary>
-public sealed class Backbone : IDisposable
+public sealed class Backbone : FeatureExtractor
 {
-    public string Name { get; }
     /// <summary>The network in module form (torchvision parameter names, for loading weights). <see cref="Extract"/> runs
     /// its folded form, taken at construction: load weights before creating the backbone.</summary>
     public ResNet Network { get; }
     public Preprocessing Preprocessing { get; }
-    /// <summary>The layers the paper's matching (rhm) uses when none are given.</summary>
-    public IReadOnlyList<int> DefaultLayers { get; }
-    private readonly IReadOnlyDictionary<string, IReadOnlyList<int>> _layersByMatching;
-    public IReadOnlyList<CandidateGeometry> Candidates { get; }
-    public Device Device { get; }
 
     /// <param name="layersByMatching">default layers searched for other matching steps (e.g. "ot"); others use <paramref name="defaultLayers"/></param>
     public Backbone(string name, ResNet network, Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device,
         IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null)
+        : base(name, ComputeCandidateGeometry(network.Architecture), defaultLayers, device, layersByMatching)
     {
-        Name = name;
         Network = network;
         Preprocessing = preprocessing;
-        Candidates = ComputeCandidateGeometry(network.Architecture);
-        DefaultLayers = ValidateLayers(defaultLayers);
-        _layersByMatching = (layersByMatching ?? new Dictionary<string, IReadOnlyList<int>>())
-            .ToDictionary(kv => kv.Key, kv => ValidateLayers(kv.Value), StringComparer.OrdinalIgnoreCase);
-        Device = device;
         Network.to(device);
         Network.eval();
         _inference = Network.Fold();
@@ -63,26 +52,8 @@ public sealed class Backbone : IDisposable
 
     private readonly FoldedResNet _inference;
 
-    public int CandidateCount => Candidates.Count;
-
-    /// <summary>The default layers for a matching step: those searched for it, else <see cref="DefaultLayers"/>.</summary>
-    public IReadOnlyList<int> DefaultLayersFor(string matching) => _layersByMatching.GetValueOrDefault(matching) ?? DefaultLayers;
-
-    /// <summary>Sorted, distinct, in-range layer ids; a clear error for anything else.</summary>
-    public IReadOnlyList<int> ValidateLayers(IReadOnlyList<int>? layers)
-    {
-        if (layers is null || layers.Count == 0) throw new HyperpixelFlowException("at least one hyperpixel layer id is required");
-        var bad = layers.Where(l => l < 0 || l >= CandidateCount).ToList();
-        if (bad.Count > 0)
-            throw new HyperpixelFlowException(
-                $"layer id(s) {string.Join(",", bad)} invalid for backbone {Name}: valid ids are 0..{CandidateCount - 1}");
-        var sorted = layers.Distinct().Order().ToArray();
-        if (sorted.Length != layers.Count) throw new HyperpixelFlowException($"layer ids repeat: {string.Join(",", layers)}");
-        return sorted;
-    }
-
     /// <summary>Features of the given (validated) layers for an RGB 0..1 image [1, 3, H, W].</summary>
-    public Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
+    public override Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
     {
         using var scope = NewDisposeScope();
         var input = Preprocessing.Apply(rgb01.to(Device));
@@ -119,7 +90,7 @@ public sealed class Backbone : IDisposable
         return table;
     }
 
-    public void Dispose()
+    public override void Dispose()
     {
         _inference.Dispose();
         Network.Dispose();

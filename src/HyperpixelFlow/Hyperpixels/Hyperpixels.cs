@@ -132,7 +132,7 @@ public static class HyperpixelBuilder
     /// (DEVELOPERS.md, "Fast paths").
     /// </para>
     /// </summary>
-    public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, Backbone backbone,
+    public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, FeatureExtractor backbone,
         int imageWidth, int imageHeight, bool marginPruning, int hyperpixelStride = 0)
     {
         if (layerFeatures.Count != layers.Count || layerFeatures.Count == 0)
@@ -163,7 +163,7 @@ public static class HyperpixelBuilder
     }
 
     /// <summary>Index (into <paramref name="layers"/>) of the layer whose map carries the grid.</summary>
-    private static int GridLayer(IReadOnlyList<int> layers, Backbone backbone, int hyperpixelStride)
+    private static int GridLayer(IReadOnlyList<int> layers, FeatureExtractor backbone, int hyperpixelStride)
     {
         if (hyperpixelStride <= 0) return 0;
         var jumps = layers.Select(l => backbone.Candidates[l].Jump).ToList();

@@ -26,7 +26,8 @@ public static class PaperReferencePipeline
         using var ps = matcher.Prepare(sourceImage);
         using var pt = matcher.Prepare(targetImage);
         timer?.Lap("resize");
-        var backbone = matcher.Backbone;
+        var backbone = matcher.Backbone as Backbones.Backbone
+            ?? throw new HyperpixelFlowException($"the paper's reference pipeline runs a ResNet in module form; backbone {matcher.Backbone.Name} is not one");
         var fs = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(ps.Rgb), matcher.Layers);
         var ft = backbone.Network.ExtractCandidates(backbone.Preprocessing.Apply(pt.Rgb), matcher.Layers);
         timer?.Lap("backbone");

@@ -1,0 +1,62 @@
+using static TorchSharp.torch;
+
+namespace HyperpixelFlow.Backbones;
+
+/// <summary>
+/// What the matcher needs of a network: a table of hyperpixel candidates (each with the jump and receptive field that
+/// place its boxes), their features for an image, and default layers. <see cref="Backbone"/> is the ResNet one; another
+/// network (a ViT, say) is a subclass with its own candidate table and <see cref="Extract"/>, and the matcher, the
+/// hyperpixel builder and the evaluation code take it unchanged.
+/// </summary>
+public abstract class FeatureExtractor : IDisposable
+{
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<int>> _layersByMatching;
+
+    /// <param name="layersByMatching">default layers searched for particular matching steps (e.g. "ot")</param>
+    protected FeatureExtractor(string name, IReadOnlyList<CandidateGeometry> candidates, IReadOnlyList<int> defaultLayers, Device device,
+        IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching)
+    {
+        Name = name;
+        Candidates = candidates;
+        Device = device;
+        DefaultLayers = ValidateLayers(defaultLayers);
+        _layersByMatching = (layersByMatching ?? new Dictionary<string, IReadOnlyList<int>>())
+            .ToDictionary(kv => kv.Key, kv => ValidateLayers(kv.Value), StringComparer.OrdinalIgnoreCase);
+    }
+
+    public string Name { get; }
+
+    /// <summary>Jump and receptive field of every candidate id, 0 .. <see cref="CandidateCount"/> - 1.</summary>
+    public IReadOnlyList<CandidateGeometry> Candidates { get; }
+
+    public int CandidateCount => Candidates.Count;
+
+    public Device Device { get; }
+
+    /// <summary>The layers the paper's matching (rhm) uses when none are given.</summary>
+    public IReadOnlyList<int> DefaultLayers { get; }
+
+    /// <summary>The default layers for a matching step: those searched for it, else <see cref="DefaultLayers"/>.</summary>
+    public IReadOnlyList<int> DefaultLayersFor(string matching) => _layersByMatching.GetValueOrDefault(matching) ?? DefaultLayers;
+
+    /// <summary>Sorted, distinct, in-range layer ids; a clear error for anything else.</summary>
+    public IReadOnlyList<int> ValidateLayers(IReadOnlyList<int>? layers)
+    {
+        if (layers is null || layers.Count == 0) throw new HyperpixelFlowException("at least one hyperpixel layer id is required");
+        var bad = layers.Where(l => l < 0 || l >= CandidateCount).ToList();
+        if (bad.Count > 0)
+            throw new HyperpixelFlowException(
+                $"layer id(s) {string.Join(",", bad)} invalid for backbone {Name}: valid ids are 0..{CandidateCount - 1}");
+        var sorted = layers.Distinct().Order().ToArray();
+        if (sorted.Length != layers.Count) throw new HyperpixelFlowException($"layer ids repeat: {string.Join(",", layers)}");
+        return sorted;
+    }
+
+    /// <summary>
+    /// Features [1, C, h, w] of the given (validated) candidate ids, in that order, for an RGB 0..1 image [1, 3, H, W];
+    /// candidate id k's map has stride <c>Candidates[k].Jump</c>.
+    /// </summary>
+    public abstract Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers);
+
+    public abstract void Dispose();
+}
