@@ -55,7 +55,7 @@ public sealed record HyperpixelFlowOptions
     /// <summary>
     /// Stride (pixels) of the hyperpixel grid of both images: 0 = the finest selected layer's, as in the paper. The
     /// fastest path sets it to a coarser selected layer's stride (e.g. 8): finer layers are resampled bilinearly onto
-    /// that grid, and similarity and voting shrink by the ratio to the fourth. Changes results (see DEVELOPERS.md, "Fast paths").
+    /// that grid, and similarity and voting shrink by the ratio to the fourth. Changes results (see docs/performance-log.md, "Fast paths").
     /// </summary>
     public int HyperpixelStride { get; init; }
 
@@ -63,7 +63,7 @@ public sealed record HyperpixelFlowOptions
     /// Stride (pixels) of the target image's hyperpixel grid; 0 = the same grid as the source (<see cref="HyperpixelStride"/>).
     /// The fast path sets it alone (e.g. 8): source hyperpixels stay on the paper's grid and only the candidate targets
     /// are thinned, so similarity and voting shrink by the ratio squared, and flow formation and keypoint transfer keep
-    /// the paper's source boxes (PCK@0.1 on PF-WILLOW within 0.31 of the exact path). Changes results (see DEVELOPERS.md, "Fast paths").
+    /// the paper's source boxes (PCK@0.1 on PF-WILLOW within 0.31 of the exact path). Changes results (see docs/performance-log.md, "Fast paths").
     /// </summary>
     public int TargetHyperpixelStride { get; init; }
 

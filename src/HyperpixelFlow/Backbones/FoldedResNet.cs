@@ -60,7 +60,7 @@ internal sealed record FoldedBlock(FoldedConv First, FoldedConv Second, FoldedCo
 /// <summary>
 /// The inference form of a <see cref="ResNet"/> that <see cref="Backbone"/> runs: batch norms folded into the
 /// convolutions and, by default, activations and weights in channels-last (NHWC) memory order, which lets libtorch
-/// pick its oneDNN NHWC convolutions (together about 30% less backbone time on the CPU, measured in DEVELOPERS.md).
+/// pick its oneDNN NHWC convolutions (together about 30% less backbone time on the CPU, measured in docs/performance-log.md).
 /// Outputs are returned in the standard contiguous NCHW order and match <see cref="ResNet.ExtractCandidates"/> up to
 /// float rounding.
 /// </summary>

@@ -129,7 +129,7 @@ public static class HyperpixelBuilder
     /// similarity and voting). Every layer is then resized to that map as the paper resizes them to the finest one
     /// (bilinear, align_corners=true, which samples a finer map at the grid's cells); the finer layers lead its group
     /// in layer order. 0 is the paper. Bilinear sampling beat 3x3 average pooling on PF-WILLOW's validation split
-    /// (DEVELOPERS.md, "Fast paths").
+    /// (docs/performance-log.md, "Fast paths").
     /// </para>
     /// </summary>
     public static HyperpixelSet Build(IReadOnlyList<Tensor> layerFeatures, IReadOnlyList<int> layers, FeatureExtractor backbone,
