@@ -8,7 +8,7 @@ namespace HyperpixelFlow.Backbones;
 /// residual path (a chain of Conv+BatchNormalization with ReLUs between) and the shortcut (the block input or a
 /// Conv+BatchNormalization projection of it).
 /// </summary>
-public static class CntkResNetImporter
+internal static class CntkResNetImporter
 {
     public static Dictionary<string, Tensor> ToStateDict(OnnxModel model, ResNetArchitecture architecture, string source)
     {

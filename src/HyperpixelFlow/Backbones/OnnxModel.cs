@@ -3,17 +3,17 @@ using System.Text;
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>A float32 initializer (weight tensor) of an ONNX graph.</summary>
-public sealed record OnnxTensor(string Name, long[] Dims, float[] Data);
+internal sealed record OnnxTensor(string Name, long[] Dims, float[] Data);
 
 /// <summary>One node of an ONNX graph: operator, input/output value names and its integer/float attributes.</summary>
-public sealed record OnnxNode(string OpType, string Name, string[] Inputs, string[] Outputs,
+internal sealed record OnnxNode(string OpType, string Name, string[] Inputs, string[] Outputs,
     IReadOnlyDictionary<string, long[]> IntAttributes, IReadOnlyDictionary<string, float> FloatAttributes);
 
 /// <summary>
 /// The parts of an ONNX model that a weight loader needs: nodes in graph order and float initializers.
 /// Read with a minimal protobuf wire-format parser (ONNX is plain protobuf; only the fields below are decoded).
 /// </summary>
-public sealed class OnnxModel
+internal sealed class OnnxModel
 {
     public IReadOnlyList<OnnxNode> Nodes { get; }
     public IReadOnlyDictionary<string, OnnxTensor> Initializers { get; }

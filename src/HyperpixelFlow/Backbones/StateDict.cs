@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>Copies named tensors into a module's parameters and buffers, reporting every mismatch at once.</summary>
-public static class StateDict
+internal static class StateDict
 {
     /// <summary>Keys a checkpoint may carry that inference does not need.</summary>
     private static bool IsIgnorable(string key) => key.EndsWith(".num_batches_tracked", StringComparison.Ordinal);

@@ -9,7 +9,7 @@ namespace HyperpixelFlow.Backbones;
 /// Prefixes of wrapped models (<c>backbone.</c>, <c>pretrained.</c>, <c>module.</c>) are stripped; the heads that a
 /// feature extractor does not use (classifier <c>fc.*</c>, FCN <c>classifier.*</c> / <c>aux_classifier.*</c>) are dropped.
 /// </summary>
-public static class WeightFiles
+internal static class WeightFiles
 {
     private static readonly string[] WrapperPrefixes = ["backbone.", "pretrained.", "module."];
     private static readonly string[] UnusedHeads = ["fc.", "classifier.", "aux_classifier."];

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Evaluation;
 
 /// <summary>Every candidate layer of one image, computed once for a whole search.</summary>
-public sealed class CandidateFeatures(Tensor[] features, PreparedImageInfo info) : IDisposable
+internal sealed class CandidateFeatures(Tensor[] features, PreparedImageInfo info) : IDisposable
 {
     public Tensor[] Features { get; } = features;
     public PreparedImageInfo Info { get; } = info;
@@ -15,7 +15,7 @@ public sealed class CandidateFeatures(Tensor[] features, PreparedImageInfo info)
 }
 
 /// <summary>Size and resize factor of a prepared image, without its pixels.</summary>
-public readonly record struct PreparedImageInfo(int Width, int Height, float Scale, int OriginalWidth, int OriginalHeight);
+internal readonly record struct PreparedImageInfo(int Width, int Height, float Scale, int OriginalWidth, int OriginalHeight);
 
 /// <summary>One scored layer combination.</summary>
 public sealed record BeamCandidate(IReadOnlyList<int> Layers, double Score, int Depth);
@@ -141,7 +141,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     }
 
     /// <summary>Mean PCK@alpha (percent) of a layer combination over the split.</summary>
-    public double MeanPck(IReadOnlyList<int> layers, PckThreshold kind, LruCache<string, CandidateFeatures> cache, IReadOnlyList<int> allIds)
+    internal double MeanPck(IReadOnlyList<int> layers, PckThreshold kind, LruCache<string, CandidateFeatures> cache, IReadOnlyList<int> allIds)
     {
         var described = new Dictionary<string, ImageDescription>();
         try

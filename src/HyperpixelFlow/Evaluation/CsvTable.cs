@@ -4,7 +4,7 @@ namespace HyperpixelFlow.Evaluation;
 /// A small RFC 4180 CSV reader (quoted fields, doubled quotes) that keeps line numbers for error messages.
 /// The benchmark lists are plain comma-separated files; this is all they need.
 /// </summary>
-public sealed class CsvTable
+internal sealed class CsvTable
 {
     public string Path { get; }
     public IReadOnlyList<string> Header { get; }

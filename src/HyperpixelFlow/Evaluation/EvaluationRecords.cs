@@ -46,7 +46,7 @@ public sealed record EvaluationSettings(
 }
 
 /// <summary>SHA-256 helpers for settings records.</summary>
-public static class Hashing
+internal static class Hashing
 {
     private static readonly Dictionary<string, (DateTime Written, long Length, string Hash)> FileHashes = [];
 
@@ -94,7 +94,7 @@ public static class Hashing
 }
 
 /// <summary>People's names of the PCK thresholds.</summary>
-public static class ThresholdNames
+internal static class ThresholdNames
 {
     public static string Describe(string threshold) => threshold switch
     {

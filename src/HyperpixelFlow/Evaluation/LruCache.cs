@@ -1,7 +1,7 @@
 namespace HyperpixelFlow.Evaluation;
 
 /// <summary>A bounded least-recently-used cache that disposes what it evicts.</summary>
-public sealed class LruCache<TKey, TValue>(int capacity) : IDisposable where TKey : notnull where TValue : IDisposable
+internal sealed class LruCache<TKey, TValue>(int capacity) : IDisposable where TKey : notnull where TValue : IDisposable
 {
     private readonly Dictionary<TKey, LinkedListNode<(TKey Key, TValue Value)>> _map = new();
     private readonly LinkedList<(TKey Key, TValue Value)> _order = new();

@@ -5,7 +5,7 @@ using System.Text;
 namespace HyperpixelFlow.Evaluation;
 
 /// <summary>A numeric MATLAB array, converted to double, column-major as stored.</summary>
-public sealed record MatArray(string Name, int[] Dims, double[] Data)
+internal sealed record MatArray(string Name, int[] Dims, double[] Data)
 {
     public int Rows => Dims[0];
     public int Columns => Dims.Length > 1 ? Dims[1] : 1;
@@ -17,7 +17,7 @@ public sealed record MatArray(string Name, int[] Dims, double[] Data)
 /// plain or zlib-compressed (miCOMPRESSED), either byte order. Other variables (structs, cells, strings) are skipped.
 /// Spec: "MAT-File Format", MathWorks, level 5.
 /// </summary>
-public static class MatFile
+internal static class MatFile
 {
     private const int MiInt8 = 1, MiUInt8 = 2, MiInt16 = 3, MiUInt16 = 4, MiInt32 = 5, MiUInt32 = 6, MiSingle = 7,
         MiDouble = 9, MiInt64 = 12, MiUInt64 = 13, MiMatrix = 14, MiCompressed = 15;

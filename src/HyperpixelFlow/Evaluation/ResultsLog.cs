@@ -8,7 +8,7 @@ namespace HyperpixelFlow.Evaluation;
 /// written. Reopening with equal settings resumes: finished pairs are read back and skipped; a half-written last line
 /// (the process was killed mid-write) is cut off.
 /// </summary>
-public sealed class ResultsLog : IDisposable
+internal sealed class ResultsLog : IDisposable
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     private readonly FileStream _stream;

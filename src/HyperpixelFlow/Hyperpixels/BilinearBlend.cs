@@ -5,7 +5,7 @@ namespace HyperpixelFlow.Hyperpixels;
 /// of a grid from a low-resolution map: the 4 corner cells (row-major indices into the low map) and their weights,
 /// computed in float32 like the upsampling operator.
 /// </summary>
-public static class BilinearBlend
+internal static class BilinearBlend
 {
     /// <summary>Per kept hyperpixel n: cells [4n .. 4n+3] = (y0,x0), (y0,x1), (y1,x0), (y1,x1) and their weights.</summary>
     public static (int[] Index, float[] Weight) Corners(HyperpixelGrid grid, int lowHeight, int lowWidth)

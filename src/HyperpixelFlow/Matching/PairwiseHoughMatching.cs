@@ -10,7 +10,7 @@ namespace HyperpixelFlow.Matching;
 /// offset-based kernels are tested against, and the "paper formulation" that <c>hpf bench --baseline</c> times on the
 /// same machine.
 /// </summary>
-public static class PairwiseHoughMatching
+internal static class PairwiseHoughMatching
 {
     /// <summary>Row-major bin (y x BinsX + x) of every pair's vote: source extent - source box centre + target box centre.</summary>
     public static Tensor BinIds(HoughSpace space, HyperpixelSet source, HyperpixelSet target)

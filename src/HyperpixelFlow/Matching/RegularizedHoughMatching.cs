@@ -220,7 +220,7 @@ public static class RegularizedHoughMatching
     /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
     /// </summary>
     /// <param name="refineRadius">0, or the radius (target cells) of the soft-argmax that refines every best match</param>
-    public static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
+    internal static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null, int refineRadius = 0)
     {
         if (refineRadius < 0) throw new ArgumentOutOfRangeException(nameof(refineRadius));

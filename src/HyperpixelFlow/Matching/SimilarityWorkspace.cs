@@ -6,7 +6,7 @@ namespace HyperpixelFlow.Matching;
 /// A reusable float32 buffer for similarity blocks. A fresh 30+ MB tensor per pair costs page faults on every touch
 /// (allocations of that size bypass the heap); reusing one buffer across pairs avoids them. Not thread-safe.
 /// </summary>
-public sealed class SimilarityWorkspace : IDisposable
+internal sealed class SimilarityWorkspace : IDisposable
 {
     private Tensor? _buffer;
 
