@@ -64,7 +64,7 @@ internal sealed record FoldedBlock(FoldedConv First, FoldedConv Second, FoldedCo
 /// Outputs are returned in the standard contiguous NCHW order and match <see cref="ResNet.ExtractCandidates"/> up to
 /// float rounding.
 /// </summary>
-public sealed class FoldedResNet : IDisposable
+internal sealed class FoldedResNet : IDisposable
 {
     private readonly FoldedConv _stem;
     private readonly FoldedBlock[] _blocks;

@@ -171,7 +171,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// The inference form of this network's current weights: batch norms folded into the convolutions, tensors in
     /// channels-last order when <paramref name="channelsLast"/>. Later changes to this module's weights do not reach it.
     /// </summary>
-    public FoldedResNet Fold(bool channelsLast = true) =>
+    internal FoldedResNet Fold(bool channelsLast = true) =>
         new(FoldedConv.From(conv1, bn1, 2, 3, 1, channelsLast), _blocks.Select(b => b.Fold(channelsLast)).ToArray(), channelsLast);
 
     public override Tensor forward(Tensor input) => ExtractCandidates(input, [Architecture.BlockCount])[0];

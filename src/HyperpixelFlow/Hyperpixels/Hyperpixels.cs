@@ -117,7 +117,7 @@ public sealed class HyperpixelSet : IDisposable
 }
 
 /// <summary>Builds hyperpixels from the candidate features of a backbone.</summary>
-public static class HyperpixelBuilder
+internal static class HyperpixelBuilder
 {
     /// <summary>
     /// Groups the layers' maps by size (concatenating channels in layer order), places the hyperpixel grid at the first

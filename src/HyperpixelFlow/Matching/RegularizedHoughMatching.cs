@@ -30,7 +30,7 @@ public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
 /// offset, Width x Height of them (window cells; with equal jumps the index is xt - xs + ws - 1). Different jumps
 /// arise when the target grid is coarser than the source's (<see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/>).
 /// </summary>
-public sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
+internal sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
 {
     public static OffsetLattice Of(HyperpixelGrid source, HyperpixelGrid target)
     {
@@ -77,7 +77,7 @@ public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTa
 /// the same sums as the pairwise formulation without its N x M index tensors (only the summation order differs).
 /// </para>
 /// </summary>
-public static class RegularizedHoughMatching
+internal static class RegularizedHoughMatching
 {
     /// <summary>max(cos(f_s, f_t), 0)^exponent for all pairs: [N, C] x [M, C] -> [N, M].</summary>
     public static Tensor Similarity(Tensor source, Tensor target, int exponent)
