@@ -9,7 +9,13 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow;
 
 /// <summary>Which image of a pair hyperpixels are built for.</summary>
-public enum PairSide { Source, Target }
+public enum PairSide
+{
+    /// <summary>The image whose points are transferred.</summary>
+    Source,
+    /// <summary>The image they land in.</summary>
+    Target,
+}
 
 /// <summary>
 /// The public entry point: semantic correspondence between two images with Hyperpixel Flow.
@@ -25,12 +31,14 @@ public sealed class HyperpixelMatcher : IDisposable
     private readonly bool _ownsBackbone;
     private readonly IMatchingStep _matching;
 
+    /// <summary>The settings in use.</summary>
     public HyperpixelFlowOptions Options { get; }
     /// <summary>The network that gives features (created by name through <see cref="BackboneRegistry"/>, or any <see cref="FeatureExtractor"/>).</summary>
     public FeatureExtractor Backbone { get; }
     /// <summary>The validated hyperpixel layer ids in use (ascending).</summary>
     public IReadOnlyList<int> Layers { get; }
 
+    /// <summary>A matcher with its own backbone, created by name from the options (defaults when null).</summary>
     public HyperpixelMatcher(HyperpixelFlowOptions? options = null)
         : this(CreateBackbone(options ?? new HyperpixelFlowOptions()), options ?? new HyperpixelFlowOptions(), ownsBackbone: true)
     {
@@ -204,6 +212,7 @@ public sealed class HyperpixelMatcher : IDisposable
         return points;
     }
 
+    /// <summary>Releases the matching step and, when the matcher created it, the backbone.</summary>
     public void Dispose()
     {
         _matching.Dispose();

@@ -13,15 +13,18 @@ public sealed class ImageView(double testScale, bool flipped, float scale, int w
     public double TestScale { get; } = testScale;
     /// <summary>Whether the pixels were mirrored left-right before the backbone (target side only).</summary>
     public bool Flipped { get; } = flipped;
+    /// <summary>Original pixels x Scale = this view's resized (unmirrored) pixels.</summary>
     public float Scale { get; } = scale;
     /// <summary>Resized size in pixels.</summary>
     public int Width { get; } = width;
+    /// <summary>Resized height in pixels.</summary>
     public int Height { get; } = height;
     /// <summary>Hyperpixels for pairs where the image is the source (null in a mirrored view: only targets are mirrored).</summary>
     public HyperpixelSet? AsSource { get; } = asSource;
     /// <summary>Hyperpixels for pairs where it is the target: the same set unless the target grid has its own stride.</summary>
     public HyperpixelSet AsTarget { get; } = asTarget;
 
+    /// <summary>Releases the view's hyperpixels.</summary>
     public void Dispose()
     {
         AsSource?.Dispose();
@@ -36,11 +39,16 @@ public sealed class ImageView(double testScale, bool flipped, float scale, int w
 /// </summary>
 public sealed class ImageDescription(IReadOnlyList<ImageView> views, int originalWidth, int originalHeight) : IDisposable
 {
+    /// <summary>The views, primary first.</summary>
     public IReadOnlyList<ImageView> Views { get; } = views;
+    /// <summary>The first scale, not mirrored.</summary>
     public ImageView Primary => Views[0];
+    /// <summary>Width of the original image.</summary>
     public int OriginalWidth { get; } = originalWidth;
+    /// <summary>Height of the original image.</summary>
     public int OriginalHeight { get; } = originalHeight;
 
+    /// <summary>Releases every view.</summary>
     public void Dispose()
     {
         foreach (var view in Views) view.Dispose();

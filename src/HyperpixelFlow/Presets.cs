@@ -9,8 +9,10 @@ public sealed record Preset(string Name, string Description, HyperpixelFlowOptio
 /// </summary>
 public static class Presets
 {
+    /// <summary>The preset that equals the library's defaults.</summary>
     public const string DefaultName = "default";
 
+    /// <summary>Every preset.</summary>
     public static IReadOnlyList<Preset> All { get; } =
     [
         new("paper", "the published method, bit for bit: regularized Hough matching at a 300 px working side",
@@ -22,6 +24,7 @@ public static class Presets
             new HyperpixelFlowOptions { MaxSide = 400, Upscale = true }),
     ];
 
+    /// <summary>The preset of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
     public static Preset Get(string name) =>
         All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new HyperpixelFlowException($"unknown preset '{name}'; known: {string.Join(", ", All.Select(p => p.Name))}");

@@ -18,6 +18,7 @@ public sealed class StageTimer
         else _stages[i] = (stage, _stages[i].Seconds + seconds);
     }
 
+    /// <summary>Seconds per stage, in the order the stages first appeared.</summary>
     public IReadOnlyDictionary<string, double> ToDictionary()
     {
         var result = new Dictionary<string, double>();

@@ -36,9 +36,19 @@ public sealed class Backbone : FeatureExtractor
     /// <summary>The network in module form (torchvision parameter names, for loading weights). <see cref="Extract"/> runs
     /// its folded form, taken at construction: load weights before creating the backbone.</summary>
     public ResNet Network { get; }
+    /// <summary>How images are normalised for this network.</summary>
     public Preprocessing Preprocessing { get; }
 
-    /// <param name="layersByMatching">default layers searched for other matching steps (e.g. "ot"); others use <paramref name="defaultLayers"/></param>
+    /// <summary>
+    /// A backbone of a (weights-loaded) ResNet: <paramref name="defaultLayers"/> serve the paper's matching and every
+    /// step without its own entry in <paramref name="layersByMatching"/> (layers searched for a step, e.g. "ot").
+    /// </summary>
+    /// <param name="name">the name results record</param>
+    /// <param name="network">the ResNet in module form, weights loaded</param>
+    /// <param name="preprocessing">how its input is normalised</param>
+    /// <param name="defaultLayers">default candidate ids</param>
+    /// <param name="device">where features are computed</param>
+    /// <param name="layersByMatching">default layers per matching step</param>
     public Backbone(string name, ResNet network, Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device,
         IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null)
         : base(name, ComputeCandidateGeometry(network.Architecture), defaultLayers, device, layersByMatching)
@@ -90,6 +100,7 @@ public sealed class Backbone : FeatureExtractor
         return table;
     }
 
+    /// <inheritdoc />
     public override void Dispose()
     {
         _inference.Dispose();

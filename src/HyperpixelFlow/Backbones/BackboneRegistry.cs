@@ -16,10 +16,12 @@ public sealed record BackboneSpec(
 /// <summary>Backbones by name (the model factory): <c>BackboneRegistry.Create("resnet18-cntk")</c>.</summary>
 public static class BackboneRegistry
 {
+    /// <summary>The backbone used when none is named: the bundled ResNet-18.</summary>
     public const string DefaultName = "resnet18-cntk";
 
     private static readonly int[] R50Depths = [3, 4, 6, 3], R101Depths = [3, 4, 23, 3];
 
+    /// <summary>Every registered backbone, in the order <c>hpf backbones</c> lists them.</summary>
     public static IReadOnlyList<BackboneSpec> All { get; } =
     [
         // Default layers chosen by beam search (beam 4, depth 8) on PF-WILLOW val_pairs.csv, once per matching step
@@ -40,6 +42,7 @@ public static class BackboneRegistry
             [2, 4, 5, 18, 19, 20, 24, 32], false),
     ];
 
+    /// <summary>The backbone of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
     public static BackboneSpec Get(string name) =>
         All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new HyperpixelFlowException($"unknown backbone '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");

@@ -12,6 +12,10 @@ public abstract class FeatureExtractor : IDisposable
 {
     private readonly IReadOnlyDictionary<string, IReadOnlyList<int>> _layersByMatching;
 
+    /// <param name="name">the name results record</param>
+    /// <param name="candidates">jump and receptive field of every candidate id</param>
+    /// <param name="defaultLayers">candidate ids used when none are given</param>
+    /// <param name="device">where features are computed</param>
     /// <param name="layersByMatching">default layers searched for particular matching steps (e.g. "ot")</param>
     protected FeatureExtractor(string name, IReadOnlyList<CandidateGeometry> candidates, IReadOnlyList<int> defaultLayers, Device device,
         IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching)
@@ -24,13 +28,16 @@ public abstract class FeatureExtractor : IDisposable
             .ToDictionary(kv => kv.Key, kv => ValidateLayers(kv.Value), StringComparer.OrdinalIgnoreCase);
     }
 
+    /// <summary>The name results and logs record.</summary>
     public string Name { get; }
 
     /// <summary>Jump and receptive field of every candidate id, 0 .. <see cref="CandidateCount"/> - 1.</summary>
     public IReadOnlyList<CandidateGeometry> Candidates { get; }
 
+    /// <summary>Number of candidate ids.</summary>
     public int CandidateCount => Candidates.Count;
 
+    /// <summary>The device features are computed on.</summary>
     public Device Device { get; }
 
     /// <summary>The layers the paper's matching (rhm) uses when none are given.</summary>
@@ -58,5 +65,6 @@ public abstract class FeatureExtractor : IDisposable
     /// </summary>
     public abstract Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers);
 
+    /// <summary>Releases the network's tensors.</summary>
     public abstract void Dispose();
 }

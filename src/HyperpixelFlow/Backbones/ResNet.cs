@@ -5,14 +5,26 @@ using static TorchSharp.torch.nn;
 
 namespace HyperpixelFlow.Backbones;
 
-public enum ResidualBlockKind { Basic, Bottleneck }
+/// <summary>The residual block of a ResNet.</summary>
+public enum ResidualBlockKind
+{
+    /// <summary>Two 3 x 3 convolutions (ResNet-18/34).</summary>
+    Basic,
+    /// <summary>1 x 1, 3 x 3, 1 x 1 convolutions with 4x expansion (ResNet-50/101).</summary>
+    Bottleneck,
+}
 
 /// <summary>Shape of a ResNet: block type and number of blocks in each of the four stages.</summary>
+/// <param name="Block">basic or bottleneck blocks</param>
+/// <param name="StageDepths">blocks in each of the four stages</param>
 /// <param name="DilatedStages">Per stage: replace its stride by dilation (FCN backbones dilate stages 3 and 4).</param>
 public sealed record ResNetArchitecture(ResidualBlockKind Block, int[] StageDepths, bool[]? DilatedStages = null)
 {
+    /// <summary>Whether stage <paramref name="stage"/> (0-3) replaces its stride by dilation.</summary>
     public bool IsDilated(int stage) => DilatedStages is not null && DilatedStages[stage];
+    /// <summary>Channel expansion of a block's output (1 for basic blocks, 4 for bottlenecks).</summary>
     public int Expansion => Block == ResidualBlockKind.Basic ? 1 : 4;
+    /// <summary>Residual blocks over all stages: the candidate ids 1..BlockCount.</summary>
     public int BlockCount => StageDepths.Sum();
     /// <summary>Hyperpixel candidates: the stem (id 0) and every residual block.</summary>
     public int CandidateCount => BlockCount + 1;
@@ -93,8 +105,10 @@ public sealed class ResNet : Module<Tensor, Tensor>
     private readonly ModuleList<ResidualBlock> layer1, layer2, layer3, layer4;
     private readonly ResidualBlock[] _blocks;
 
+    /// <summary>Block kind and stage depths of this network.</summary>
     public ResNetArchitecture Architecture { get; }
 
+    /// <summary>A ResNet of the given shape with freshly initialised weights (load weights into it by name).</summary>
     public ResNet(ResNetArchitecture architecture) : base(nameof(ResNet))
     {
         if (architecture.StageDepths.Length != 4 || architecture.StageDepths.Any(d => d < 1))
@@ -174,5 +188,6 @@ public sealed class ResNet : Module<Tensor, Tensor>
     internal FoldedResNet Fold(bool channelsLast = true) =>
         new(FoldedConv.From(conv1, bn1, 2, 3, 1, channelsLast), _blocks.Select(b => b.Fold(channelsLast)).ToArray(), channelsLast);
 
+    /// <summary>The module form's forward pass: the deepest candidate's features.</summary>
     public override Tensor forward(Tensor input) => ExtractCandidates(input, [Architecture.BlockCount])[0];
 }

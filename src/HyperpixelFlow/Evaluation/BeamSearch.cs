@@ -32,6 +32,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     /// <summary>What a search's scores depend on: the evaluation settings (without layers, which the search varies) and the beam.</summary>
     public sealed record Settings(EvaluationSettings Evaluation, int Beam, int Depth)
     {
+        /// <summary>The fields that differ from <paramref name="other"/>, as "name: this vs other".</summary>
         public IReadOnlyList<string> Differences(Settings other) =>
         [
             .. Evaluation.Differences(other.Evaluation),
@@ -44,13 +45,17 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     public Settings SettingsFor(int beam, int depth) =>
         new(new Evaluator(matcher).SettingsFor(dataset, [alpha], threshold) with { Layers = [] }, beam, depth);
 
+    /// <summary>The single layer ids the search starts from (the paper's 0..3).</summary>
     public IReadOnlyList<int> StartIds { get; init; } = [0, 1, 2, 3];
 
     /// <summary>Seconds spent in the backbone filling the cache, and the backbone runs it saved.</summary>
     public double BackboneSeconds { get; private set; }
+    /// <summary>Backbone runs made (each image once per run).</summary>
     public int BackboneRuns { get; private set; }
+    /// <summary>Combinations scored in this run (those already in the log are not counted).</summary>
     public int CandidatesScored { get; private set; }
 
+    /// <summary>Runs the search, logging every score to <paramref name="logPath"/> and resuming from it; returns the best combination. <paramref name="onScored"/> gets each candidate and whether it came from the log.</summary>
     public BeamCandidate Run(int beam, int depth, string logPath, Action<BeamCandidate, bool>? onScored = null, CancellationToken cancel = default)
     {
         if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");

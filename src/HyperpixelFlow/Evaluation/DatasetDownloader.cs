@@ -21,6 +21,7 @@ public sealed class DatasetDownloader(HttpClient http)
     /// </summary>
     public static IReadOnlyList<DatasetSource> Known { get; } = Datasets.All.Select(s => s.Source).ToList();
 
+    /// <summary>The published archive of a benchmark by name or alias.</summary>
     public static DatasetSource Find(string name) => Datasets.Get(name).Source;
 
     /// <summary>

@@ -32,6 +32,7 @@ public sealed record EvaluationSettings(
         return differences;
     }
 
+    /// <summary>Whether results under <paramref name="other"/> may be mixed with these (no field differs).</summary>
     public bool SameAs(EvaluationSettings other) => Differences(other).Count == 0;
 
     /// <summary>A short hash of everything compared: results files of different settings get different names.</summary>
@@ -39,6 +40,7 @@ public sealed record EvaluationSettings(
         new[] { Dataset, Split, PairListHash, Backbone, Weights, string.Join(",", Layers), string.Join(",", Alphas), Threshold }
             .Concat(Options.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"))));
 
+    /// <inheritdoc />
     public override string ToString() =>
         $"{Dataset}/{Split} ({PairListHash[..8]}), {Backbone} layers {string.Join(",", Layers)}, max side {Options.GetValueOrDefault("MaxSide")}, " +
         $"margin pruning {(Options.GetValueOrDefault("MarginPruning") == "True" ? "on" : "off")}, alphas {string.Join(",", Alphas)}, threshold {ThresholdNames.Describe(Threshold)}, " +
@@ -122,6 +124,7 @@ public sealed record PairResult(
     /// <summary>PCK of this pair at alpha (fraction 0..1); a pair without keypoints has none.</summary>
     public double? Pck(double alpha) => Keypoints == 0 ? null : (double)Correct[AlphaKey(alpha)] / Keypoints;
 
+    /// <summary>The key of an alpha in <see cref="Correct"/> and the summaries ("0.1").</summary>
     public static string AlphaKey(double alpha) => alpha.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
 }
 
@@ -137,8 +140,10 @@ public sealed record EvaluationSummary(
     double? IntersectionOverUnion,
     double SecondsPerPair)
 {
+    /// <summary>Whether every pair of the split was evaluated.</summary>
     public bool Complete => Pairs == TotalPairs;
 
+    /// <summary>The summary of logged pair results, out of <paramref name="totalPairs"/>.</summary>
     public static EvaluationSummary From(EvaluationSettings settings, IReadOnlyList<PairResult> results, int totalPairs)
     {
         IReadOnlyDictionary<string, double> MeanPck(IEnumerable<PairResult> rs)

@@ -12,8 +12,10 @@ namespace HyperpixelFlow.Evaluation;
 /// </summary>
 public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
 {
+    /// <summary>The matcher every pair runs through.</summary>
     public HyperpixelMatcher Matcher { get; } = matcher;
 
+    /// <summary>What a run on this split with these alphas and threshold depends on (its results file records it).</summary>
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Path.GetFullPath(dataset.Root), Hashing.OfPairs(dataset), Matcher.Backbone.Name,
             WeightsIdentity(Matcher.Options), Matcher.Layers, Matcher.Options.ResultSettings(), alphas, Resolve(dataset, threshold).ToString());
@@ -25,6 +27,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
             ? $"bundled sha256:{Hashing.OfFile(Backbones.BackboneRegistry.BundledWeightsPath)[..16]}"
             : "bundled";
 
+    /// <summary>The threshold convention to use: the dataset's own for <see cref="PckThreshold.Auto"/>.</summary>
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;
 

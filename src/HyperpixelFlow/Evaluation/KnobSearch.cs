@@ -31,6 +31,7 @@ public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> cr
         new("working side", [("300", o => o), ("400 (upscale)", o => o with { MaxSide = 400, Upscale = true })]),
     ];
 
+    /// <summary>Searches <paramref name="knobs"/> from <paramref name="start"/>, keeping each configuration's results under <paramref name="resultsFolder"/>; returns the chosen options and every score (stops early, with what it has, when cancelled).</summary>
     public (HyperpixelFlowOptions Best, IReadOnlyList<KnobScore> Scores) Run(HyperpixelFlowOptions start, IReadOnlyList<Knob> knobs, string resultsFolder,
         Action<KnobScore>? onScored = null, CancellationToken cancel = default)
     {

@@ -6,11 +6,14 @@ namespace HyperpixelFlow.Flow;
 /// </summary>
 public sealed class FlowField
 {
+    /// <summary>Width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Height in pixels.</summary>
     public int Height { get; }
     /// <summary>Row-major, two floats per pixel: dx, dy.</summary>
     public float[] Data { get; }
 
+    /// <summary>A flow of <paramref name="width"/> x <paramref name="height"/> pixels from its row-major (dx, dy) values.</summary>
     public FlowField(int width, int height, float[] data)
     {
         if (data.Length != width * height * 2) throw new ArgumentException($"flow data must have {width * height * 2} values");
@@ -19,6 +22,7 @@ public sealed class FlowField
         Data = data;
     }
 
+    /// <summary>The flow (dx, dy) of pixel (x, y).</summary>
     public (float Dx, float Dy) At(int x, int y) => (Data[2 * (y * Width + x)], Data[2 * (y * Width + x) + 1]);
 
     /// <summary>

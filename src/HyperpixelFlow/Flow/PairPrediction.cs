@@ -27,6 +27,7 @@ public sealed class PairPrediction
         public int SourceJump => Source.AsSource!.Grid.Jump;
     }
 
+    /// <summary>Matches every variant of the pair with <paramref name="match"/> (source view, target view -> best matches).</summary>
     public PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
     {
         _primaryTargetScale = target.Primary.Scale;
@@ -41,8 +42,11 @@ public sealed class PairPrediction
 
     /// <summary>The primary variant's match (first scale, target not mirrored).</summary>
     public HoughMatch PrimaryMatch => _variants[0].Match;
+    /// <summary>The source view of the primary variant.</summary>
     public ImageView PrimarySource => _variants[0].Source;
+    /// <summary>The target view of the primary variant.</summary>
     public ImageView PrimaryTarget => _variants[0].Target;
+    /// <summary>Number of (scale, mirror) variants matched.</summary>
     public int VariantCount => _variants.Count;
 
     /// <summary>

@@ -3,6 +3,7 @@ namespace HyperpixelFlow.Hyperpixels;
 /// <summary>Axis-aligned box [X1, Y1, X2, Y2] in pixels of the (resized) image; bounds are inclusive.</summary>
 public readonly record struct Box(float X1, float Y1, float X2, float Y2)
 {
+    /// <summary>Whether (x, y) lies in the box, bounds included.</summary>
     public bool Contains(double x, double y) => x >= X1 && x <= X2 && y >= Y1 && y <= Y2;
 }
 
@@ -15,14 +16,20 @@ public readonly record struct Box(float X1, float Y1, float X2, float Y2)
 /// </summary>
 public sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
 {
+    /// <summary>Number of hyperpixels (kept cells).</summary>
     public int Count => Width * Height;
+    /// <summary>Half the receptive field (integer division), the boxes' half side.</summary>
     public int HalfField => ReceptiveField / 2;
 
+    /// <summary>Feature-grid column of hyperpixel n.</summary>
     public int GridX(int n) => X0 + n % Width;
+    /// <summary>Feature-grid row of hyperpixel n.</summary>
     public int GridY(int n) => Y0 + n / Width;
 
+    /// <summary>Receptive box of hyperpixel n.</summary>
     public Box BoxAt(int n) => BoxOfCell(GridX(n), GridY(n));
 
+    /// <summary>Receptive box of feature-grid cell (gx, gy).</summary>
     public Box BoxOfCell(int gx, int gy) =>
         new(gx * Jump - HalfField, gy * Jump - HalfField, gx * Jump + HalfField, gy * Jump + HalfField);
 

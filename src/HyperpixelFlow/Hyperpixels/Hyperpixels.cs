@@ -14,14 +14,20 @@ namespace HyperpixelFlow.Hyperpixels;
 /// </summary>
 public sealed class HyperpixelSet : IDisposable
 {
+    /// <summary>Where the hyperpixels are and the boxes they own.</summary>
     public HyperpixelGrid Grid { get; }
+    /// <summary>The selected layers' maps grouped by resolution, finest first ([C, h, w] each).</summary>
     public IReadOnlyList<Tensor> Groups { get; }
     /// <summary>|f(i)|^2 of each kept hyperpixel [N], float32.</summary>
     public Tensor SquaredNorms { get; }
+    /// <summary>Width of the (resized) image the set was built from.</summary>
     public int ImageWidth { get; }
+    /// <summary>Height of the (resized) image the set was built from.</summary>
     public int ImageHeight { get; }
+    /// <summary>Channels of a hyperpixel (all groups).</summary>
     public long Channels => Groups.Sum(g => g.shape[0]);
 
+    /// <summary>A set from layer groups on a grid, for an image of the given size; takes ownership of the groups.</summary>
     public HyperpixelSet(IReadOnlyList<Tensor> groups, HyperpixelGrid grid, int imageWidth, int imageHeight)
     {
         if (groups.Count == 0 || groups.Any(g => g.dim() != 3)) throw new ArgumentException("groups must be non-empty [C, h, w] maps");
@@ -109,6 +115,7 @@ public sealed class HyperpixelSet : IDisposable
     /// <summary>The kept window of a full-resolution map [C, H, W] -> [C, h, w].</summary>
     public Tensor Window(Tensor full) => full[.., Grid.Y0..(Grid.Y0 + Grid.Height), Grid.X0..(Grid.X0 + Grid.Width)];
 
+    /// <summary>Releases the groups' tensors.</summary>
     public void Dispose()
     {
         foreach (var g in Groups) g.Dispose();

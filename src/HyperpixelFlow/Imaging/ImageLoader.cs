@@ -5,6 +5,7 @@ namespace HyperpixelFlow.Imaging;
 /// <summary>Decodes image files (PNG, JPEG incl. CMYK, WebP, BMP, GIF, 16-bit and grayscale) with clear errors.</summary>
 public static class ImageLoader
 {
+    /// <summary>Reads and decodes an image file, refusing images over <paramref name="maxPixels"/> pixels.</summary>
     public static RgbImage Load(string path, long maxPixels = 100_000_000)
     {
         if (string.IsNullOrWhiteSpace(path)) throw new HyperpixelFlowException("image path is empty");
@@ -19,6 +20,7 @@ public static class ImageLoader
         return Decode(bytes, path, maxPixels);
     }
 
+    /// <summary>Decodes image bytes; <paramref name="source"/> names them in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string source, long maxPixels = 100_000_000)
     {
         if (bytes.Length == 0) throw new HyperpixelFlowException($"{source}: file is empty");

@@ -9,11 +9,17 @@ namespace HyperpixelFlow.Imaging;
 /// </summary>
 public sealed class PreparedImage : IDisposable
 {
+    /// <summary>RGB 0..1, [1, 3, h, w], on the backbone's device.</summary>
     public Tensor Rgb { get; }
+    /// <summary>Original pixels x Scale = resized pixels.</summary>
     public float Scale { get; }
+    /// <summary>Width of the original image.</summary>
     public int OriginalWidth { get; }
+    /// <summary>Height of the original image.</summary>
     public int OriginalHeight { get; }
+    /// <summary>Resized width.</summary>
     public int Width => (int)Rgb.shape[3];
+    /// <summary>Resized height.</summary>
     public int Height => (int)Rgb.shape[2];
 
     private PreparedImage(Tensor rgb, float scale, int originalWidth, int originalHeight)
@@ -50,5 +56,6 @@ public sealed class PreparedImage : IDisposable
         return new PreparedImage(rgb.MoveToOuterDisposeScope(), scale, image.Width, image.Height) { Flipped = flip };
     }
 
+    /// <summary>Releases the pixel tensor.</summary>
     public void Dispose() => Rgb.Dispose();
 }

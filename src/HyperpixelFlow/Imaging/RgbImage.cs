@@ -7,12 +7,16 @@ namespace HyperpixelFlow.Imaging;
 /// <summary>A decoded 8-bit RGB image (alpha dropped, as PIL's convert('RGB') does), row-major, 3 bytes a pixel.</summary>
 public sealed class RgbImage
 {
+    /// <summary>Width in pixels.</summary>
     public int Width { get; }
+    /// <summary>Height in pixels.</summary>
     public int Height { get; }
+    /// <summary>Row-major RGB bytes, three per pixel.</summary>
     public byte[] Pixels { get; }
     /// <summary>Where it came from, for error messages ("synthetic" when made in memory).</summary>
     public string Source { get; }
 
+    /// <summary>An image from packed RGB bytes; <paramref name="source"/> names it in errors.</summary>
     public RgbImage(int width, int height, byte[] pixels, string source = "synthetic")
     {
         if (width <= 0 || height <= 0) throw new HyperpixelFlowException($"{source}: image size {width}x{height} is empty");
@@ -49,6 +53,7 @@ public sealed class RgbImage
         return bitmap;
     }
 
+    /// <summary>The RGB pixels of a Skia bitmap (translucent pixels composited on white).</summary>
     public static RgbImage FromBitmap(SKBitmap bitmap, string source)
     {
         using var rgba = bitmap.ColorType == SKColorType.Rgba8888 && bitmap.AlphaType == SKAlphaType.Unpremul

@@ -21,6 +21,7 @@ public static class SyntheticPairs
         new(190, 160), new(305, 145),                                              // body centre, mouth
     ];
 
+    /// <summary>Draws a pair (a striped cat and a spotted one in another pose) with its true correspondences; the same seed gives the same pair.</summary>
     public static SyntheticPair Create(int width = 400, int height = 300, int seed = 1)
     {
         var random = new Random(seed);

@@ -22,8 +22,10 @@ public sealed record MatchingSpec(string Name, string Description, Func<Hyperpix
 /// <summary>Matching steps by name: <c>MatchingRegistry.Create(options)</c> builds the one <c>options.Matching</c> names.</summary>
 public static class MatchingRegistry
 {
+    /// <summary>The paper's matching step.</summary>
     public const string PaperName = "rhm";
 
+    /// <summary>Every registered matching step.</summary>
     public static IReadOnlyList<MatchingSpec> All { get; } =
     [
         new(PaperName, "regularized Hough matching (the paper): votes weighted by max(cos, 0)^3",
@@ -32,10 +34,12 @@ public static class MatchingRegistry
             o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.OptimalTransport))),
     ];
 
+    /// <summary>The matching step of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
     public static MatchingSpec Get(string name) =>
         All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new HyperpixelFlowException($"unknown matching step '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");
 
+    /// <summary>The matching step <paramref name="options"/> names, built with its settings.</summary>
     public static IMatchingStep Create(HyperpixelFlowOptions options) => Get(options.Matching).Create(options);
 }
 
@@ -52,6 +56,8 @@ public sealed class HoughMatchingStep : IMatchingStep
     private readonly long _maxBlockBytes;
     private readonly int _refineRadius;
 
+    /// <param name="name">the registry name</param>
+    /// <param name="options">Hough cells, kernel size, block size and refinement radius come from here</param>
     /// <param name="weighting">a fresh weighting per pair (a weighting may hold per-pair state)</param>
     public HoughMatchingStep(string name, HyperpixelFlowOptions options, Func<VoteWeighting> weighting)
     {
@@ -64,11 +70,14 @@ public sealed class HoughMatchingStep : IMatchingStep
         _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
     }
 
+    /// <inheritdoc />
     public string Name { get; }
 
+    /// <inheritdoc />
     public HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
         RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace, _refineRadius);
 
+    /// <inheritdoc />
     public void Dispose()
     {
         _gaussian.Dispose();

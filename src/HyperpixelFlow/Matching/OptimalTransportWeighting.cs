@@ -25,17 +25,20 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     private float? _rowShift;     // the weighting's common shift, when no row can underflow (see EndPass)
     private readonly object _merge = new();
 
+    /// <summary>A weighting with these (validated) settings.</summary>
     public OptimalTransportWeighting(OptimalTransportOptions options)
     {
         options.Validate();
         Options = options;
     }
 
+    /// <summary>The settings in use.</summary>
     public OptimalTransportOptions Options { get; }
 
     /// <summary>Column passes (one per iteration) interleaved with the row passes of all but the last iteration.</summary>
     public override int Passes => 2 * Options.Iterations - 1;
 
+    /// <inheritdoc />
     public override void Begin(int sources, int targets)
     {
         _rowShift = null;
@@ -44,6 +47,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         _logB = new float[targets];
     }
 
+    /// <inheritdoc />
     public override unsafe void Observe(int pass, float* block, int rowStart, int rows, int targets)
     {
         nint basePtr = (nint)block;
@@ -110,6 +114,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
     }
 
+    /// <inheritdoc />
     public override void EndPass(int pass)
     {
         if (pass % 2 != 0) return;
@@ -194,6 +199,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
     }
 
+    /// <inheritdoc />
     public override Tensor Weigh(Tensor cosines)
     {
         using var scope = NewDisposeScope();
@@ -370,6 +376,7 @@ public sealed record OptimalTransportOptions
     /// <summary>Vote weight = (N x plan)^PlanExponent (SCOT: 0.5 on PF-PASCAL and PF-WILLOW, 1 on SPair-71k).</summary>
     public double PlanExponent { get; init; } = 0.5;
 
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
     public void Validate()
     {
         if (!(Epsilon > 0) || !double.IsFinite(Epsilon)) throw new HyperpixelFlowException($"the OT epsilon must be a positive number, got {Epsilon}");

@@ -10,6 +10,7 @@ namespace HyperpixelFlow.Matching;
 /// </summary>
 public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
 {
+    /// <summary>The Hough space of a source and a target image of the given sizes with about <paramref name="cells"/> cells.</summary>
     public static HoughSpace For(int sourceWidth, int sourceHeight, int targetWidth, int targetHeight, int cells)
     {
         int width = sourceWidth + targetWidth, height = sourceHeight + targetHeight;
@@ -218,8 +219,8 @@ internal static class RegularizedHoughMatching
     /// kernels run over the cosine matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks
     /// are recomputed for every pass instead of kept, and the coarse layers' rows are computed per block, so memory
     /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
+    /// <paramref name="refineRadius"/> is 0, or the radius (target cells) of the soft-argmax that refines every best match.
     /// </summary>
-    /// <param name="refineRadius">0, or the radius (target cells) of the soft-argmax that refines every best match</param>
     internal static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null, int refineRadius = 0)
     {

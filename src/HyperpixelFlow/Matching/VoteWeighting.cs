@@ -58,16 +58,20 @@ public abstract class VoteWeighting
 /// <summary>The paper's appearance term: max(cos, 0)^exponent.</summary>
 public sealed class PowerWeighting : VoteWeighting
 {
+    /// <summary>The paper's weighting with this exponent (3 in the paper).</summary>
     public PowerWeighting(int exponent)
     {
         if (exponent < 1) throw new HyperpixelFlowException($"the similarity exponent must be >= 1, got {exponent}");
         Exponent = exponent;
     }
 
+    /// <summary>The exponent of the clamped cosine.</summary>
     public int Exponent { get; }
 
+    /// <inheritdoc />
     public override unsafe void Weigh(float* values, int row, int targets) => ClampedPower(values, targets, Exponent);
 
+    /// <inheritdoc />
     public override Tensor Weigh(Tensor cosines)
     {
         var sim = cosines.clamp_min(0);

@@ -160,6 +160,7 @@ public static class Pictures
         return new SKColor(rgb[0], rgb[1], rgb[2]);
     }
 
+    /// <summary>Writes a bitmap as PNG.</summary>
     public static void SavePng(SKBitmap bitmap, string path)
     {
         using var image = SKImage.FromBitmap(bitmap);

@@ -5,6 +5,7 @@ namespace HyperpixelFlow.Evaluation;
 /// <summary>The Caltech-101 benchmark: its record and its loader.</summary>
 public static class CaltechDataset
 {
+    /// <summary>The benchmark's record in <see cref="Datasets.All"/>.</summary>
     public static DatasetSpec Spec { get; } = new("caltech", "Caltech-101 (pairs of the paper's code): mask transfer, LT-ACC and IoU; no margin pruning, as in the paper's code", ["caltech101", "caltech-101"], Load,
         new DatasetSource("caltech", "https://drive.google.com/uc?export=download&confirm=t&id=1IV0E5sJ6xSdDyIvVSTdZjPHELMwGzsMn", "Caltech-101"), PckThreshold.Image, DefaultMarginPruning: false);
 

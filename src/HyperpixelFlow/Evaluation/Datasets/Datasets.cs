@@ -14,8 +14,10 @@ public sealed record DatasetSpec(string Name, string Description, IReadOnlyList<
 /// </summary>
 public static class Datasets
 {
+    /// <summary>Every known benchmark.</summary>
     public static IReadOnlyList<DatasetSpec> All { get; } = [PfWillowDataset.Spec, PfPascalDataset.Spec, SpairDataset.Spec, CaltechDataset.Spec];
 
+    /// <summary>Their names, as <c>--dataset</c> takes them.</summary>
     public static IReadOnlyList<string> Names { get; } = All.Select(s => s.Name).ToList();
 
     /// <summary>The benchmark of a name or alias (case, '-' and '_' ignored).</summary>
@@ -26,6 +28,7 @@ public static class Datasets
             ?? throw new HyperpixelFlowException($"unknown dataset '{name}'; known: {string.Join(", ", Names)}");
     }
 
+    /// <summary>Loads a split of the benchmark <paramref name="name"/> from its root folder.</summary>
     public static BenchmarkDataset Load(string name, string root, string split = "test")
     {
         var spec = Get(name);

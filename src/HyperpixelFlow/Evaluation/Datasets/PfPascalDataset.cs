@@ -7,6 +7,7 @@ namespace HyperpixelFlow.Evaluation;
 /// <summary>The PF-PASCAL benchmark: its record and its loader.</summary>
 public static class PfPascalDataset
 {
+    /// <summary>The benchmark's record in <see cref="Datasets.All"/>.</summary>
     public static DatasetSpec Spec { get; } = new("pfpascal", "PF-PASCAL (Ham et al.): 20 PASCAL classes, image-size PCK", ["pascal", "pf-pascal", "pf_pascal"], Load,
         new DatasetSource("pfpascal", "https://drive.google.com/uc?export=download&confirm=t&id=1OOwpGzJnTsFXYh-YffMQ9XKM_Kl_zdzg", "PF-PASCAL"), PckThreshold.Image, DefaultMarginPruning: true);
 

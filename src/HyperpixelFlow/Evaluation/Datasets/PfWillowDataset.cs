@@ -5,6 +5,7 @@ namespace HyperpixelFlow.Evaluation;
 /// <summary>The PF-WILLOW benchmark: its record and its loader.</summary>
 public static class PfWillowDataset
 {
+    /// <summary>The benchmark's record in <see cref="Datasets.All"/>.</summary>
     public static DatasetSpec Spec { get; } = new("pfwillow", "PF-WILLOW (Ham et al.): 900 test pairs of 10 classes, keypoint-extent PCK", ["willow", "pf-willow", "pf_willow"], Load,
         new DatasetSource("pfwillow", "https://drive.google.com/uc?export=download&confirm=t&id=1tDP0y8RO5s45L-vqnortRaieiWENQco_", "PF-WILLOW"), PckThreshold.KeypointExtent, DefaultMarginPruning: true);
 

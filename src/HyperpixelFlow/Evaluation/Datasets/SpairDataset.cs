@@ -7,6 +7,7 @@ namespace HyperpixelFlow.Evaluation;
 /// <summary>The SPair-71k benchmark: its record and its loader.</summary>
 public static class SpairDataset
 {
+    /// <summary>The benchmark's record in <see cref="Datasets.All"/>.</summary>
     public static DatasetSpec Spec { get; } = new("spair", "SPair-71k (Min et al.): 12,234 test pairs with difficulty labels, bounding-box PCK", ["spair71k", "spair-71k", "spair_71k"], Load,
         new DatasetSource("spair", "http://cvlab.postech.ac.kr/research/SPair-71k/data/SPair-71k.tar.gz", "SPair-71k"), PckThreshold.BoundingBox, DefaultMarginPruning: true);
 
