@@ -55,31 +55,53 @@ public sealed class PairPrediction
     /// </summary>
     public PointPrediction Transfer(Point2 sourceOriginal, bool scaleInFloat = true)
     {
-        PointPrediction best = default;
+        int k = MostConfident(sourceOriginal, scaleInFloat);
+        var v = _variants[k];
+        var resized = Resized(v, sourceOriginal, scaleInFloat);
+        var landed = v.Forward.Transfer(resized);
+        double cycle = CycleError(v, resized, landed);
+        var original = Original(v, landed);
+        var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
+        return new PointPrediction(original, primaryFrame, v.Forward.Score(resized), cycle, cycle <= v.SourceJump / v.Source.Scale, k);
+    }
+
+    /// <summary>
+    /// The variant whose boxes that move the point are the most confident (the first of equals). Variants compete on
+    /// raw confidence (normalised x the variant's largest): normalised values are relative to each variant's own best
+    /// match and so not comparable between variants.
+    /// </summary>
+    private int MostConfident(Point2 sourceOriginal, bool scaleInFloat)
+    {
+        if (_variants.Count == 1) return 0;
+        int best = 0;
         double bestRaw = double.NegativeInfinity;
         for (int k = 0; k < _variants.Count; k++)
         {
-            var prediction = Transfer(k, sourceOriginal, scaleInFloat);
-            // Variants compete on raw confidence (normalised x the variant's largest): normalised values are relative
-            // to each variant's own best match and so not comparable between variants.
-            double raw = prediction.Confidence * _variants[k].Match.ConfidenceMax;
-            if (k == 0 || raw > bestRaw) (best, bestRaw) = (prediction, raw);
+            var v = _variants[k];
+            double raw = v.Forward.Score(Resized(v, sourceOriginal, scaleInFloat)) * v.Match.ConfidenceMax;
+            if (raw > bestRaw) (best, bestRaw) = (k, raw);
         }
         return best;
     }
 
-    private PointPrediction Transfer(int k, Point2 p, bool scaleInFloat)
+    private static Point2 Resized(Variant v, Point2 p, bool scaleInFloat)
     {
-        var v = _variants[k];
         float scale = v.Source.Scale;
-        var resized = scaleInFloat ? new Point2((float)p.X * scale, (float)p.Y * scale) : new Point2(p.X * (double)scale, p.Y * (double)scale);
-        var landed = v.Forward.Transfer(resized);
+        return scaleInFloat ? new Point2((float)p.X * scale, (float)p.Y * scale) : new Point2(p.X * (double)scale, p.Y * (double)scale);
+    }
+
+    /// <summary>Original source pixels between a point and its round trip source -> target -> source.</summary>
+    private static double CycleError(Variant v, Point2 resized, Point2 landed)
+    {
         var back = v.Backward.Transfer(landed);
-        double cycle = Math.Sqrt(Math.Pow(back.X - resized.X, 2) + Math.Pow(back.Y - resized.Y, 2)) / scale;
+        return Math.Sqrt(Math.Pow(back.X - resized.X, 2) + Math.Pow(back.Y - resized.Y, 2)) / v.Source.Scale;
+    }
+
+    /// <summary>A landing point of a variant's (possibly mirrored) target view in original target pixels.</summary>
+    private static Point2 Original(Variant v, Point2 landed)
+    {
         var unmirrored = v.Target.Flipped ? new Point2(v.Target.Width - 1 - landed.X, landed.Y) : landed;
-        var original = new Point2(unmirrored.X / v.Target.Scale, unmirrored.Y / v.Target.Scale);
-        var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
-        return new PointPrediction(original, primaryFrame, v.Forward.Score(resized), cycle, cycle <= v.SourceJump / scale, k);
+        return new Point2(unmirrored.X / v.Target.Scale, unmirrored.Y / v.Target.Scale);
     }
 
     /// <summary>
@@ -93,10 +115,15 @@ public sealed class PairPrediction
         {
             for (int x = 0; x < width; x++)
             {
-                var p = Transfer(new Point2(x, y), scaleInFloat: false);
-                bool keep = consistencyFilter <= 0 || p.CycleError <= consistencyFilter;
-                data[2 * (y * width + x)] = keep ? (float)(p.Target.X - x) : float.NaN;
-                data[2 * (y * width + x) + 1] = keep ? (float)(p.Target.Y - y) : float.NaN;
+                // Only what the flow needs: the round trip when filtering (the confidences only to choose a variant).
+                var p = new Point2(x, y);
+                var v = _variants[MostConfident(p, scaleInFloat: false)];
+                var resized = Resized(v, p, scaleInFloat: false);
+                var landed = v.Forward.Transfer(resized);
+                var target = Original(v, landed);
+                bool keep = consistencyFilter <= 0 || CycleError(v, resized, landed) <= consistencyFilter;
+                data[2 * (y * width + x)] = keep ? (float)(target.X - x) : float.NaN;
+                data[2 * (y * width + x) + 1] = keep ? (float)(target.Y - y) : float.NaN;
             }
         });
         return new FlowField(width, height, data);
