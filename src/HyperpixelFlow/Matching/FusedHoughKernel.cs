@@ -80,7 +80,8 @@ internal static class FusedHoughKernel
         public int Start(int y, int k) => (y * Step + k % Step) * Span + k / Step;
     }
 
-    private static unsafe float Max(float* row, int n)
+    /// <summary>The largest of n values (negative infinity for none).</summary>
+    public static unsafe float Max(float* row, int n)
     {
         int k = 0;
         var best = new Vector<float>(float.NegativeInfinity);

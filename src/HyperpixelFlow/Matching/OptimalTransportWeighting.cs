@@ -193,7 +193,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
                 return;
             }
             LogKernel(values, values, targets, 0, lb);
-            float max = Max(values, targets);
+            float max = FusedHoughKernel.Max(values, targets);
             float sum = ExpShifted(values, targets, max);
             Scale(values, targets, 1f / sum, (float)Options.PlanExponent);
         }
@@ -284,7 +284,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
 
     private static unsafe float LogSumExp(float* x, int n)
     {
-        float max = Max(x, n);
+        float max = FusedHoughKernel.Max(x, n);
         float sum = 0;
         int k = 0;
         if (Vector.IsHardwareAccelerated)
@@ -296,20 +296,6 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
         for (; k < n; k++) sum += MathF.Exp(x[k] - max);
         return max + MathF.Log(sum);
-    }
-
-    private static unsafe float Max(float* x, int n)
-    {
-        int k = 0;
-        float max = float.NegativeInfinity;
-        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
-        {
-            var best = new Vector<float>(float.NegativeInfinity);
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) best = Vector.Max(best, Vector.Load(x + k));
-            for (int l = 0; l < Vector<float>.Count; l++) max = MathF.Max(max, best[l]);
-        }
-        for (; k < n; k++) max = MathF.Max(max, x[k]);
-        return max;
     }
 
     /// <summary>x = exp(x - shift) in place; returns the sum.</summary>

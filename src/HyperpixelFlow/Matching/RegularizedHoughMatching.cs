@@ -311,7 +311,7 @@ internal static class RegularizedHoughMatching
         for (int from = 0; from < n; from += blockRows)
         {
             int to = Math.Min(n, from + blockRows);
-            var block = kept ? whole! : Cosines(from, to);
+            var block = Cosines(from, to);
             if (!kept) FusedHoughKernel.Weigh(TensorMemory.Floats(block), from, to - from, m, weighting);
             FusedHoughKernel.ConfidenceArgmax(TensorMemory.Floats(block), from, to - from, s, t, smoothed, best);
             Release(block);
