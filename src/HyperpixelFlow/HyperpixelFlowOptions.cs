@@ -84,10 +84,7 @@ public sealed record HyperpixelFlowOptions
     public string Matching { get; init; } = "ot";
 
     /// <summary>The matching step with the settings that change its results, e.g. "rhm" or "ot(eps 0.05, 1 iteration, cost exponent 1, plan exponent 0.5)".</summary>
-    public string DescribeMatching() =>
-        string.Equals(Matching, "ot", StringComparison.OrdinalIgnoreCase)
-            ? FormattableString.Invariant($"ot(eps {OptimalTransport.Epsilon}, {OptimalTransport.Iterations} iteration{(OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {OptimalTransport.CostExponent}, plan exponent {OptimalTransport.PlanExponent})")
-            : FormattableString.Invariant($"{Matching.ToLowerInvariant()}(similarity exponent {SimilarityExponent})");
+    public string DescribeMatching() => HyperpixelFlow.Matching.MatchingRegistry.Get(Matching).DescribeSettings(this);
 
     /// <summary>
     /// The matching step and every lever beyond the paper that changes keypoint predictions, for logs and settings,

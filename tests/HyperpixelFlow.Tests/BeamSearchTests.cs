@@ -70,7 +70,8 @@ public class KnobSearchTests
         Knob[] knobs =
         [
             new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
-            new("ot epsilon", [("0.05", o => o), ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })]),
+            new("ot epsilon", [("0.05", o => o), ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })],
+                KnobSearch.UnderOptimalTransport),
             new("soft-argmax radius", [("0", o => o), ("2", o => o with { SubHyperpixelRadius = 2 })]),
         ];
         var search = new KnobSearch(o => new HyperpixelMatcher(matcher.Backbone, o), data, 0.1, PckThreshold.Auto);

@@ -3,8 +3,12 @@ using System.Text.Json;
 
 namespace HyperpixelFlow.Evaluation;
 
-/// <summary>A setting the knob search may change: its name and the values it tries, each as a change of the options.</summary>
-public sealed record Knob(string Name, IReadOnlyList<(string Value, Func<HyperpixelFlowOptions, HyperpixelFlowOptions> Apply)> Values);
+/// <summary>
+/// A setting the knob search may change: its name, the values it tries (each as a change of the options) and, for a
+/// setting that only means something in some configurations, when it applies (null = always).
+/// </summary>
+public sealed record Knob(string Name, IReadOnlyList<(string Value, Func<HyperpixelFlowOptions, HyperpixelFlowOptions> Apply)> Values,
+    Func<HyperpixelFlowOptions, bool>? AppliesTo = null);
 
 /// <summary>One scored configuration of the knob search.</summary>
 public sealed record KnobScore(string Configuration, double Score, double SecondsPerPair);
@@ -17,13 +21,17 @@ public sealed record KnobScore(string Configuration, double Score, double Second
 /// </summary>
 public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> createMatcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
 {
+    /// <summary>Whether the options match with optimal transport (its settings mean nothing otherwise).</summary>
+    public static bool UnderOptimalTransport(HyperpixelFlowOptions options) => string.Equals(options.Matching, "ot", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The method's levers beyond the layers, in the order they are searched.</summary>
     public static IReadOnlyList<Knob> DefaultKnobs { get; } =
     [
         new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
         new("ot epsilon", [("0.05", o => o), ("0.03", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.03 } }),
-            ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })]),
-        new("ot plan exponent", [("0.5", o => o), ("1", o => o with { OptimalTransport = o.OptimalTransport with { PlanExponent = 1 } })]),
+            ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })], UnderOptimalTransport),
+        new("ot plan exponent", [("0.5", o => o), ("1", o => o with { OptimalTransport = o.OptimalTransport with { PlanExponent = 1 } })],
+            UnderOptimalTransport),
         new("soft-argmax radius", [("0", o => o), ("1", o => o with { SubHyperpixelRadius = 1 }), ("2", o => o with { SubHyperpixelRadius = 2 })]),
         new("target flip", [("off", o => o), ("on", o => o with { FlipTarget = true })]),
         new("scales", [("1", o => o), ("1,0.75", o => o with { Scales = [1, 0.75] })]),
@@ -42,7 +50,7 @@ public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> cr
         using var log = new StreamWriter(logPath, append: true, new UTF8Encoding(false)) { AutoFlush = true };
         foreach (var knob in knobs)
         {
-            if (knob.Name.StartsWith("ot ", StringComparison.Ordinal) && best.Matching != "ot") continue;   // OT settings mean nothing under rhm
+            if (knob.AppliesTo is { } applies && !applies(best)) continue;
             var candidates = new List<(HyperpixelFlowOptions Options, double Score)>();
             foreach (var (_, apply) in knob.Values)
             {

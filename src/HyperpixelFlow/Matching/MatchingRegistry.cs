@@ -16,8 +16,12 @@ public interface IMatchingStep : IDisposable
     HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null);
 }
 
-/// <summary>A registered matching step: its name, what it is, and how to build it from the options.</summary>
-public sealed record MatchingSpec(string Name, string Description, Func<HyperpixelFlowOptions, IMatchingStep> Create);
+/// <summary>
+/// A registered matching step: its name, what it is, how to build it from the options, and how to describe the
+/// settings of its that change results (for logs and diagnostics).
+/// </summary>
+public sealed record MatchingSpec(string Name, string Description, Func<HyperpixelFlowOptions, IMatchingStep> Create,
+    Func<HyperpixelFlowOptions, string> DescribeSettings);
 
 /// <summary>Matching steps by name: <c>MatchingRegistry.Create(options)</c> builds the one <c>options.Matching</c> names.</summary>
 public static class MatchingRegistry
@@ -29,9 +33,11 @@ public static class MatchingRegistry
     public static IReadOnlyList<MatchingSpec> All { get; } =
     [
         new(PaperName, "regularized Hough matching (the paper): votes weighted by max(cos, 0)^3",
-            o => new HoughMatchingStep(PaperName, o, () => new PowerWeighting(o.SimilarityExponent))),
+            o => new HoughMatchingStep(PaperName, o, () => new PowerWeighting(o.SimilarityExponent)),
+            o => FormattableString.Invariant($"rhm(similarity exponent {o.SimilarityExponent})")),
         new("ot", "SCOT: votes weighted by an entropic optimal-transport plan between the hyperpixel sets (Sinkhorn)",
-            o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.OptimalTransport))),
+            o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.OptimalTransport)),
+            o => FormattableString.Invariant($"ot(eps {o.OptimalTransport.Epsilon}, {o.OptimalTransport.Iterations} iteration{(o.OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {o.OptimalTransport.CostExponent}, plan exponent {o.OptimalTransport.PlanExponent})")),
     ];
 
     /// <summary>The matching step of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
