@@ -64,8 +64,8 @@ internal static class BenchCommand
             for (int r = 0; r < repeat + 1; r++)
                 foreach (var pair in pairs)
                 {
-                    var source = cache.GetOrAdd(pair.SourceImage, p => matcher.Describe(ImageLoader.Load(p, matcher.Options.MaxImagePixels)));
-                    var target = cache.GetOrAdd(pair.TargetImage, p => matcher.Describe(ImageLoader.Load(p, matcher.Options.MaxImagePixels)));
+                    var source = cache.GetOrAdd(pair.SourceImage, matcher.Describe);
+                    var target = cache.GetOrAdd(pair.TargetImage, matcher.Describe);
                     var watch = Stopwatch.StartNew();
                     Predict(matcher, pair, source, target, null);
                     if (r > 0) warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache

@@ -166,6 +166,9 @@ public sealed class HyperpixelMatcher : IDisposable
         }
     }
 
+    /// <summary>Decodes an image file (within <see cref="HyperpixelFlowOptions.MaxImagePixels"/>) and describes it for either side of a pair.</summary>
+    public ImageDescription Describe(string imagePath) => Describe(ImageLoader.Load(imagePath, Options.MaxImagePixels));
+
     /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
         new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));

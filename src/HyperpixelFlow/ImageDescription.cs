@@ -33,7 +33,7 @@ public sealed class ImageView(double testScale, bool flipped, float scale, int w
 }
 
 /// <summary>
-/// Everything the matcher needs of one image, computed once (<see cref="HyperpixelMatcher.Describe"/>): one view per
+/// Everything the matcher needs of one image, computed once (<c>HyperpixelMatcher.Describe</c>): one view per
 /// test-time scale, plus a mirrored target view of each when the target flip is on. Views[0] is the primary one
 /// (first scale, not mirrored), the frame in which the evaluator measures.
 /// </summary>

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
-using HyperpixelFlow.Imaging;
 
 namespace HyperpixelFlow.Evaluation;
 
@@ -63,8 +62,8 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         LruCache<string, ImageDescription> cache)
     {
         var watch = Stopwatch.StartNew();
-        var source = cache.GetOrAdd(pair.SourceImage, Describe);
-        var target = cache.GetOrAdd(pair.TargetImage, Describe);
+        var source = cache.GetOrAdd(pair.SourceImage, Matcher.Describe);
+        var target = cache.GetOrAdd(pair.TargetImage, Matcher.Describe);
         var predicted = PredictResized(Matcher, source, target, pair.SourcePoints);
         var truth = Resized(pair.TargetPoints, target.Primary.Scale);
         var correct = new Dictionary<string, int>();
@@ -86,8 +85,6 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
             pair.Labels, accuracy, iou, predicted.Select(p => new[] { Math.Round(p.X, 4), Math.Round(p.Y, 4) }).ToArray(),
             watch.Elapsed.TotalSeconds);
     }
-
-    private ImageDescription Describe(string path) => Matcher.Describe(ImageLoader.Load(path, Matcher.Options.MaxImagePixels));
 
     /// <summary>Matches two described images and transfers source points (original pixels) into the target's primary resized pixels.</summary>
     public static List<Point2> PredictResized(HyperpixelMatcher matcher, ImageDescription source, ImageDescription target,
