@@ -58,10 +58,10 @@ internal static class MatchCommand
         }
     }
 
-    public static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir,
-        bool withHyperpixelMatches = false)
+    /// <summary>Writes result.json, flow.bin and the pictures into a folder <see cref="PrepareOutput"/> has checked.</summary>
+    private static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir,
+        bool withHyperpixelMatches)
     {
-        PrepareOutput(outDir);
         var d = result.Diagnostics;
         var json = new
         {
