@@ -11,34 +11,34 @@ public sealed record EvaluationSettings(
     string Dataset, string Split, string DataPath, string PairListHash, string Backbone, string Weights, IReadOnlyList<int> Layers,
     IReadOnlyDictionary<string, string> Options, IReadOnlyList<double> Alphas, string Threshold)
 {
+    /// <summary>Every compared field as (name, value), in one order: what <see cref="Differences"/> and <see cref="Fingerprint"/> read.</summary>
+    private IEnumerable<(string Name, string Value)> Fields()
+    {
+        yield return ("dataset", Dataset);
+        yield return ("split", Split);
+        yield return ("pair list", PairListHash);
+        yield return ("backbone", Backbone);
+        yield return ("weights", Weights);
+        yield return ("layers", string.Join(",", Layers ?? []));
+        foreach (var (key, value) in (Options ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)) yield return (key, value);
+        yield return ("alphas", string.Join(",", Alphas ?? []));
+        yield return ("threshold", Threshold);
+    }
+
     /// <summary>The fields that differ from <paramref name="other"/>, as "name: this vs other" (empty when the same).</summary>
     public IReadOnlyList<string> Differences(EvaluationSettings other)
     {
-        var differences = new List<string>();
-        void Compare(string name, string mine, string theirs)
-        {
-            if (mine != theirs) differences.Add($"{name}: {mine} vs {theirs}");
-        }
-        Compare("dataset", Dataset, other.Dataset);
-        Compare("split", Split, other.Split);
-        Compare("pair list", PairListHash, other.PairListHash);
-        Compare("backbone", Backbone, other.Backbone);
-        Compare("weights", Weights, other.Weights);
-        Compare("layers", string.Join(",", Layers), string.Join(",", other.Layers ?? []));
-        foreach (var key in Options.Keys.Union(other.Options?.Keys ?? []).Order(StringComparer.Ordinal))
-            Compare(key, Options.GetValueOrDefault(key) ?? "(none)", other.Options?.GetValueOrDefault(key) ?? "(none)");
-        Compare("alphas", string.Join(",", Alphas), string.Join(",", other.Alphas ?? []));
-        Compare("threshold", Threshold, other.Threshold);
-        return differences;
+        var mine = Fields().ToDictionary(f => f.Name, f => f.Value);
+        var theirs = other.Fields().ToDictionary(f => f.Name, f => f.Value);
+        return mine.Keys.Union(theirs.Keys).Where(k => mine.GetValueOrDefault(k) != theirs.GetValueOrDefault(k))
+            .Select(k => $"{k}: {mine.GetValueOrDefault(k) ?? "(none)"} vs {theirs.GetValueOrDefault(k) ?? "(none)"}").ToList();
     }
 
     /// <summary>Whether results under <paramref name="other"/> may be mixed with these (no field differs).</summary>
     public bool SameAs(EvaluationSettings other) => Differences(other).Count == 0;
 
     /// <summary>A short hash of everything compared: results files of different settings get different names.</summary>
-    public string Fingerprint() => Hashing.Short(string.Join("\n",
-        new[] { Dataset, Split, PairListHash, Backbone, Weights, string.Join(",", Layers), string.Join(",", Alphas), Threshold }
-            .Concat(Options.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"))));
+    public string Fingerprint() => Hashing.Short(string.Join("\n", Fields().Select(f => $"{f.Name}={f.Value}")));
 
     /// <inheritdoc />
     public override string ToString() =>
