@@ -8,8 +8,7 @@ public class BeamSearchTests
     [SkippableFact]
     public void Search_extends_kept_combinations_logs_every_score_and_resumes()
     {
-        var full = PfWillowDataset.Load(SharedData.PfWillow, "val");
-        var data = full with { Pairs = full.Pairs.Take(3).ToList() };
+        var data = SharedData.PfWillowPairs("val", 3);
         using var matcher = new HyperpixelMatcher();
         string log = Path.Combine(TestFolders.Create("beam"), "beam.jsonl");
         var scored = new List<BeamCandidate>();
@@ -42,8 +41,7 @@ public class BeamSearchRefusalTests
     [SkippableFact]
     public void Search_refuses_settings_it_cannot_honour_and_prepares_images_at_the_working_side()
     {
-        var full = PfWillowDataset.Load(SharedData.PfWillow, "val");
-        var data = full with { Pairs = full.Pairs.Take(1).ToList() };
+        var data = SharedData.PfWillowPairs("val", 1);
         using var plain = new HyperpixelMatcher();
         string log = Path.Combine(TestFolders.Create("beam-refuse"), "beam.jsonl");
         foreach (var options in new[] { new HyperpixelFlowOptions { FlipTarget = true }, new HyperpixelFlowOptions { Scales = [1, 0.75] } })
@@ -63,8 +61,7 @@ public class KnobSearchTests
     [SkippableFact]
     public void Knobs_are_chosen_one_after_another_by_val_score_and_a_rerun_reuses_every_evaluation()
     {
-        var full = PfWillowDataset.Load(SharedData.PfWillow, "val");
-        var data = full with { Pairs = full.Pairs.Take(3).ToList() };
+        var data = SharedData.PfWillowPairs("val", 3);
         using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options);
         var folder = TestFolders.Create("knobs");
         Knob[] knobs =

@@ -14,6 +14,13 @@ public static class SharedData
     public static string SpairSample => Require(Path.Combine(Root, "data", "SPair-71k-sample"));
     public static string Reference => Require(Path.Combine(Root, "reference"));
 
+    /// <summary>The first <paramref name="count"/> pairs of a PF-WILLOW split, as a dataset of their own.</summary>
+    public static Evaluation.BenchmarkDataset PfWillowPairs(string split, int count)
+    {
+        var full = Evaluation.PfWillowDataset.Load(PfWillow, split);
+        return full with { Pairs = full.Pairs.Take(count).ToList() };
+    }
+
     private static string Require(string path)
     {
         if (Directory.Exists(path)) return path;
