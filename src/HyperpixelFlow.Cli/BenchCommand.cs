@@ -179,9 +179,9 @@ internal static class BenchCommand
         return Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0;
     }
 
-    private static double Median(List<double> v) => Percentile(v, 0.5);
+    internal static double Median(List<double> v) => Percentile(v, 0.5);
 
-    private static double Percentile(List<double> values, double q)
+    internal static double Percentile(List<double> values, double q)
     {
         if (values.Count == 0) return double.NaN;
         var sorted = values.Order().ToList();

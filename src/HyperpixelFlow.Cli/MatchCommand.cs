@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
 using Spectre.Console;
@@ -62,6 +63,31 @@ internal static class MatchCommand
     private static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir,
         bool withHyperpixelMatches)
     {
+        File.WriteAllText(Path.Combine(outDir, "result.json"), ResultJson.Serialize(result, sourceName, targetName, withHyperpixelMatches));
+        using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
+            flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
+        using (var picture = Pictures.Correspondences(source, target, result.Points)) Pictures.SavePng(picture, Path.Combine(outDir, "matches.png"));
+        using (var picture = Pictures.FlowColors(result.Flow)) Pictures.SavePng(picture, Path.Combine(outDir, "flow.png"));
+        using (var picture = Pictures.Warp(source, result.InverseFlow)) Pictures.SavePng(picture, Path.Combine(outDir, "warped.png"));
+    }
+}
+
+/// <summary>The <c>result.json</c> of a match, as <c>hpf match</c> writes it and the web page downloads it.</summary>
+internal static class ResultJson
+{
+    /// <summary>One transferred point as result.json and the web API write it.</summary>
+    public static object Point(PointMatch p, int id) => new
+    {
+        id,
+        source = new[] { p.Source.X, p.Source.Y },
+        target = new[] { p.Target.X, p.Target.Y },
+        confidence = Math.Round(p.Confidence, 4),
+        mutual = p.Mutual,
+        cycle_error_px = Math.Round(p.CycleError, 3),
+    };
+
+    public static string Serialize(MatchResult result, string sourceName, string targetName, bool withHyperpixelMatches)
+    {
         var d = result.Diagnostics;
         var json = new
         {
@@ -70,15 +96,7 @@ internal static class MatchCommand
             backbone = result.Backbone,
             layers = result.Layers,
             method = d.Matching,
-            points = result.Points.Select((p, i) => new
-            {
-                id = i + 1,
-                source = new[] { p.Source.X, p.Source.Y },
-                target = new[] { p.Target.X, p.Target.Y },
-                confidence = Math.Round(p.Confidence, 4),
-                mutual = p.Mutual,
-                cycle_error_px = Math.Round(p.CycleError, 3),
-            }),
+            points = result.Points.Select((p, i) => Point(p, i + 1)),
             hyperpixel_matches = !withHyperpixelMatches ? null : new
             {
                 format = "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
@@ -95,12 +113,7 @@ internal static class MatchCommand
             diagnostics = d,
             timings_s = result.TimingsSeconds,
         };
-        File.WriteAllText(Path.Combine(outDir, "result.json"), JsonSerializer.Serialize(json, JsonOptions.IndentedWithoutNulls));
-        using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
-            flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
-        using (var picture = Pictures.Correspondences(source, target, result.Points)) Pictures.SavePng(picture, Path.Combine(outDir, "matches.png"));
-        using (var picture = Pictures.FlowColors(result.Flow)) Pictures.SavePng(picture, Path.Combine(outDir, "flow.png"));
-        using (var picture = Pictures.Warp(source, result.InverseFlow)) Pictures.SavePng(picture, Path.Combine(outDir, "warped.png"));
+        return JsonSerializer.Serialize(json, JsonOptions.IndentedWithoutNulls);
     }
 }
 

@@ -15,6 +15,8 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(BackbonesCommand.Create());
 root.Subcommands.Add(BeamSearchCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(BenchServeCommand.Create());
 
 RejectEmptyValues(root);
 try

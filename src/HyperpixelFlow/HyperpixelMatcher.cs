@@ -90,32 +90,46 @@ public sealed class HyperpixelMatcher : IDisposable
 
     private MatchResult Match(RgbImage source, RgbImage target, IReadOnlyList<Point2>? sourcePoints, StageTimer timer)
     {
-        var points = sourcePoints ?? GridPoints(source.Width, source.Height, 8);
-        ValidatePoints(points, source);
+        if (sourcePoints is not null) ValidatePoints(sourcePoints, source.Width, source.Height);
         using var scope = NewDisposeScope();
         using var sourceDescription = Describe(source, timer, PairSide.Source);
         using var targetDescription = Describe(target, timer, PairSide.Target);
-        var prediction = Predict(sourceDescription, targetDescription, timer);
+        return Match(Predict(sourceDescription, targetDescription, timer), sourcePoints, timer);
+    }
+
+    /// <summary>Matches two described images (<see cref="Describe(RgbImage, StageTimer?, PairSide?)"/>); points in original source pixels (null = a regular grid).</summary>
+    public MatchResult Match(ImageDescription source, ImageDescription target, IReadOnlyList<Point2>? sourcePoints = null) =>
+        Match(Predict(source, target), sourcePoints);
+
+    /// <summary>
+    /// The result of a pair already matched (<see cref="Predict"/>): transferred points (null = a regular grid), the
+    /// dense flow both ways and the diagnostics. Needs only the prediction, not the hyperpixels it came from.
+    /// </summary>
+    public MatchResult Match(PairPrediction prediction, IReadOnlyList<Point2>? sourcePoints = null, StageTimer? timer = null)
+    {
+        timer ??= new StageTimer();
+        var points = sourcePoints ?? GridPoints(prediction.SourceWidth, prediction.SourceHeight, 8);
+        ValidatePoints(points, prediction.SourceWidth, prediction.SourceHeight);
         var matches = points.Select(p =>
         {
             var predicted = prediction.Transfer(p);
             return new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
         }).ToList();
         timer.Lap("transfer");
-        var flow = prediction.Flow(source.Width, source.Height, Options.ConsistencyFilter);
+        var flow = prediction.Flow(prediction.SourceWidth, prediction.SourceHeight, Options.ConsistencyFilter);
         var (ps, pt, match) = (prediction.PrimarySource, prediction.PrimaryTarget, prediction.PrimaryMatch);
-        var (sourceSet, targetSet) = (ps.AsSource!, pt.AsTarget);
-        var backward = new DisplacementField(targetSet.Grid, sourceSet.Grid, match.BestSourceOfTarget);
-        var inverse = FlowField.FromDisplacement(backward, target.Width, target.Height, pt.Scale, ps.Scale);
+        var (sourceGrid, targetGrid) = (prediction.PrimarySourceGrid, prediction.PrimaryTargetGrid);
+        var backward = new DisplacementField(targetGrid, sourceGrid, match.BestSourceOfTarget);
+        var inverse = FlowField.FromDisplacement(backward, prediction.TargetWidth, prediction.TargetHeight, pt.Scale, ps.Scale);
         timer.Lap("flow");
-        var diagnostics = new MatchDiagnostics(source.Width, source.Height, target.Width, target.Height,
+        var diagnostics = new MatchDiagnostics(prediction.SourceWidth, prediction.SourceHeight, prediction.TargetWidth, prediction.TargetHeight,
             ps.Width, ps.Height, pt.Width, pt.Height,
-            sourceSet.Grid.Count, targetSet.Grid.Count, (int)sourceSet.Channels, sourceSet.Grid.Jump, targetSet.Grid.Jump,
+            sourceGrid.Count, targetGrid.Count, prediction.HyperpixelChannels, sourceGrid.Jump, targetGrid.Jump,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax, Options.DescribeMatching(), prediction.VariantCount);
-        var hyperpixelMatches = Enumerable.Range(0, sourceSet.Grid.Count).Select(n =>
+        var hyperpixelMatches = Enumerable.Range(0, sourceGrid.Count).Select(n =>
         {
-            var (s, t) = (sourceSet.Grid, targetSet.Grid);
+            var (s, t) = (sourceGrid, targetGrid);
             int best = (int)match.BestTargetOfSource[n];
             return new PointMatch(
                 new Point2(s.Center(s.GridX(n)) / (double)ps.Scale, s.Center(s.GridY(n)) / (double)ps.Scale),
@@ -123,6 +137,17 @@ public sealed class HyperpixelMatcher : IDisposable
                 match.NormalizedConfidence(n), match.IsMutual(n));
         }).ToList();
         return new MatchResult(Backbone.Name, Layers, matches, hyperpixelMatches, flow, inverse, diagnostics, timer.ToDictionary());
+    }
+
+    /// <summary>
+    /// The whole confidence matrix of two described images' primary views, for inspection: how strongly every target
+    /// hyperpixel answers each source one (<see cref="ConfidenceMatrix.Row"/>). Costs about one more matching.
+    /// </summary>
+    public ConfidenceMatrix Confidence(ImageDescription source, ImageDescription target)
+    {
+        var (s, t) = (source.Primary, target.Primary);
+        using var values = _matching.Confidence(s.AsSource!, t.AsTarget);
+        return new ConfidenceMatrix(values.cpu().data<float>().ToArray(), s.AsSource!.Grid, t.AsTarget.Grid, s.Scale, t.Scale);
     }
 
     /// <summary>
@@ -192,16 +217,19 @@ public sealed class HyperpixelMatcher : IDisposable
         _matching.Match(source, target, timer);
 
     /// <summary>Points must be finite and inside the image (0 &lt;= x &lt;= W - 1, 0 &lt;= y &lt;= H - 1).</summary>
-    public static void ValidatePoints(IReadOnlyList<Point2> points, RgbImage image)
+    public static void ValidatePoints(IReadOnlyList<Point2> points, RgbImage image) => ValidatePoints(points, image.Width, image.Height);
+
+    /// <summary>Points must be finite and inside an image of the given size (0 &lt;= x &lt;= W - 1, 0 &lt;= y &lt;= H - 1).</summary>
+    public static void ValidatePoints(IReadOnlyList<Point2> points, int width, int height)
     {
         for (int i = 0; i < points.Count; i++)
         {
             var p = points[i];
             if (!double.IsFinite(p.X) || !double.IsFinite(p.Y))
                 throw new HyperpixelFlowException($"point {i + 1} {p} is not a finite number");
-            if (p.X < 0 || p.Y < 0 || p.X > image.Width - 1 || p.Y > image.Height - 1)
+            if (p.X < 0 || p.Y < 0 || p.X > width - 1 || p.Y > height - 1)
                 throw new HyperpixelFlowException(
-                    $"point {i + 1} {p} lies outside the source image ({image.Width}x{image.Height}, valid x 0..{image.Width - 1}, y 0..{image.Height - 1})");
+                    $"point {i + 1} {p} lies outside the source image ({width}x{height}, valid x 0..{width - 1}, y 0..{height - 1})");
         }
     }
 

@@ -9,14 +9,22 @@ internal sealed class LruCache<TKey, TValue>(int capacity) : IDisposable where T
     public int Capacity { get; } = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity));
     public int Count => _map.Count;
 
-    public TValue GetOrAdd(TKey key, Func<TKey, TValue> create)
+    public bool TryGet(TKey key, out TValue value)
     {
         if (_map.TryGetValue(key, out var node))
         {
             _order.Remove(node);
             _order.AddFirst(node);
-            return node.Value.Value;
+            value = node.Value.Value;
+            return true;
         }
+        value = default!;
+        return false;
+    }
+
+    public TValue GetOrAdd(TKey key, Func<TKey, TValue> create)
+    {
+        if (TryGet(key, out var found)) return found;
         var value = create(key);
         _map[key] = _order.AddFirst((key, value));
         while (_map.Count > Capacity)

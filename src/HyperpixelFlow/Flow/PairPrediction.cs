@@ -31,6 +31,8 @@ public sealed class PairPrediction
     public PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
     {
         _primaryTargetScale = target.Primary.Scale;
+        (SourceWidth, SourceHeight, TargetWidth, TargetHeight) = (source.OriginalWidth, source.OriginalHeight, target.OriginalWidth, target.OriginalHeight);
+        HyperpixelChannels = (int)source.Primary.AsSource!.Channels;
         foreach (var s in source.Views.Where(v => !v.Flipped))
             foreach (var t in target.Views.Where(v => v.TestScale == s.TestScale))
             {
@@ -42,6 +44,27 @@ public sealed class PairPrediction
 
     /// <summary>The primary variant's match (first scale, target not mirrored).</summary>
     public HoughMatch PrimaryMatch => _variants[0].Match;
+    /// <summary>Width of the original source image.</summary>
+    public int SourceWidth { get; }
+
+    /// <summary>Height of the original source image.</summary>
+    public int SourceHeight { get; }
+
+    /// <summary>Width of the original target image.</summary>
+    public int TargetWidth { get; }
+
+    /// <summary>Height of the original target image.</summary>
+    public int TargetHeight { get; }
+
+    /// <summary>Channels of a hyperpixel (the selected layers' together).</summary>
+    public int HyperpixelChannels { get; }
+
+    /// <summary>The primary source view's hyperpixel grid (kept after the hyperpixels themselves are released).</summary>
+    public Hyperpixels.HyperpixelGrid PrimarySourceGrid => _variants[0].Source.AsSource!.Grid;
+
+    /// <summary>The primary target view's hyperpixel grid.</summary>
+    public Hyperpixels.HyperpixelGrid PrimaryTargetGrid => _variants[0].Target.AsTarget.Grid;
+
     /// <summary>The source view of the primary variant.</summary>
     public ImageView PrimarySource => _variants[0].Source;
     /// <summary>The target view of the primary variant.</summary>

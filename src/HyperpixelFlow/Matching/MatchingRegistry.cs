@@ -14,6 +14,12 @@ public interface IMatchingStep : IDisposable
 
     /// <summary>Matches every source hyperpixel to a target hyperpixel and back.</summary>
     HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null);
+
+    /// <summary>
+    /// The whole confidence matrix [N source, M target hyperpixels] whose row maxima <see cref="Match"/> picks, for
+    /// inspection (how strongly every target hyperpixel answers a source one). Dense: N x M floats.
+    /// </summary>
+    Tensor Confidence(HyperpixelSet source, HyperpixelSet target);
 }
 
 /// <summary>
@@ -82,6 +88,10 @@ public sealed class HoughMatchingStep : IMatchingStep
     /// <inheritdoc />
     public HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
         RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace, _refineRadius);
+
+    /// <inheritdoc />
+    public Tensor Confidence(HyperpixelSet source, HyperpixelSet target) =>
+        RegularizedHoughMatching.Confidence(source, target, _cells, _weighting(), _gaussian);
 
     /// <inheritdoc />
     public void Dispose()

@@ -213,6 +213,15 @@ internal static class RegularizedHoughMatching
         return (similarity * ExpandOffsets(votes, source.Grid, target.Grid)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The confidence matrix [N, M] of two hyperpixel sets in the tensor formulation (the same values the fused kernels take the maxima of).</summary>
+    internal static Tensor Confidence(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian)
+    {
+        using var scope = NewDisposeScope();
+        var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
+        var similarity = weighting.Weigh(Similarity(source.Dense(), target.Dense(), 1));
+        return Confidence(similarity, source, target, space, gaussian).MoveToOuterDisposeScope();
+    }
+
     /// <summary>
     /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. <paramref name="weighting"/> turns
     /// cosines into vote weights (the paper's max(cos, 0)^3, or an optimal-transport plan). On the CPU the fused

@@ -71,18 +71,14 @@ public static class Pictures
     /// <summary>
     /// Flow as colour (Middlebury convention: hue = direction, saturation = magnitude relative to the largest one;
     /// invalid (NaN) pixels black) with a legend beside it: the colour wheel of directions and magnitudes and the
-    /// magnitude that full saturation stands for.
+    /// magnitude that full saturation stands for. Without <paramref name="legend"/>: the flow's pixels alone (for an
+    /// overlay; <see cref="FullColourMagnitude"/> gives its scale).
     /// </summary>
-    public static SKBitmap FlowColors(FlowField flow)
+    public static SKBitmap FlowColors(FlowField flow, bool legend = true)
     {
-        double maxMagnitude = 1e-9;
-        for (int i = 0; i < flow.Data.Length; i += 2)
-        {
-            double m = Math.Sqrt(flow.Data[i] * flow.Data[i] + flow.Data[i + 1] * flow.Data[i + 1]);
-            if (double.IsFinite(m)) maxMagnitude = Math.Max(maxMagnitude, m);
-        }
+        double maxMagnitude = FullColourMagnitude(flow);
         const int panel = 150, wheel = 44;
-        var bitmap = new SKBitmap(flow.Width + panel, Math.Max(flow.Height, 2 * wheel + 90));
+        var bitmap = legend ? new SKBitmap(flow.Width + panel, Math.Max(flow.Height, 2 * wheel + 90)) : new SKBitmap(flow.Width, flow.Height);
         var pixels = new SKColor[bitmap.Width * bitmap.Height];
         Array.Fill(pixels, SKColors.White);
         for (int y = 0; y < flow.Height; y++)
@@ -91,6 +87,11 @@ public static class Pictures
                 var (dx, dy) = flow.At(x, y);
                 pixels[y * bitmap.Width + x] = double.IsFinite(dx) && double.IsFinite(dy) ? FlowColor(dx, dy, maxMagnitude) : SKColors.Black;
             }
+        if (!legend)
+        {
+            bitmap.Pixels = pixels;
+            return bitmap;
+        }
         // The wheel: the colour of a flow vector pointing from its centre to the pixel, full radius = largest magnitude.
         int cx = flow.Width + panel / 2, cy = wheel + 8;
         for (int y = cy - wheel; y <= cy + wheel; y++)
@@ -114,6 +115,18 @@ public static class Pictures
             line += 14;
         }
         return bitmap;
+    }
+
+    /// <summary>The magnitude (pixels) that full colour stands for in <see cref="FlowColors"/>: the flow's largest finite one.</summary>
+    public static double FullColourMagnitude(FlowField flow)
+    {
+        double maxMagnitude = 1e-9;
+        for (int i = 0; i < flow.Data.Length; i += 2)
+        {
+            double m = Math.Sqrt(flow.Data[i] * flow.Data[i] + flow.Data[i + 1] * flow.Data[i + 1]);
+            if (double.IsFinite(m)) maxMagnitude = Math.Max(maxMagnitude, m);
+        }
+        return maxMagnitude;
     }
 
     /// <summary>The Middlebury colour of a flow vector: hue from its direction, saturation from its magnitude / full.</summary>

@@ -1,0 +1,286 @@
+using System.Reflection;
+using System.Text.Json;
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Visualization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HyperpixelFlow.Cli.Web;
+
+/// <summary>A match request: two image ids, points in original source pixels, the options the page changed.</summary>
+internal sealed record MatchRequest(string? Source, string? Target, double[][]? Points, double[]? Point, RequestOptions? Options);
+
+/// <summary>
+/// The web app of <c>hpf serve</c>: the page (embedded static files) and the JSON API it uses (documented in README).
+/// Every failure becomes <c>{"error": "..."}</c> with a status that says what happened; the server goes on.
+/// </summary>
+internal static class WebApp
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,   // readable messages: 'id', not \u0027id\u0027
+    };
+
+    public static WebApplication Create(MatchService service, string host, int port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = MatchService.MaxUploadBytes + (64 << 10);
+            if (host == "localhost") k.ListenLocalhost(port);
+            else k.Listen(System.Net.IPAddress.Parse(host), port);
+        });
+        builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f => f.MultipartBodyLengthLimit = MatchService.MaxUploadBytes + (64 << 10));
+        var app = builder.Build();
+        app.Use(async (context, next) =>
+        {
+            try { await next(context); }
+            catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+            {
+                var (status, message) = Describe(e);
+                context.Response.Clear();
+                context.Response.StatusCode = status;
+                await context.Response.WriteAsJsonAsync(new { error = message }, Json);
+            }
+        });
+        MapPage(app);
+        MapApi(app, service);
+        return app;
+    }
+
+    /// <summary>The address the server listens on, once started.</summary>
+    public static string Address(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+    private static (int Status, string Message) Describe(Exception e) => e switch
+    {
+        WebError w => (w.Status, w.Message),
+        HyperpixelFlowException h => (422, h.Message),
+        JsonException j => (400, "malformed JSON: " + (j.Message.Split(". Path:")[0])),
+        BadHttpRequestException { StatusCode: 413 } => (413, $"the upload is larger than the limit of {MatchService.MaxUploadBytes >> 20} MB"),
+        BadHttpRequestException b => (b.StatusCode, b.Message),
+        InvalidDataException d => (400, d.Message.Contains("length limit") ? $"the upload is larger than the limit of {MatchService.MaxUploadBytes >> 20} MB" : d.Message),
+        _ => (500, $"unexpected failure: {e.GetType().Name}: {e.Message}"),
+    };
+
+    private static void MapPage(WebApplication app)
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        foreach (var (path, resource, type) in new[]
+        {
+            ("/", "wwwroot/index.html", "text/html; charset=utf-8"),
+            ("/app.js", "wwwroot/app.js", "text/javascript; charset=utf-8"),
+            ("/app.css", "wwwroot/app.css", "text/css; charset=utf-8"),
+        })
+        {
+            using var stream = assembly.GetManifestResourceStream(resource) ?? throw new InvalidOperationException($"{resource} is not embedded");
+            var bytes = new byte[stream.Length];
+            stream.ReadExactly(bytes);
+            app.MapGet(path, () => Results.Bytes(bytes, type));
+        }
+    }
+
+    private static void MapApi(WebApplication app, MatchService service)
+    {
+        app.MapGet("/api/health", () => Results.Json(new { status = "ok", backbone = service.BackboneName }, Json));
+
+        app.MapGet("/api/options", () => Results.Json(new
+        {
+            backbone = service.BackboneName,
+            preset = Presets.All.FirstOrDefault(p => p.Options with { Backbone = service.Defaults.Backbone, WeightsPath = service.Defaults.WeightsPath,
+                Device = service.Defaults.Device, Threads = service.Defaults.Threads, Layers = service.Defaults.Layers, MarginPruning = service.Defaults.MarginPruning,
+                MaxSimilarityBlockBytes = service.Defaults.MaxSimilarityBlockBytes, MaxImagePixels = service.Defaults.MaxImagePixels } == service.Defaults)?.Name,
+            presets = Presets.All.Select(p => new { name = p.Name, description = p.Description }),
+            layers = service.DefaultLayers,
+            max_side = service.Defaults.MaxSide,
+            fast = service.Defaults.EffectiveTargetStride > 0,
+            method = service.Defaults.DescribeMethod(),
+            max_points = MatchService.MaxPoints,
+            max_upload_bytes = MatchService.MaxUploadBytes,
+            max_image_pixels = MatchService.MaxImagePixels,
+        }, Json));
+
+        app.MapPost("/api/images", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            if (request.ContentLength > MatchService.MaxUploadBytes)
+                throw new WebError(413, $"the upload is {request.ContentLength} bytes, more than the limit of {MatchService.MaxUploadBytes >> 20} MB");
+            if (!request.HasFormContentType) throw new WebError(400, "expected a multipart/form-data upload with the image in the field 'file'");
+            var form = await request.ReadFormAsync(cancel);
+            var file = form.Files.GetFile("file") ?? throw new WebError(400, "the upload has no field 'file'");
+            if (file.Length > MatchService.MaxUploadBytes)
+                throw new WebError(413, $"the image is {file.Length} bytes, more than the limit of {MatchService.MaxUploadBytes >> 20} MB");
+            using var memory = new MemoryStream();
+            await file.CopyToAsync(memory, cancel);
+            var stored = await service.AddAsync(memory.ToArray(), Path.GetFileName(file.FileName ?? "image"), cancel);
+            return Results.Json(ImageJson(stored), Json);
+        }).DisableAntiforgery();
+
+        app.MapGet("/api/images/{id}", async (string id, CancellationToken cancel) =>
+            Results.Bytes(await service.WithGate(() => service.Image(id).Png, cancel), "image/png"));
+
+        app.MapGet("/api/examples", () => Results.Json(Examples.Select(e => new { name = e.Name, title = e.Title }), Json));
+
+        app.MapPost("/api/examples/{name}", async (string name, CancellationToken cancel) =>
+        {
+            var example = Examples.FirstOrDefault(e => e.Name == name);
+            if (example.Create is null) throw new WebError(404, $"unknown example '{name}'; known: {string.Join(", ", Examples.Select(e => e.Name))}");
+            var pair = example.Create();
+            var source = await service.AddAsync(Png(pair.Source), example.Name + "-source.png", cancel);
+            var target = await service.AddAsync(Png(pair.Target), example.Name + "-target.png", cancel);
+            return Results.Json(new { source = ImageJson(source), target = ImageJson(target) }, Json);
+        });
+
+        app.MapPost("/api/match", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            var body = await ReadAsync(request, cancel);
+            var options = service.Resolve(body.Options);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            return Results.Json(await service.WithGate(() =>
+            {
+                var (source, target) = Images(service, body);
+                var points = Points(body, source);
+                var (matcher, pair) = service.Pair(source, target, options);
+                var matches = points.Select((p, i) =>
+                {
+                    var predicted = pair.Prediction.Transfer(p);
+                    return ResultJson.Point(new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError), i + 1);
+                }).ToList();
+                return new
+                {
+                    points = matches,
+                    method = options.DescribeMethod(),
+                    layers = matcher.Layers,
+                    server_ms = Math.Round(started.Elapsed.TotalMilliseconds, 2),
+                };
+            }, cancel), Json);
+        });
+
+        app.MapPost("/api/heatmap", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            var body = await ReadAsync(request, cancel);
+            var options = service.Resolve(body.Options);
+            return Results.Json(await service.WithGate(() =>
+            {
+                var (source, target) = Images(service, body);
+                if (body.Point is not { Length: 2 }) throw new WebError(400, "'point' must be [x, y] in source pixels");
+                var point = new Point2(body.Point[0], body.Point[1]);
+                HyperpixelMatcher.ValidatePoints([point], source.Image.Width, source.Image.Height);
+                var map = service.Confidence(source, target, options).Row(point);
+                return new
+                {
+                    source_hyperpixel = new[] { map.SourceHyperpixel.X, map.SourceHyperpixel.Y },
+                    width = map.Width,
+                    height = map.Height,
+                    first_center = new[] { map.FirstCenter.X, map.FirstCenter.Y },
+                    step = new[] { map.Step.X, map.Step.Y },
+                    values = map.Values.Select(v => MathF.Round(v, 4)),
+                };
+            }, cancel), Json);
+        });
+
+        // Both pictures are in the target's frame, to lie over it: "flow" colours each target pixel by the displacement
+        // that brought it from the source (the inverse flow, reversed); "warped" is the source resampled there.
+        app.MapPost("/api/pictures/{kind}", async (string kind, HttpRequest request, HttpResponse response, CancellationToken cancel) =>
+        {
+            if (kind is not ("flow" or "warped")) throw new WebError(404, $"unknown picture '{kind}'; known: flow, warped");
+            var body = await ReadAsync(request, cancel);
+            var options = service.Resolve(body.Options);
+            var (png, fullColour) = await service.WithGate(() =>
+            {
+                var (source, target) = Images(service, body);
+                var whole = service.Whole(source, target, options);
+                var arriving = new FlowField(whole.InverseFlow.Width, whole.InverseFlow.Height, whole.InverseFlow.Data.Select(v => -v).ToArray());
+                using var picture = kind == "flow" ? Pictures.FlowColors(arriving, legend: false) : Pictures.Warp(source.Image, whole.InverseFlow);
+                using var data = picture.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                return (data.ToArray(), Pictures.FullColourMagnitude(arriving));
+            }, cancel);
+            if (kind == "flow") response.Headers["X-Full-Colour-Px"] = fullColour.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Bytes(png, "image/png");
+        });
+
+        app.MapPost("/api/hyperpixel-matches", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            var body = await ReadAsync(request, cancel);
+            var options = service.Resolve(body.Options);
+            return Results.Json(await service.WithGate(() =>
+            {
+                var (source, target) = Images(service, body);
+                var whole = service.Whole(source, target, options);
+                return new
+                {
+                    format = "[source x, source y, target x, target y, confidence 0..1] per mutual best hyperpixel match: box centres, original pixels",
+                    matches = whole.HyperpixelMatches.Where(m => m.Mutual).Select(m => new[]
+                        { Math.Round(m.Source.X, 2), Math.Round(m.Source.Y, 2), Math.Round(m.Target.X, 2), Math.Round(m.Target.Y, 2), Math.Round(m.Confidence, 4) }),
+                };
+            }, cancel), Json);
+        });
+
+        app.MapPost("/api/result", async (HttpRequest request, CancellationToken cancel) =>
+        {
+            var body = await ReadAsync(request, cancel);
+            var options = service.Resolve(body.Options);
+            string json = await service.WithGate(() =>
+            {
+                var (source, target) = Images(service, body);
+                var points = Points(body, source);
+                var (matcher, pair) = service.Pair(source, target, options);
+                return ResultJson.Serialize(matcher.Match(pair.Prediction, points), source.Name, target.Name, withHyperpixelMatches: false);
+            }, cancel);
+            return Results.Text(json, "application/json");
+        });
+
+        app.MapFallback((HttpContext context) =>
+        {
+            context.Response.StatusCode = 404;
+            return context.Response.WriteAsJsonAsync(new { error = $"no such address: {context.Request.Method} {context.Request.Path}" }, Json);
+        });
+    }
+
+    private static object ImageJson(StoredImage image) => new { id = image.Id, width = image.Image.Width, height = image.Image.Height, name = image.Name };
+
+    private static byte[] Png(RgbImage image)
+    {
+        using var bitmap = image.ToBitmap();
+        using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>Example pairs shipped with the program: drawn by it, so nothing with a licence of its own is bundled.</summary>
+    private static readonly (string Name, string Title, Func<SyntheticPair> Create)[] Examples =
+    [
+        ("synthetic", "the demo's synthetic pair (shapes moved, scaled and recoloured)", () => SyntheticPairs.Create()),
+        ("synthetic-2", "another synthetic pair (seed 2)", () => SyntheticPairs.Create(seed: 2)),
+    ];
+
+    private static async Task<MatchRequest> ReadAsync(HttpRequest request, CancellationToken cancel)
+    {
+        if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) != true)
+            throw new WebError(415, "send the request as application/json");
+        var body = await JsonSerializer.DeserializeAsync<MatchRequest>(request.Body, Json, cancel) ?? throw new WebError(400, "malformed JSON: empty body");
+        if (string.IsNullOrEmpty(body.Source) || string.IsNullOrEmpty(body.Target)) throw new WebError(400, "'source' and 'target' (image ids) are required");
+        return body;
+    }
+
+    private static (StoredImage Source, StoredImage Target) Images(MatchService service, MatchRequest body) =>
+        (service.Image(body.Source!), service.Image(body.Target!));
+
+    private static IReadOnlyList<Point2> Points(MatchRequest body, StoredImage source)
+    {
+        var given = body.Points ?? throw new WebError(400, "'points' ([[x, y], ...] in source pixels) is required");
+        if (given.Length > MatchService.MaxPoints) throw new WebError(422, $"{given.Length} points; at most {MatchService.MaxPoints} per request");
+        var points = given.Select((p, i) => p is { Length: 2 } ? new Point2(p[0], p[1])
+            : throw new WebError(400, $"point {i + 1} must be [x, y]")).ToList();
+        HyperpixelMatcher.ValidatePoints(points, source.Image.Width, source.Image.Height);
+        return points;
+    }
+}
