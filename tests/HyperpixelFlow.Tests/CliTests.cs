@@ -8,18 +8,8 @@ namespace HyperpixelFlow.Tests;
 /// <summary>Runs the real <c>hpf</c> program (copied beside the tests) as a user would.</summary>
 public class CliTests
 {
-    internal static (int ExitCode, string Stdout, string Stderr) Hpf(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hpf.dll"));
-        foreach (var a in args) info.ArgumentList.Add(a);
-        info.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(300_000)) { process.Kill(true); throw new TimeoutException("hpf did not finish"); }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    internal static (int ExitCode, string Stdout, string Stderr) Hpf(params string[] args) =>
+        Processes.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "hpf.dll"), .. args]);
 
     private static readonly Lazy<(string Source, string Target, string Dir)> Demo = new(() =>
     {
