@@ -31,7 +31,7 @@ internal static class BeamSearchCommand
             using var matcher = new HyperpixelMatcher(DatasetOptions.MatcherOptions(common, r, data));
             var search = new BeamSearch(matcher, data, r.GetValue(alpha), benchmark.ParseThreshold(r));
             string logPath = r.GetValue(log) ?? Path.Combine("hpf-results",
-                $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-s{matcher.Options.MaxSide}-{matcher.Options.Matching}-b{r.GetValue(beam)}-d{r.GetValue(depth)}-" +
+                $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-s{matcher.Options.Image.MaxSide}-{matcher.Options.Matching.Name}-b{r.GetValue(beam)}-d{r.GetValue(depth)}-" +
                 $"{search.SettingsFor(r.GetValue(beam), r.GetValue(depth)).Evaluation.Fingerprint()}.jsonl");
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(logPath))!);
             using var cancel = new CancellationTokenSource();
@@ -49,7 +49,7 @@ internal static class BeamSearchCommand
                 $"(~{2.0 * search.CandidatesScored * data.Pairs.Count * perRun:0} s)");
             if (!cancel.IsCancellationRequested && r.GetValue(knobs))
             {
-                var start = matcher.Options with { Layers = best.Layers };
+                var start = matcher.Options.WithLayers(best.Layers);
                 string folder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(logPath))!,
                     $"knobs-{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", best.Layers)}");
                 AnsiConsole.MarkupLine($"knob search with layers {string.Join(",", best.Layers)}, results under {Markup.Escape(folder)}");
@@ -57,7 +57,7 @@ internal static class BeamSearchCommand
                 var (chosen, _) = knobSearch.Run(start, KnobSearch.DefaultKnobs, folder, score =>
                     AnsiConsole.MarkupLine($"  {Markup.Escape(score.Configuration),-110} PCK {score.Score:0.00}  {score.SecondsPerPair:0.000} s/pair  [grey]{watch.Elapsed:hh\\:mm\\:ss}[/]"),
                     cancel.Token);
-                AnsiConsole.MarkupLine($"[bold green]chosen[/]: layers {string.Join(",", chosen.Layers!)}, max side {chosen.MaxSide}, {Markup.Escape(chosen.DescribeMethod())}");
+                AnsiConsole.MarkupLine($"[bold green]chosen[/]: layers {string.Join(",", chosen.Hyperpixels.Layers!)}, max side {chosen.Image.MaxSide}, {Markup.Escape(chosen.DescribeMethod())}");
             }
             Console.CancelKeyPress -= onCancel;
             if (cancel.IsCancellationRequested)

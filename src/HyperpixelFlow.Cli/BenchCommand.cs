@@ -46,8 +46,8 @@ internal static class BenchCommand
         var pairs = dataset.Pairs.Take(pairCount).ToList();
         using var matcher = new HyperpixelMatcher(options);
         AnsiConsole.MarkupLine($"bench: {pairs.Count} pairs x {repeat}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}, " +
-            $"{get_num_threads()} threads{HyperpixelFlowOptions.DescribeGrids(options.HyperpixelStride, options.TargetHyperpixelStride)}, " +
-            $"max side {options.MaxSide}{(options.Upscale ? " (upscale)" : "")}, {Markup.Escape(options.DescribeMethod())}");
+            $"{get_num_threads()} threads{options.Hyperpixels.DescribeGrids()}, " +
+            $"max side {options.Image.MaxSide}{(options.Image.Upscale ? " (upscale)" : "")}, {Markup.Escape(options.DescribeMethod())}");
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
 
         var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
@@ -121,8 +121,8 @@ internal static class BenchCommand
                 backbone = matcher.Backbone.Name,
                 layers = matcher.Layers,
                 options = options.ResultSettings(),
-                hyperpixel_stride = options.HyperpixelStride,
-                target_hyperpixel_stride = options.TargetHyperpixelStride,
+                hyperpixel_stride = options.Hyperpixels.Stride,
+                target_hyperpixel_stride = options.Hyperpixels.TargetStride,
                 cold_pair_s = Median(cold),
                 warm_pair_s = Median(warm),
                 stages_median_s = stageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)),
@@ -144,8 +144,8 @@ internal static class BenchCommand
     {
         var timer = new StageTimer();
         using var scope = NewDisposeScope();
-        var sourceImage = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
-        var targetImage = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
+        var sourceImage = ImageLoader.Load(pair.SourceImage, matcher.Options.Runtime.MaxImagePixels);
+        var targetImage = ImageLoader.Load(pair.TargetImage, matcher.Options.Runtime.MaxImagePixels);
         timer.Lap("decode");
         using var source = matcher.Describe(sourceImage, timer);
         using var target = matcher.Describe(targetImage, timer);
@@ -157,8 +157,8 @@ internal static class BenchCommand
     private static IReadOnlyDictionary<string, double> ColdPaperFormulation(HyperpixelMatcher matcher, BenchmarkPair pair)
     {
         var timer = new StageTimer();
-        var source = ImageLoader.Load(pair.SourceImage, matcher.Options.MaxImagePixels);
-        var target = ImageLoader.Load(pair.TargetImage, matcher.Options.MaxImagePixels);
+        var source = ImageLoader.Load(pair.SourceImage, matcher.Options.Runtime.MaxImagePixels);
+        var target = ImageLoader.Load(pair.TargetImage, matcher.Options.Runtime.MaxImagePixels);
         timer.Lap("decode");
         PaperReferencePipeline.TransferResized(matcher, source, target, pair.SourcePoints, timer);
         return timer.ToDictionary();

@@ -37,7 +37,7 @@ internal static class BenchServeCommand
         await using var app = WebApp.Create(service, "127.0.0.1", 0);
         await app.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(WebApp.Address(app)) };
-        AnsiConsole.MarkupLine($"bench-serve: {pairs.Count - 1} pairs x {clickCount} clicks, {service.BackboneName}, {Markup.Escape(options.DescribeMethod())}, max side {options.MaxSide}");
+        AnsiConsole.MarkupLine($"bench-serve: {pairs.Count - 1} pairs x {clickCount} clicks, {service.BackboneName}, {Markup.Escape(options.DescribeMethod())}, max side {options.Image.MaxSide}");
         var random = new Random(1);
         var first = new List<double>();
         var clickServer = new List<double>();

@@ -18,7 +18,7 @@ internal sealed class CommonOptions
     public Option<string> Backbone { get; } = new("--backbone") { Description = "backbone name (see 'hpf backbones')", DefaultValueFactory = _ => Backbones.BackboneRegistry.DefaultName };
     public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
     public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 [default: the backbone's for the matching step]" };
-    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.MaxSide };
+    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.Image.MaxSide };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
@@ -34,11 +34,11 @@ internal sealed class CommonOptions
             "(source hyperpixels stay on the paper's grid; 0 = the same grid as the source; PCK@0.1 within 0.31 on PF-WILLOW)",
         DefaultValueFactory = _ => 0,
     };
-    public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => Defaults.Matching };
-    public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => Defaults.OptimalTransport.Epsilon };
-    public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => Defaults.OptimalTransport.Iterations };
-    public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => Defaults.OptimalTransport.PlanExponent };
-    public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => Defaults.OptimalTransport.CostExponent };
+    public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => Defaults.Matching.Name };
+    public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.Epsilon };
+    public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.Iterations };
+    public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.PlanExponent };
+    public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.CostExponent };
     public Option<bool> Upscale { get; } = new("--upscale") { Description = "also enlarge images smaller than --max-side to it (not the paper)" };
     public Option<string> Scales { get; } = new("--scales") { Description = "test-time scales of --max-side, e.g. 1,0.75: each point keeps the most confident (not the paper)", DefaultValueFactory = _ => "1" };
     public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
@@ -63,31 +63,43 @@ internal sealed class CommonOptions
         T Given<T>(Option<T> option, T fallback) => result.GetResult(option) is { Implicit: false } ? result.GetValue(option)! : fallback;
         return preset with
         {
-            MarginPruning = result.GetValue(NoMarginPruning)
-                ? (result.GetValue(MarginPruning) == true ? throw new HyperpixelFlowException("--margin-pruning true and --no-margin-pruning contradict each other") : false)
-                : result.GetValue(MarginPruning) ?? defaultPruning,
-            Backbone = result.GetValue(Backbone)!,
-            WeightsPath = result.GetValue(Weights),
-            Layers = ParseLayers(result.GetValue(Layers)),
-            MaxSide = Given(MaxSide, preset.MaxSide),
-            Upscale = Given(Upscale, preset.Upscale),
-            HyperpixelStride = Given(HyperpixelStride, preset.HyperpixelStride),
-            TargetHyperpixelStride = Given(TargetHyperpixelStride, preset.TargetHyperpixelStride),
-            Matching = Given(Matching, preset.Matching),
-            OptimalTransport = new()
+            Image = preset.Image with
             {
-                Epsilon = Given(OtEpsilon, preset.OptimalTransport.Epsilon),
-                Iterations = Given(OtIterations, preset.OptimalTransport.Iterations),
-                PlanExponent = Given(OtPlanExponent, preset.OptimalTransport.PlanExponent),
-                CostExponent = Given(OtCostExponent, preset.OptimalTransport.CostExponent),
+                MaxSide = Given(MaxSide, preset.Image.MaxSide),
+                Upscale = Given(Upscale, preset.Image.Upscale),
+                Scales = result.GetResult(Scales) is { Implicit: false } ? ParseScales(result.GetValue(Scales)!) : preset.Image.Scales,
+                FlipTarget = Given(Flip, preset.Image.FlipTarget),
             },
-            Scales = result.GetResult(Scales) is { Implicit: false } ? ParseScales(result.GetValue(Scales)!) : preset.Scales,
-            FlipTarget = Given(Flip, preset.FlipTarget),
-            SubHyperpixelRadius = Given(SoftArgmax, preset.SubHyperpixelRadius),
-            ConsistencyFilter = Given(ConsistencyFilter, preset.ConsistencyFilter),
-            Device = result.GetValue(Device)!,
-            Threads = result.GetValue(Threads),
-            MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
+            Hyperpixels = preset.Hyperpixels with
+            {
+                Backbone = result.GetValue(Backbone)!,
+                WeightsPath = result.GetValue(Weights),
+                Layers = ParseLayers(result.GetValue(Layers)),
+                MarginPruning = result.GetValue(NoMarginPruning)
+                    ? (result.GetValue(MarginPruning) == true ? throw new HyperpixelFlowException("--margin-pruning true and --no-margin-pruning contradict each other") : false)
+                    : result.GetValue(MarginPruning) ?? defaultPruning,
+                Stride = Given(HyperpixelStride, preset.Hyperpixels.Stride),
+                TargetStride = Given(TargetHyperpixelStride, preset.Hyperpixels.TargetStride),
+            },
+            Matching = preset.Matching with
+            {
+                Name = Given(Matching, preset.Matching.Name),
+                OptimalTransport = new()
+                {
+                    Epsilon = Given(OtEpsilon, preset.Matching.OptimalTransport.Epsilon),
+                    Iterations = Given(OtIterations, preset.Matching.OptimalTransport.Iterations),
+                    PlanExponent = Given(OtPlanExponent, preset.Matching.OptimalTransport.PlanExponent),
+                    CostExponent = Given(OtCostExponent, preset.Matching.OptimalTransport.CostExponent),
+                },
+                SubHyperpixelRadius = Given(SoftArgmax, preset.Matching.SubHyperpixelRadius),
+            },
+            Flow = preset.Flow with { ConsistencyFilter = Given(ConsistencyFilter, preset.Flow.ConsistencyFilter) },
+            Runtime = preset.Runtime with
+            {
+                Device = result.GetValue(Device)!,
+                Threads = result.GetValue(Threads),
+                MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
+            },
         };
     }
 

@@ -44,7 +44,7 @@ internal static class EvaluateCommand
         var settings = evaluator.SettingsFor(data, alphas, threshold);
         // The name says what a person needs to find a run; the fingerprint makes different settings never share a file.
         resultsPath ??= Path.Combine("hpf-results",
-            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.MaxSide}-{options.Matching.ToLowerInvariant()}-{settings.Fingerprint()}.jsonl");
+            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.Image.MaxSide}-{options.Matching.Name.ToLowerInvariant()}-{settings.Fingerprint()}.jsonl");
         AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]: {Markup.Escape(options.DescribeMethod())}");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();

@@ -29,8 +29,8 @@ internal static class MatchCommand
         bool withHyperpixelMatches = false)
     {
         PrepareOutput(outDir);
-        var sourceImage = ImageLoader.Load(sourcePath, options.MaxImagePixels);
-        var targetImage = ImageLoader.Load(targetPath, options.MaxImagePixels);
+        var sourceImage = ImageLoader.Load(sourcePath, options.Runtime.MaxImagePixels);
+        var targetImage = ImageLoader.Load(targetPath, options.Runtime.MaxImagePixels);
         using var matcher = new HyperpixelMatcher(options);
         var result = matcher.Match(sourceImage, targetImage, points);
         Write(result, sourceImage, targetImage, sourcePath, targetPath, outDir, withHyperpixelMatches);

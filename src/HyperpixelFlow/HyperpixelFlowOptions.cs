@@ -1,20 +1,95 @@
 namespace HyperpixelFlow;
 
 /// <summary>
-/// Every hyperparameter of the method in one place, with the paper's defaults. Immutable: derive variants with
-/// <c>with</c> expressions. A null <see cref="Layers"/> means "the default layers of the chosen backbone".
+/// Every setting of the method, grouped by pipeline stage (image -> hyperpixels -> matching -> flow, plus runtime),
+/// with the library's defaults (<see cref="Presets"/> "paper" gives the published method). Immutable records: derive
+/// variants with <c>with</c>, e.g. <c>options with { Image = options.Image with { MaxSide = 400 } }</c> (layers, the
+/// commonest change, also by <see cref="WithLayers"/>). Every group but <see cref="Runtime"/> can change a result
+/// (<see cref="ResultSettings"/>).
 /// </summary>
 public sealed record HyperpixelFlowOptions
 {
-    /// <summary>Backbone name in <see cref="Backbones.BackboneRegistry"/>.</summary>
-    public string Backbone { get; init; } = Backbones.BackboneRegistry.DefaultName;
+    /// <summary>How images are brought to the working resolution, and the test-time views of them.</summary>
+    public ImageOptions Image { get; init; } = new();
 
-    /// <summary>Weights file for backbones that do not bundle their own (.pth or .safetensors); null = bundled.</summary>
-    public string? WeightsPath { get; init; }
+    /// <summary>Which network and layers give the hyperpixels, and on which grid.</summary>
+    public HyperpixelOptions Hyperpixels { get; init; } = new();
 
-    /// <summary>Hyperpixel layer ids (see the backbone's id table); null = the backbone's default layers.</summary>
-    public IReadOnlyList<int>? Layers { get; init; }
+    /// <summary>The matching step and its settings.</summary>
+    public MatchingOptions Matching { get; init; } = new();
 
+    /// <summary>How the dense flow is formed from the matches.</summary>
+    public FlowOptions Flow { get; init; } = new();
+
+    /// <summary>Where and with how much memory the work runs: never changes a result.</summary>
+    public RuntimeOptions Runtime { get; init; } = new();
+
+    /// <summary>These options with other hyperpixel layers (null = the backbone's default for the matching step).</summary>
+    public HyperpixelFlowOptions WithLayers(IReadOnlyList<int>? layers) => this with { Hyperpixels = Hyperpixels with { Layers = layers } };
+
+    /// <summary>The matching step with the settings that change its results, e.g. "rhm(similarity exponent 3)" or "ot(eps 0.05, 1 iteration, cost exponent 1, plan exponent 0.5)".</summary>
+    public string DescribeMatching() => HyperpixelFlow.Matching.MatchingRegistry.Get(Matching.Name).DescribeSettings(this);
+
+    /// <summary>
+    /// The matching step and every lever beyond the paper that changes keypoint predictions, for logs and settings,
+    /// e.g. "rhm(similarity exponent 3)" or "ot(...), upscale, scales 1,0.75, target flip, soft-argmax radius 1".
+    /// </summary>
+    public string DescribeMethod() => DescribeMatching()
+        + (Image.Upscale ? ", upscale" : "")
+        + (Image.Scales.Count != 1 || Image.Scales[0] != 1 ? ", scales " + string.Join(",", Image.Scales.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))) : "")
+        + (Image.FlipTarget ? ", target flip" : "")
+        + (Matching.SubHyperpixelRadius > 0 ? $", soft-argmax radius {Matching.SubHyperpixelRadius}" : "");
+
+    /// <summary>
+    /// Every setting that can change a prediction, by path ("Image.MaxSide", "Matching.OptimalTransport.Epsilon"), as
+    /// invariant text: read from the non-runtime groups themselves, so a setting added later is recorded without anyone
+    /// remembering to. Leaves out <see cref="Runtime"/> and the backbone's identity (name, weights, layers), which
+    /// evaluation records on its own.
+    /// </summary>
+    public SortedDictionary<string, string> ResultSettings()
+    {
+        var settings = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Add(object record, string prefix)
+        {
+            foreach (var property in record.GetType().GetProperties().Where(p => p.SetMethod is not null))
+            {
+                string name = prefix + property.Name;
+                if (name is nameof(Runtime) or "Hyperpixels.Backbone" or "Hyperpixels.WeightsPath" or "Hyperpixels.Layers") continue;
+                switch (property.GetValue(record))
+                {
+                    case { } nested when nested.GetType().IsClass && nested.GetType().Namespace?.StartsWith("HyperpixelFlow", StringComparison.Ordinal) == true:
+                        Add(nested, name + "."); break;   // a group, or a group within one (Matching.OptimalTransport)
+                    case System.Collections.IEnumerable list and not string:
+                        settings[name] = string.Join(",", list.Cast<object>().Select(Invariant)); break;
+                    case var value: settings[name] = Invariant(value); break;
+                }
+            }
+        }
+        Add(this, "");
+        return settings;
+    }
+
+    private static string Invariant(object? value) => value switch
+    {
+        null => "",
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    /// <summary>Checks every group; throws <see cref="HyperpixelFlowException"/> naming the bad value.</summary>
+    public void Validate()
+    {
+        Image.Validate();
+        Hyperpixels.Validate();
+        Matching.Validate();
+        Flow.Validate();
+        Runtime.Validate();
+    }
+}
+
+/// <summary>Image stage: the working resolution and the test-time views.</summary>
+public sealed record ImageOptions
+{
     /// <summary>Images whose longer side exceeds this are resized to it (bilinear, align_corners=false); 0 = never.</summary>
     public int MaxSide { get; init; } = 300;
 
@@ -37,17 +112,29 @@ public sealed record HyperpixelFlowOptions
     /// </summary>
     public bool FlipTarget { get; init; }
 
-    /// <summary>
-    /// Sub-hyperpixel transfer: 0 = each source box moves to its best target box (the paper); r &gt; 0 = to the
-    /// confidence-weighted mean position of the target cells within r cells of the best one (a soft-argmax).
-    /// </summary>
-    public int SubHyperpixelRadius { get; init; }
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (MaxSide < 0) throw new HyperpixelFlowException($"MaxSide must be >= 0, got {MaxSide}");
+        if (MaxSide is > 0 and < ImageLimits.MinSide)
+            throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
+        if (Scales.Count == 0 || Scales.Any(v => !(v > 0) || !double.IsFinite(v) || (MaxSide > 0 && (int)(MaxSide * v) < ImageLimits.MinSide)))
+            throw new HyperpixelFlowException($"Scales must be positive numbers that keep MaxSide x scale at least {ImageLimits.MinSide}, got [{string.Join(", ", Scales)}]");
+        if (Scales.Count > 1 && MaxSide == 0) throw new HyperpixelFlowException("several Scales need a MaxSide to scale");
+    }
+}
 
-    /// <summary>
-    /// Forward-backward filter of the dense flow: pixels whose round trip (source -> target -> source) misses by more
-    /// than this many source pixels are marked invalid (NaN) in <see cref="MatchResult.Flow"/>; 0 = keep every pixel.
-    /// </summary>
-    public double ConsistencyFilter { get; init; }
+/// <summary>Hyperpixel stage: the network, its layers and the grid they are placed on.</summary>
+public sealed record HyperpixelOptions
+{
+    /// <summary>Backbone name in <see cref="Backbones.BackboneRegistry"/>.</summary>
+    public string Backbone { get; init; } = Backbones.BackboneRegistry.DefaultName;
+
+    /// <summary>Weights file for backbones that do not bundle their own (.pth or .safetensors); null = bundled.</summary>
+    public string? WeightsPath { get; init; }
+
+    /// <summary>Hyperpixel layer ids (see the backbone's id table); null = the backbone's default layers for the matching step.</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
 
     /// <summary>Drop hyperpixels whose receptive box leaves the image by more than one jump.</summary>
     public bool MarginPruning { get; init; } = true;
@@ -57,146 +144,116 @@ public sealed record HyperpixelFlowOptions
     /// fastest path sets it to a coarser selected layer's stride (e.g. 8): finer layers are resampled bilinearly onto
     /// that grid, and similarity and voting shrink by the ratio to the fourth. Changes results (see docs/performance-log.md, "Fast paths").
     /// </summary>
-    public int HyperpixelStride { get; init; }
+    public int Stride { get; init; }
 
     /// <summary>
-    /// Stride (pixels) of the target image's hyperpixel grid; 0 = the same grid as the source (<see cref="HyperpixelStride"/>).
+    /// Stride (pixels) of the target image's hyperpixel grid; 0 = the same grid as the source (<see cref="Stride"/>).
     /// The fast path sets it alone (e.g. 8): source hyperpixels stay on the paper's grid and only the candidate targets
     /// are thinned, so similarity and voting shrink by the ratio squared, and flow formation and keypoint transfer keep
-    /// the paper's source boxes (PCK@0.1 on PF-WILLOW within 0.31 of the exact path). Changes results (see docs/performance-log.md, "Fast paths").
+    /// the paper's source boxes. Changes results (see docs/performance-log.md, "Fast paths").
     /// </summary>
-    public int TargetHyperpixelStride { get; init; }
+    public int TargetStride { get; init; }
 
     /// <summary>The grid stride of the target image's hyperpixels as asked for (0 = the first selected layer's).</summary>
-    public int EffectiveTargetStride => TargetHyperpixelStride > 0 ? TargetHyperpixelStride : HyperpixelStride;
+    public int EffectiveTargetStride => TargetStride > 0 ? TargetStride : Stride;
 
     /// <summary>How the grids differ from the paper's, for logs and settings ("" on the paper's grid).</summary>
-    public static string DescribeGrids(int hyperpixelStride, int targetHyperpixelStride) =>
-        (hyperpixelStride > 0 ? $", hyperpixel stride {hyperpixelStride}" : "") +
-        (targetHyperpixelStride > 0 ? $", target hyperpixel stride {targetHyperpixelStride}" : "") +
-        (hyperpixelStride > 0 || targetHyperpixelStride > 0 ? " (fast path)" : "");
+    public string DescribeGrids() =>
+        (Stride > 0 ? $", hyperpixel stride {Stride}" : "") +
+        (TargetStride > 0 ? $", target hyperpixel stride {TargetStride}" : "") +
+        (Stride > 0 || TargetStride > 0 ? " (fast path)" : "");
 
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (Stride < 0) throw new HyperpixelFlowException($"the hyperpixel stride must be >= 0, got {Stride}");
+        if (TargetStride < 0) throw new HyperpixelFlowException($"the target hyperpixel stride must be >= 0, got {TargetStride}");
+    }
+}
+
+/// <summary>Matching stage: the step by name and the settings of the Hough voting it runs.</summary>
+public sealed record MatchingOptions
+{
     /// <summary>
-    /// The matching step by name in <see cref="Matching.MatchingRegistry"/>: <c>ot</c> (the default: SCOT's
-    /// optimal-transport vote weights, <see cref="OptimalTransport"/>, chosen on PF-WILLOW val) or <c>rhm</c> (the
-    /// paper's regularized Hough matching; <see cref="Presets"/> "paper" selects it).
+    /// The matching step by name in <see cref="HyperpixelFlow.Matching.MatchingRegistry"/>: <c>ot</c> (the default:
+    /// SCOT's optimal-transport vote weights, <see cref="OptimalTransport"/>, chosen on PF-WILLOW val) or <c>rhm</c>
+    /// (the paper's regularized Hough matching; <see cref="Presets"/> "paper" selects it).
     /// </summary>
-    public string Matching { get; init; } = "ot";
-
-    /// <summary>The matching step with the settings that change its results, e.g. "rhm" or "ot(eps 0.05, 1 iteration, cost exponent 1, plan exponent 0.5)".</summary>
-    public string DescribeMatching() => HyperpixelFlow.Matching.MatchingRegistry.Get(Matching).DescribeSettings(this);
-
-    /// <summary>
-    /// The matching step and every lever beyond the paper that changes keypoint predictions, for logs and settings,
-    /// e.g. "rhm(similarity exponent 3)" or "ot(...), upscale, scales 1,0.75, target flip, soft-argmax radius 1".
-    /// </summary>
-    public string DescribeMethod() => DescribeMatching()
-        + (Upscale ? ", upscale" : "")
-        + (Scales.Count != 1 || Scales[0] != 1 ? ", scales " + string.Join(",", Scales.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))) : "")
-        + (FlipTarget ? ", target flip" : "")
-        + (SubHyperpixelRadius > 0 ? $", soft-argmax radius {SubHyperpixelRadius}" : "");
+    public string Name { get; init; } = "ot";
 
     /// <summary>Settings of the <c>ot</c> matching step.</summary>
-    public Matching.OptimalTransportOptions OptimalTransport { get; init; } = new();
+    public HyperpixelFlow.Matching.OptimalTransportOptions OptimalTransport { get; init; } = new();
 
     /// <summary>Approximate number of cells of the Hough space of offsets.</summary>
     public int HoughCells { get; init; } = 8192;
 
-    /// <summary>Exponent applied to the clamped cosine similarity.</summary>
+    /// <summary>Exponent applied to the clamped cosine similarity (<c>rhm</c>).</summary>
     public int SimilarityExponent { get; init; } = 3;
 
     /// <summary>Side of the Gaussian that smooths the Hough space (odd).</summary>
     public int HoughKernelSize { get; init; } = 7;
 
     /// <summary>
-    /// Largest block of the N x M similarity matrix held at once (bytes). Larger matrices are processed in row blocks
-    /// that are recomputed for the second pass, so memory stays bounded; results are identical.
+    /// Sub-hyperpixel transfer: 0 = each source box moves to its best target box (the paper); r &gt; 0 = to the
+    /// confidence-weighted mean position of the target cells within r cells of the best one (a soft-argmax).
     /// </summary>
-    [RuntimeSetting]
-    public long MaxSimilarityBlockBytes { get; init; } = 256L << 20;
-
-    /// <summary>Torch device: "cpu" or "cuda[:n]".</summary>
-    [RuntimeSetting]
-    public string Device { get; init; } = "cpu";
-
-    /// <summary>Intra-op threads for the tensor engine; 0 = leave the engine's default.</summary>
-    [RuntimeSetting]
-    public int Threads { get; init; }
-
-    /// <summary>Images larger than this many pixels are refused (decoding them would exhaust memory).</summary>
-    [RuntimeSetting]
-    public long MaxImagePixels { get; init; } = 100_000_000;
-
-    /// <summary>
-    /// Every setting that can change a prediction, by name (nested settings as "OptimalTransport.Epsilon"), as
-    /// invariant text: derived from the properties themselves, so an option added later is recorded without anyone
-    /// remembering to. Leaves out <see cref="RuntimeSettingAttribute"/> options and the backbone's identity (name,
-    /// weights, layers), which evaluation records on their own.
-    /// </summary>
-    public SortedDictionary<string, string> ResultSettings()
-    {
-        var settings = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        void Add(object record, string prefix)
-        {
-            foreach (var property in record.GetType().GetProperties().Where(p => p.SetMethod is not null))
-            {
-                if (Attribute.IsDefined(property, typeof(RuntimeSettingAttribute))
-                    || property.Name is nameof(Backbone) or nameof(WeightsPath) or nameof(Layers)) continue;
-                var value = property.GetValue(record);
-                string name = prefix + property.Name;
-                switch (value)
-                {
-                    case { } nested when nested.GetType().IsClass && nested.GetType().Namespace?.StartsWith("HyperpixelFlow", StringComparison.Ordinal) == true:
-                        Add(nested, name + "."); break;   // a settings group such as OptimalTransport
-                    case System.Collections.IEnumerable list and not string:
-                        settings[name] = string.Join(",", list.Cast<object>().Select(Invariant)); break;
-                    default: settings[name] = Invariant(value); break;
-                }
-            }
-        }
-        Add(this, "");
-        return settings;
-    }
-
-    private static string Invariant(object? value) => value switch
-    {
-        null => "",
-        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
-        _ => value.ToString() ?? "",
-    };
+    public int SubHyperpixelRadius { get; init; }
 
     /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
     public void Validate()
     {
-        if (MaxSide < 0) throw new HyperpixelFlowException($"MaxSide must be >= 0, got {MaxSide}");
-        if (MaxSide is > 0 and < ImageLimits.MinSide)
-            throw new HyperpixelFlowException($"MaxSide must be 0 or at least {ImageLimits.MinSide}, got {MaxSide}");
-        if (HyperpixelStride < 0) throw new HyperpixelFlowException($"HyperpixelStride must be >= 0, got {HyperpixelStride}");
-        if (TargetHyperpixelStride < 0) throw new HyperpixelFlowException($"TargetHyperpixelStride must be >= 0, got {TargetHyperpixelStride}");
-        HyperpixelFlow.Matching.MatchingRegistry.Get(Matching);
-        if (Scales.Count == 0 || Scales.Any(v => !(v > 0) || !double.IsFinite(v) || (MaxSide > 0 && (int)(MaxSide * v) < ImageLimits.MinSide)))
-            throw new HyperpixelFlowException($"Scales must be positive numbers that keep MaxSide x scale at least {ImageLimits.MinSide}, got [{string.Join(", ", Scales)}]");
-        if (Scales.Count > 1 && MaxSide == 0) throw new HyperpixelFlowException("several Scales need a MaxSide to scale");
-        if (SubHyperpixelRadius < 0) throw new HyperpixelFlowException($"SubHyperpixelRadius must be >= 0, got {SubHyperpixelRadius}");
-        if (!(ConsistencyFilter >= 0) || !double.IsFinite(ConsistencyFilter)) throw new HyperpixelFlowException($"ConsistencyFilter must be >= 0 pixels, got {ConsistencyFilter}");
+        HyperpixelFlow.Matching.MatchingRegistry.Get(Name);
         OptimalTransport.Validate();
         if (HoughCells < 1) throw new HyperpixelFlowException($"HoughCells must be positive, got {HoughCells}");
         if (SimilarityExponent < 1) throw new HyperpixelFlowException($"SimilarityExponent must be >= 1, got {SimilarityExponent}");
         if (HoughKernelSize < 1 || HoughKernelSize % 2 == 0)
             throw new HyperpixelFlowException($"HoughKernelSize must be a positive odd number, got {HoughKernelSize}");
+        if (SubHyperpixelRadius < 0) throw new HyperpixelFlowException($"SubHyperpixelRadius must be >= 0, got {SubHyperpixelRadius}");
+    }
+}
+
+/// <summary>Flow stage: how the dense flow is formed from the matches.</summary>
+public sealed record FlowOptions
+{
+    /// <summary>
+    /// Forward-backward filter of the dense flow: pixels whose round trip (source -> target -> source) misses by more
+    /// than this many source pixels are marked invalid (NaN) in <see cref="MatchResult.Flow"/>; 0 = keep every pixel.
+    /// </summary>
+    public double ConsistencyFilter { get; init; }
+
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
+    public void Validate()
+    {
+        if (!(ConsistencyFilter >= 0) || !double.IsFinite(ConsistencyFilter)) throw new HyperpixelFlowException($"ConsistencyFilter must be >= 0 pixels, got {ConsistencyFilter}");
+    }
+}
+
+/// <summary>Runtime: where the work runs, with how many threads and how much memory. Never changes a result.</summary>
+public sealed record RuntimeOptions
+{
+    /// <summary>Torch device: "cpu" or "cuda[:n]".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Intra-op threads for the tensor engine; 0 = leave the engine's default.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>
+    /// Largest block of the N x M similarity matrix held at once (bytes). Larger matrices are processed in row blocks
+    /// that are recomputed for the second pass, so memory stays bounded; results are identical.
+    /// </summary>
+    public long MaxSimilarityBlockBytes { get; init; } = 256L << 20;
+
+    /// <summary>Images larger than this many pixels are refused (decoding them would exhaust memory).</summary>
+    public long MaxImagePixels { get; init; } = 100_000_000;
+
+    /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
+    public void Validate()
+    {
         if (Threads < 0) throw new HyperpixelFlowException($"Threads must be >= 0, got {Threads}");
         if (MaxSimilarityBlockBytes < 1) throw new HyperpixelFlowException($"MaxSimilarityBlockBytes must be positive, got {MaxSimilarityBlockBytes}");
         if (MaxImagePixels < 1) throw new HyperpixelFlowException($"MaxImagePixels must be positive, got {MaxImagePixels}");
     }
 }
-
-/// <summary>
-/// Marks an option that changes how a result is computed (where, how fast, how much memory) but never the result
-/// itself: it is left out of <see cref="HyperpixelFlowOptions.ResultSettings"/>, so results of runs that differ only
-/// in it may be mixed. Every other option counts.
-/// </summary>
-[AttributeUsage(AttributeTargets.Property)]
-public sealed class RuntimeSettingAttribute : Attribute;
 
 /// <summary>Image size limits shared by the loader and the options.</summary>
 public static class ImageLimits

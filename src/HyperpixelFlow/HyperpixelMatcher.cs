@@ -52,13 +52,13 @@ public sealed class HyperpixelMatcher : IDisposable
     private HyperpixelMatcher(FeatureExtractor backbone, HyperpixelFlowOptions options, bool ownsBackbone)
     {
         options.Validate();
-        if (options.Threads > 0) torch.set_num_threads(options.Threads);
+        if (options.Runtime.Threads > 0) torch.set_num_threads(options.Runtime.Threads);
         Options = options;
         Backbone = backbone;
         _ownsBackbone = ownsBackbone;
         try
         {
-            Layers = backbone.ValidateLayers(options.Layers ?? backbone.DefaultLayersFor(options.Matching));
+            Layers = backbone.ValidateLayers(options.Hyperpixels.Layers ?? backbone.DefaultLayersFor(options.Matching.Name));
             _matching = MatchingRegistry.Create(options);
         }
         catch
@@ -71,15 +71,15 @@ public sealed class HyperpixelMatcher : IDisposable
     private static FeatureExtractor CreateBackbone(HyperpixelFlowOptions options)
     {
         options.Validate();
-        return BackboneRegistry.Create(options.Backbone, options.WeightsPath, options.Device);
+        return BackboneRegistry.Create(options.Hyperpixels.Backbone, options.Hyperpixels.WeightsPath, options.Runtime.Device);
     }
 
     /// <summary>Matches two image files. Without points, a regular grid of source points is transferred.</summary>
     public MatchResult Match(string sourcePath, string targetPath, IReadOnlyList<Point2>? sourcePoints = null)
     {
         var timer = new StageTimer();
-        var source = ImageLoader.Load(sourcePath, Options.MaxImagePixels);
-        var target = ImageLoader.Load(targetPath, Options.MaxImagePixels);
+        var source = ImageLoader.Load(sourcePath, Options.Runtime.MaxImagePixels);
+        var target = ImageLoader.Load(targetPath, Options.Runtime.MaxImagePixels);
         timer.Lap("decode");
         return Match(source, target, sourcePoints, timer);
     }
@@ -116,7 +116,7 @@ public sealed class HyperpixelMatcher : IDisposable
             return new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
         }).ToList();
         timer.Lap("transfer");
-        var flow = prediction.Flow(prediction.SourceWidth, prediction.SourceHeight, Options.ConsistencyFilter);
+        var flow = prediction.Flow(prediction.SourceWidth, prediction.SourceHeight, Options.Flow.ConsistencyFilter);
         var (ps, pt, match) = (prediction.PrimarySource, prediction.PrimaryTarget, prediction.PrimaryMatch);
         var (sourceGrid, targetGrid) = (prediction.PrimarySourceGrid, prediction.PrimaryTargetGrid);
         var backward = new DisplacementField(targetGrid, sourceGrid, match.BestSourceOfTarget);
@@ -160,18 +160,18 @@ public sealed class HyperpixelMatcher : IDisposable
         var views = new List<ImageView>();
         try
         {
-            foreach (double testScale in Options.Scales)
-                foreach (bool flip in Options.FlipTarget && role != PairSide.Source ? new[] { false, true } : [false])
+            foreach (double testScale in Options.Image.Scales)
+                foreach (bool flip in Options.Image.FlipTarget && role != PairSide.Source ? new[] { false, true } : [false])
                 {
-                    int side = Options.MaxSide == 0 ? 0 : (int)(Options.MaxSide * testScale);
-                    using var prepared = PreparedImage.From(image, side, Backbone.Device, Options.Upscale, flip);
+                    int side = Options.Image.MaxSide == 0 ? 0 : (int)(Options.Image.MaxSide * testScale);
+                    using var prepared = PreparedImage.From(image, side, Backbone.Device, Options.Image.Upscale, flip);
                     timer?.Lap("resize");
                     var features = ExtractFeatures(prepared, Layers);
                     timer?.Lap("backbone");
                     try
                     {
                         var asSource = flip ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
-                        var asTarget = asSource is not null && Options.EffectiveTargetStride == Options.HyperpixelStride
+                        var asTarget = asSource is not null && Options.Hyperpixels.EffectiveTargetStride == Options.Hyperpixels.Stride
                             ? asSource
                             : BuildHyperpixels(features, Layers, prepared, PairSide.Target);
                         views.Add(new ImageView(testScale, flip, prepared.Scale, prepared.Width, prepared.Height, asSource, asTarget));
@@ -192,14 +192,14 @@ public sealed class HyperpixelMatcher : IDisposable
     }
 
     /// <summary>Decodes an image file (within <see cref="HyperpixelFlowOptions.MaxImagePixels"/>) and describes it for either side of a pair.</summary>
-    public ImageDescription Describe(string imagePath) => Describe(ImageLoader.Load(imagePath, Options.MaxImagePixels));
+    public ImageDescription Describe(string imagePath) => Describe(ImageLoader.Load(imagePath, Options.Runtime.MaxImagePixels));
 
     /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
         new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
 
     /// <summary>Resize to the working side (max side, enlarging when <see cref="HyperpixelFlowOptions.Upscale"/>) and move to the backbone's device.</summary>
-    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.MaxSide, Backbone.Device, Options.Upscale);
+    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);
 
     /// <summary>Backbone features of the given (validated) layers.</summary>
     public Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);
@@ -209,8 +209,8 @@ public sealed class HyperpixelMatcher : IDisposable
     /// sides' grids differ when <see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/> is set.
     /// </summary>
     public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image, PairSide side) =>
-        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.MarginPruning,
-            side == PairSide.Source ? Options.HyperpixelStride : Options.EffectiveTargetStride);
+        HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.Hyperpixels.MarginPruning,
+            side == PairSide.Source ? Options.Hyperpixels.Stride : Options.Hyperpixels.EffectiveTargetStride);
 
     /// <summary>Matches two hyperpixel sets with the matching step the options name (<see cref="HyperpixelFlowOptions.Matching"/>).</summary>
     public HoughMatch MatchHyperpixels(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>

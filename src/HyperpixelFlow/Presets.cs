@@ -16,12 +16,12 @@ public static class Presets
     public static IReadOnlyList<Preset> All { get; } =
     [
         new("paper", "the published method, bit for bit: regularized Hough matching at a 300 px working side",
-            new HyperpixelFlowOptions { Matching = "rhm" }),
+            new HyperpixelFlowOptions { Matching = new() { Name = "rhm" } }),
         new("fast", "the paper's matching with the target's hyperpixels at stride 8: faster, PCK within half a point",
-            new HyperpixelFlowOptions { Matching = "rhm", TargetHyperpixelStride = 8 }),
+            new HyperpixelFlowOptions { Matching = new() { Name = "rhm" }, Hyperpixels = new() { TargetStride = 8 } }),
         new(DefaultName, "the library's defaults (chosen on PF-WILLOW val)", new HyperpixelFlowOptions()),
         new("accurate", "the defaults at a 400 px working side (images are enlarged when smaller), for the best PCK at a few times the time per pair (figures: README, Presets)",
-            new HyperpixelFlowOptions { MaxSide = 400, Upscale = true }),
+            new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true } }),
     ];
 
     /// <summary>The preset of a name (case-insensitive); a clear error listing the known names otherwise.</summary>

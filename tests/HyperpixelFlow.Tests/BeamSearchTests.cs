@@ -44,13 +44,13 @@ public class BeamSearchRefusalTests
         var data = SharedData.PfWillowPairs("val", 1);
         using var plain = new HyperpixelMatcher();
         string log = Path.Combine(TestFolders.Create("beam-refuse"), "beam.jsonl");
-        foreach (var options in new[] { new HyperpixelFlowOptions { FlipTarget = true }, new HyperpixelFlowOptions { Scales = [1, 0.75] } })
+        foreach (var options in new[] { new HyperpixelFlowOptions { Image = new() { FlipTarget = true } }, new HyperpixelFlowOptions { Image = new() { Scales = [1, 0.75] } } })
         {
             using var matcher = new HyperpixelMatcher(plain.Backbone, options);
             var e = Assert.Throws<HyperpixelFlowException>(() => new BeamSearch(matcher, data, 0.1, PckThreshold.Auto).Run(1, 1, log));
             Assert.Contains("leave --scales and --flip out", e.Message);
         }
-        using var upscaling = new HyperpixelMatcher(plain.Backbone, new HyperpixelFlowOptions { MaxSide = 400, Upscale = true });
+        using var upscaling = new HyperpixelMatcher(plain.Backbone, new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true } });
         using var prepared = upscaling.Prepare(Imaging.ImageLoader.Load(data.Pairs[0].SourceImage));
         Assert.Equal(400, Math.Max(prepared.Width, prepared.Height));   // PF-WILLOW images are 300 px: enlarged
     }
@@ -66,24 +66,24 @@ public class KnobSearchTests
         var folder = TestFolders.Create("knobs");
         Knob[] knobs =
         [
-            new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
-            new("ot epsilon", [("0.05", o => o), ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })],
+            new("matching", [("rhm", o => o with { Matching = o.Matching with { Name = "rhm" } }), ("ot", o => o with { Matching = o.Matching with { Name = "ot" } })]),
+            new("ot epsilon", [("0.05", o => o), ("0.1", o => o with { Matching = o.Matching with { OptimalTransport = o.Matching.OptimalTransport with { Epsilon = 0.1 } } })],
                 KnobSearch.UnderOptimalTransport),
-            new("soft-argmax radius", [("0", o => o), ("2", o => o with { SubHyperpixelRadius = 2 })]),
+            new("soft-argmax radius", [("0", o => o), ("2", o => o with { Matching = o.Matching with { SubHyperpixelRadius = 2 } })]),
         ];
         var search = new KnobSearch(o => new HyperpixelMatcher(matcher.Backbone, o), data, 0.1, PckThreshold.Auto);
-        var (best, scores) = search.Run(matcher.Options with { Layers = [2, 4, 5, 6, 7] }, knobs, folder);
+        var (best, scores) = search.Run(matcher.Options.WithLayers([2, 4, 5, 6, 7]), knobs, folder);
 
         // Greedy: each knob's winner is kept for the next; the OT knob is only searched when OT won.
         bool otWon = scores[1].Score > scores[0].Score;
         Assert.Equal(otWon ? 6 : 4, scores.Count);
-        Assert.Equal(otWon ? "ot" : "rhm", best.Matching);
+        Assert.Equal(otWon ? "ot" : "rhm", best.Matching.Name);
         var last = scores.TakeLast(2).ToList();
-        Assert.Equal(last[1].Score > last[0].Score ? 2 : 0, best.SubHyperpixelRadius);
+        Assert.Equal(last[1].Score > last[0].Score ? 2 : 0, best.Matching.SubHyperpixelRadius);
         Assert.Equal(scores.Count, File.ReadAllLines(Path.Combine(folder, "knobs.jsonl")).Length);
 
         var files = Directory.GetFiles(folder, "*.jsonl").Where(f => !f.EndsWith("knobs.jsonl")).ToDictionary(f => f, File.ReadAllText);
-        var (again, rescored) = search.Run(matcher.Options with { Layers = [2, 4, 5, 6, 7] }, knobs, folder);
+        var (again, rescored) = search.Run(matcher.Options.WithLayers([2, 4, 5, 6, 7]), knobs, folder);
         Assert.Equal(scores.Select(s => s.Score), rescored.Select(s => s.Score));
         Assert.Equal(best.ResultSettings(), again.ResultSettings());
         Assert.All(files, f => Assert.Equal(f.Value, File.ReadAllText(f.Key)));   // nothing recomputed or appended

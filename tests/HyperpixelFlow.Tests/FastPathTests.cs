@@ -8,6 +8,9 @@ namespace HyperpixelFlow.Tests;
 /// </summary>
 public class FastPathTests
 {
+    /// <summary>The paper's method with the parity layers on the given grid.</summary>
+    private static HyperpixelFlowOptions Paper(HyperpixelOptions grid) => Presets.Get("paper").Options with { Hyperpixels = grid with { Layers = [2, 4, 5, 6, 7] } };
+
     private static (double Within1px, double Within8px, double Pck, double ExactPck) Evaluate(HyperpixelFlowOptions options, string setting, int stride)
     {
         var (summary, results, pairs) = ParitySubset.Evaluate(options);
@@ -23,7 +26,7 @@ public class FastPathTests
     [SkippableFact]
     public void Stride_8_grid_keeps_most_keypoints_near_the_exact_predictions()
     {
-        var (_, within8px, pck, exactPck) = Evaluate(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7], HyperpixelStride = 8 }, "HyperpixelStride", 8);
+        var (_, within8px, pck, exactPck) = Evaluate(Paper(new() { Stride = 8 }), "Hyperpixels.Stride", 8);
         Assert.True(within8px >= 0.75, $"{within8px:P1} of keypoints within 8 px of the exact predictions");
         Assert.InRange(pck, exactPck - 5, exactPck + 5);
     }
@@ -31,7 +34,7 @@ public class FastPathTests
     [SkippableFact]
     public void Stride_8_target_grid_keeps_nearly_all_keypoints_near_the_exact_predictions()
     {
-        var (within1px, within8px, pck, exactPck) = Evaluate(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7], TargetHyperpixelStride = 8 }, "TargetHyperpixelStride", 8);
+        var (within1px, within8px, pck, exactPck) = Evaluate(Paper(new() { TargetStride = 8 }), "Hyperpixels.TargetStride", 8);
         Assert.True(within1px < 0.9, $"{within1px:P1} of keypoints within 1 px: the target grid was not coarsened");
         Assert.True(within8px >= 0.97, $"{within8px:P1} of keypoints within 8 px of the exact predictions");
         Assert.InRange(pck, exactPck - 3, exactPck + 3);

@@ -34,7 +34,7 @@ public class FeatureExtractorTests
         Assert.Equal(3 * 2, result.Diagnostics.HyperpixelChannels);
         Assert.All(result.Points, p => Assert.True(double.IsFinite(p.Target.X) && double.IsFinite(p.Target.Y)));
         Assert.Contains("valid ids are 0..1", Assert.Throws<HyperpixelFlowException>(() =>
-            new HyperpixelMatcher(extractor, new HyperpixelFlowOptions { Layers = [0, 2] })).Message);
+            new HyperpixelMatcher(extractor, new HyperpixelFlowOptions().WithLayers([0, 2]))).Message);
         var reference = Assert.Throws<HyperpixelFlowException>(() => Matching.PaperReferencePipeline.TransferResized(matcher, pair.Source, pair.Target, pair.SourcePoints));
         Assert.Contains("not one", reference.Message);
     }

@@ -85,7 +85,7 @@ public class GeometryTests
         var wrong = Assert.Throws<HyperpixelFlowException>(() =>
             HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 2));
         Assert.Contains("strides are 4,8,16,32", wrong.Message);
-        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { HyperpixelStride = -8 }.Validate());
-        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { TargetHyperpixelStride = -8 }.Validate());
+        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Hyperpixels = new() { Stride = -8 } }.Validate());
+        Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Hyperpixels = new() { TargetStride = -8 } }.Validate());
     }
 }

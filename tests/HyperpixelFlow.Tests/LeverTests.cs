@@ -44,7 +44,7 @@ public class LeverTests
         var mirrored = Mirror(pair.Target);
         var truth = pair.TargetPoints.Select(p => new Point2(pair.Target.Width - 1 - p.X, p.Y)).ToList();
         var plain = Matcher.Value.Match(pair.Source, mirrored, pair.SourcePoints);
-        using var flipping = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { FlipTarget = true });
+        using var flipping = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { FlipTarget = true } });
         var flipped = flipping.Match(pair.Source, mirrored, pair.SourcePoints);
         double threshold = 0.1 * Math.Max(pair.Target.Width, pair.Target.Height);
         double before = Pck(plain.Points, truth, threshold), after = Pck(flipped.Points, truth, threshold);
@@ -60,7 +60,7 @@ public class LeverTests
     public void Scales_describe_every_view_and_each_point_keeps_its_most_confident_variant()
     {
         var pair = SyntheticPairs.Create(400, 300, seed: 2);
-        using var multi = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Scales = [1, 0.5] });
+        using var multi = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { Scales = [1, 0.5] } });
         using var source = multi.Describe(pair.Source);
         using var target = multi.Describe(pair.Target);
         Assert.Equal([(300, 225), (150, 112)], source.Views.Select(v => (v.Width, v.Height)));
@@ -143,10 +143,10 @@ public class LeverTests
     [Fact]
     public void Matching_step_comes_from_the_options_and_the_paper_preset_is_the_papers_matching()
     {
-        Assert.Equal("rhm", Presets.Get("paper").Options.Matching);
-        Assert.Equal("ot", new HyperpixelFlowOptions().Matching);
+        Assert.Equal("rhm", Presets.Get("paper").Options.Matching.Name);
+        Assert.Equal("ot", new HyperpixelFlowOptions().Matching.Name);
         var pair = SyntheticPairs.Create(160, 120, seed: 3);
-        using var ot = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Matching = "ot" });
+        using var ot = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Matching = new() { Name = "ot" } });
         using var rhm = new HyperpixelMatcher(Matcher.Value.Backbone, Presets.Get("paper").Options);
         var withOt = ot.Match(pair.Source, pair.Target, pair.SourcePoints);
         var withRhm = rhm.Match(pair.Source, pair.Target, pair.SourcePoints);

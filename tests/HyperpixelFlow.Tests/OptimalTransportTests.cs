@@ -156,9 +156,9 @@ public class OptimalTransportTests
     [Fact]
     public void Bad_settings_and_unknown_steps_are_refused_by_name()
     {
-        Assert.Contains("epsilon", Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { OptimalTransport = new() { Epsilon = 0 } }.Validate()).Message);
-        Assert.Contains("iterations", Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { OptimalTransport = new() { Iterations = 0 } }.Validate()).Message);
-        var unknown = Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Matching = "banana" }.Validate());
+        Assert.Contains("epsilon", Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Matching = new() { OptimalTransport = new() { Epsilon = 0 } } }.Validate()).Message);
+        Assert.Contains("iterations", Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Matching = new() { OptimalTransport = new() { Iterations = 0 } } }.Validate()).Message);
+        var unknown = Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Matching = new() { Name = "banana" } }.Validate());
         Assert.Contains("known: rhm, ot", unknown.Message);
     }
 }

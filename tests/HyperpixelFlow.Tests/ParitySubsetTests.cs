@@ -51,7 +51,7 @@ public class ParitySubsetTests
     [SkippableFact]
     public void Predicted_keypoints_and_pck_match_the_reference()
     {
-        var (summary, _, pairs) = ParitySubset.Evaluate(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
+        var (summary, _, pairs) = ParitySubset.Evaluate(Presets.Get("paper").Options.WithLayers([2, 4, 5, 6, 7]));
         foreach (var record in pairs)
             Assert.Equal(record.Reference.GetProperty("src").GetString()!.Split('/', 2)[1],
                 Path.GetRelativePath(SharedData.PfWillow, record.Pair.SourceImage));
@@ -73,7 +73,7 @@ public class PaperReferencePipelineTests
         var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedData.Reference, "pfwillow_resnet18cntk_L2-4-5-6-7.json")))
             .RootElement.GetProperty("pairs");
         var data = PfWillowDataset.Load(SharedData.PfWillow);
-        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
+        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options.WithLayers([2, 4, 5, 6, 7]));
         int within1px = 0, total = 0, agreeing = 0;
         foreach (int index in new[] { 0, 300, 600 })
         {

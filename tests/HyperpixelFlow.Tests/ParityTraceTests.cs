@@ -19,7 +19,7 @@ public class ParityTraceTests
     public void Pair0_matches_trace_stage_by_stage()
     {
         var trace = Trace();
-        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options with { Layers = [2, 4, 5, 6, 7] });
+        using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options.WithLayers([2, 4, 5, 6, 7]));
         var src = ImageLoader.Load(ImagePath(trace.GetProperty("src").GetString()!));
         var trg = ImageLoader.Load(ImagePath(trace.GetProperty("trg").GetString()!));
         using var ps = matcher.Prepare(src);

@@ -14,14 +14,15 @@ public class ResumeTests
     public void Every_result_changing_option_is_recorded_and_runtime_ones_are_not()
     {
         var settings = new HyperpixelFlowOptions().ResultSettings();
-        foreach (var key in new[] { "MaxSide", "Upscale", "MarginPruning", "HyperpixelStride", "TargetHyperpixelStride", "Matching", "HoughCells",
-                     "SimilarityExponent", "HoughKernelSize", "OptimalTransport.Epsilon", "OptimalTransport.Iterations", "Scales", "FlipTarget", "SubHyperpixelRadius" })
+        foreach (var key in new[] { "Image.MaxSide", "Image.Upscale", "Image.Scales", "Image.FlipTarget", "Hyperpixels.MarginPruning", "Hyperpixels.Stride",
+                     "Hyperpixels.TargetStride", "Matching.Name", "Matching.HoughCells", "Matching.SimilarityExponent", "Matching.HoughKernelSize",
+                     "Matching.OptimalTransport.Epsilon", "Matching.OptimalTransport.Iterations", "Matching.SubHyperpixelRadius", "Flow.ConsistencyFilter" })
             Assert.True(settings.ContainsKey(key), key);
-        foreach (var key in new[] { "Threads", "Device", "MaxSimilarityBlockBytes", "MaxImagePixels", "WeightsPath", "Layers", "Backbone" })
+        foreach (var key in new[] { "Runtime.Threads", "Runtime.Device", "Runtime.MaxSimilarityBlockBytes", "Runtime.MaxImagePixels", "Hyperpixels.WeightsPath", "Hyperpixels.Layers", "Hyperpixels.Backbone" })
             Assert.False(settings.ContainsKey(key), key);
         // Changing any recorded option changes the record and is named.
-        var changed = (new HyperpixelFlowOptions { HoughCells = 4096, OptimalTransport = new() { Epsilon = 0.1 } }).ResultSettings();
-        Assert.Equal(["HoughCells", "OptimalTransport.Epsilon"], settings.Keys.Where(k => settings[k] != changed[k]));
+        var changed = (new HyperpixelFlowOptions { Matching = new() { HoughCells = 4096, OptimalTransport = new() { Epsilon = 0.1 } } }).ResultSettings();
+        Assert.Equal(["Matching.HoughCells", "Matching.OptimalTransport.Epsilon"], settings.Keys.Where(k => settings[k] != changed[k]));
     }
 
     [SkippableFact]
@@ -39,11 +40,11 @@ public class ResumeTests
 
         var otherData = Assert.Throws<HyperpixelFlowException>(() => evaluator.Run(other, [0.1], PckThreshold.Auto, results));
         Assert.Contains("pair list:", otherData.Message);
-        using var otherCells = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { HoughCells = 4096 });
+        using var otherCells = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { Matching = new() { HoughCells = 4096 } });
         var otherOptions = Assert.Throws<HyperpixelFlowException>(() => new Evaluator(otherCells).Run(first, [0.1], PckThreshold.Auto, results));
         Assert.Contains("HoughCells: 4096 vs 8192", otherOptions.Message);
         // Runtime settings do not split results: a run with other threads and block size resumes the file.
-        using var runtime = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { MaxSimilarityBlockBytes = 1 << 20 });
+        using var runtime = new HyperpixelMatcher(matcher.Backbone, new HyperpixelFlowOptions { Runtime = new() { MaxSimilarityBlockBytes = 1 << 20 } });
         Assert.Equal(3, new Evaluator(runtime).Run(first, [0.1], PckThreshold.Auto, results).Pairs);
         Assert.Equal(4, File.ReadAllLines(results).Length);
     }

@@ -18,7 +18,7 @@ public class SpairParityTests
         var reference = JsonDocument.Parse(File.ReadAllText(file)).RootElement.EnumerateArray()
             .ToDictionary(e => e.GetProperty("pair").GetString()!, e => e.Clone());
         Assert.Equal(2, data.Pairs.Count);
-        return (data, reference, Presets.Get("paper").Options with { Layers = layers.Split(',').Select(int.Parse).ToList() });
+        return (data, reference, Presets.Get("paper").Options.WithLayers(layers.Split(',').Select(int.Parse).ToList()));
     }
 
     private static void AssertWithinOnePixel(IReadOnlyList<Flow.Point2> predicted, JsonElement expected, string what)

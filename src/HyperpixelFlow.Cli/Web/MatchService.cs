@@ -48,8 +48,8 @@ internal sealed class MatchService : IDisposable
     {
         defaults.Validate();
         Defaults = defaults;
-        _backbone = BackboneRegistry.Create(defaults.Backbone, defaults.WeightsPath, defaults.Device);
-        DefaultLayers = _backbone.ValidateLayers(defaults.Layers ?? _backbone.DefaultLayersFor(defaults.Matching));
+        _backbone = BackboneRegistry.Create(defaults.Hyperpixels.Backbone, defaults.Hyperpixels.WeightsPath, defaults.Runtime.Device);
+        DefaultLayers = _backbone.ValidateLayers(defaults.Hyperpixels.Layers ?? _backbone.DefaultLayersFor(defaults.Matching.Name));
     }
 
     /// <summary>The options the server was started with: requests change only the method settings the page offers.</summary>
@@ -61,20 +61,30 @@ internal sealed class MatchService : IDisposable
     public HyperpixelFlowOptions Resolve(RequestOptions? request)
     {
         if (request is null) return Defaults;
-        var method = request.Preset is null ? Defaults : Presets.Get(request.Preset).Options with
-        {
-            Backbone = Defaults.Backbone, WeightsPath = Defaults.WeightsPath, Device = Defaults.Device, Threads = Defaults.Threads,
-            Layers = Defaults.Layers, MarginPruning = Defaults.MarginPruning,
-        };
+        var method = request.Preset is null ? Defaults : WithServerSetup(Presets.Get(request.Preset).Options);
         var options = method with
         {
-            Layers = request.Layers is { Length: > 0 } layers ? layers : method.Layers,
-            MaxSide = request.MaxSide ?? method.MaxSide,
-            TargetHyperpixelStride = request.Fast is { } fast ? (fast ? 8 : 0) : method.TargetHyperpixelStride,
+            Image = method.Image with { MaxSide = request.MaxSide ?? method.Image.MaxSide },
+            Hyperpixels = method.Hyperpixels with
+            {
+                Layers = request.Layers is { Length: > 0 } layers ? layers : method.Hyperpixels.Layers,
+                TargetStride = request.Fast is { } fast ? (fast ? 8 : 0) : method.Hyperpixels.TargetStride,
+            },
         };
         options.Validate();
         return options;
     }
+
+    /// <summary>A preset's method with the server's network, layers, pruning and runtime (what a page cannot change).</summary>
+    public HyperpixelFlowOptions WithServerSetup(HyperpixelFlowOptions method) => method with
+    {
+        Hyperpixels = method.Hyperpixels with
+        {
+            Backbone = Defaults.Hyperpixels.Backbone, WeightsPath = Defaults.Hyperpixels.WeightsPath,
+            Layers = Defaults.Hyperpixels.Layers, MarginPruning = Defaults.Hyperpixels.MarginPruning,
+        },
+        Runtime = Defaults.Runtime,
+    };
 
     /// <summary>Decodes an upload (or an example) and keeps it; the image's hyperpixels under the default options are computed now.</summary>
     public async Task<StoredImage> AddAsync(byte[] bytes, string name, CancellationToken cancel)
@@ -120,7 +130,7 @@ internal sealed class MatchService : IDisposable
 
     private (HyperpixelMatcher Matcher, string Key) Matcher(HyperpixelFlowOptions options)
     {
-        var layers = _backbone.ValidateLayers(options.Layers ?? _backbone.DefaultLayersFor(options.Matching));
+        var layers = _backbone.ValidateLayers(options.Hyperpixels.Layers ?? _backbone.DefaultLayersFor(options.Matching.Name));
         string key = Key(options, layers);
         return (_matchers.GetOrAdd(key, _ => new HyperpixelMatcher(_backbone, options)), key);
     }

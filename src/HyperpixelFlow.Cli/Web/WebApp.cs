@@ -97,13 +97,11 @@ internal static class WebApp
         app.MapGet("/api/options", () => Results.Json(new
         {
             backbone = service.BackboneName,
-            preset = Presets.All.FirstOrDefault(p => p.Options with { Backbone = service.Defaults.Backbone, WeightsPath = service.Defaults.WeightsPath,
-                Device = service.Defaults.Device, Threads = service.Defaults.Threads, Layers = service.Defaults.Layers, MarginPruning = service.Defaults.MarginPruning,
-                MaxSimilarityBlockBytes = service.Defaults.MaxSimilarityBlockBytes, MaxImagePixels = service.Defaults.MaxImagePixels } == service.Defaults)?.Name,
+            preset = Presets.All.FirstOrDefault(p => service.WithServerSetup(p.Options).ResultSettings().SequenceEqual(service.Defaults.ResultSettings()))?.Name,
             presets = Presets.All.Select(p => new { name = p.Name, description = p.Description }),
             layers = service.DefaultLayers,
-            max_side = service.Defaults.MaxSide,
-            fast = service.Defaults.EffectiveTargetStride > 0,
+            max_side = service.Defaults.Image.MaxSide,
+            fast = service.Defaults.Hyperpixels.EffectiveTargetStride > 0,
             method = service.Defaults.DescribeMethod(),
             max_points = MatchService.MaxPoints,
             max_upload_bytes = MatchService.MaxUploadBytes,

@@ -59,9 +59,9 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     public BeamCandidate Run(int beam, int depth, string logPath, Action<BeamCandidate, bool>? onScored = null, CancellationToken cancel = default)
     {
         if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");
-        if (matcher.Options.HyperpixelStride != 0 || matcher.Options.TargetHyperpixelStride != 0)
+        if (matcher.Options.Hyperpixels.Stride != 0 || matcher.Options.Hyperpixels.TargetStride != 0)
             throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel and target strides at 0");
-        if (matcher.Options.Scales is not [1.0] || matcher.Options.FlipTarget)
+        if (matcher.Options.Image.Scales is not [1.0] || matcher.Options.Image.FlipTarget)
             throw new HyperpixelFlowException("beam search scores layers on one view of each image; leave --scales and --flip out (the knob search tries them)");
         int candidates = matcher.Backbone.CandidateCount;
         var kind = Evaluator.Resolve(dataset, threshold);
@@ -157,7 +157,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
                 var features = cache.GetOrAdd(path, p => Extract(p, allIds));
                 var selected = layers.Select(l => features.Features[l]).ToList();
                 var info = features.Info;
-                var set = Hyperpixels.HyperpixelBuilder.Build(selected, layers, matcher.Backbone, info.Width, info.Height, matcher.Options.MarginPruning);
+                var set = Hyperpixels.HyperpixelBuilder.Build(selected, layers, matcher.Backbone, info.Width, info.Height, matcher.Options.Hyperpixels.MarginPruning);
                 return described[path] = new ImageDescription([new ImageView(1, false, info.Scale, info.Width, info.Height, set, set)],
                     info.OriginalWidth, info.OriginalHeight);
             }
@@ -185,7 +185,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     private CandidateFeatures Extract(string path, IReadOnlyList<int> allIds)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var image = ImageLoader.Load(path, matcher.Options.MaxImagePixels);
+        var image = ImageLoader.Load(path, matcher.Options.Runtime.MaxImagePixels);
         using var prepared = matcher.Prepare(image);
         var features = matcher.ExtractFeatures(prepared, allIds);
         BackboneSeconds += watch.Elapsed.TotalSeconds;

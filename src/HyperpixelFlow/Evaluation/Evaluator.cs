@@ -20,7 +20,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
             WeightsIdentity(Matcher.Options), Matcher.Layers, Matcher.Options.ResultSettings(), alphas, Resolve(dataset, threshold).ToString());
 
     /// <summary>"bundled sha256:..." or "sha256:..." of the weights file in use: other weights never share results.</summary>
-    public static string WeightsIdentity(HyperpixelFlowOptions options) => options.WeightsPath is { } path
+    public static string WeightsIdentity(HyperpixelFlowOptions options) => options.Hyperpixels.WeightsPath is { } path
         ? $"sha256:{Hashing.OfFile(path)[..16]}"
         : File.Exists(Backbones.BackboneRegistry.BundledWeightsPath)
             ? $"bundled sha256:{Hashing.OfFile(Backbones.BackboneRegistry.BundledWeightsPath)[..16]}"

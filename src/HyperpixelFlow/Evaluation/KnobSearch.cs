@@ -22,21 +22,21 @@ public sealed record KnobScore(string Configuration, double Score, double Second
 public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> createMatcher, BenchmarkDataset dataset, double alpha, PckThreshold threshold)
 {
     /// <summary>Whether the options match with optimal transport (its settings mean nothing otherwise).</summary>
-    public static bool UnderOptimalTransport(HyperpixelFlowOptions options) => string.Equals(options.Matching, "ot", StringComparison.OrdinalIgnoreCase);
+    public static bool UnderOptimalTransport(HyperpixelFlowOptions options) => string.Equals(options.Matching.Name, "ot", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The method's levers beyond the layers, in the order they are searched.</summary>
     public static IReadOnlyList<Knob> DefaultKnobs { get; } =
     [
-        new("matching", [("rhm", o => o with { Matching = "rhm" }), ("ot", o => o with { Matching = "ot" })]),
-        new("ot epsilon", [("0.05", o => o), ("0.03", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.03 } }),
-            ("0.1", o => o with { OptimalTransport = o.OptimalTransport with { Epsilon = 0.1 } })], UnderOptimalTransport),
-        new("ot plan exponent", [("0.5", o => o), ("1", o => o with { OptimalTransport = o.OptimalTransport with { PlanExponent = 1 } })],
+        new("matching", [("rhm", o => o with { Matching = o.Matching with { Name = "rhm" } }), ("ot", o => o with { Matching = o.Matching with { Name = "ot" } })]),
+        new("ot epsilon", [("0.05", o => o), ("0.03", o => o with { Matching = o.Matching with { OptimalTransport = o.Matching.OptimalTransport with { Epsilon = 0.03 } } }),
+            ("0.1", o => o with { Matching = o.Matching with { OptimalTransport = o.Matching.OptimalTransport with { Epsilon = 0.1 } } })], UnderOptimalTransport),
+        new("ot plan exponent", [("0.5", o => o), ("1", o => o with { Matching = o.Matching with { OptimalTransport = o.Matching.OptimalTransport with { PlanExponent = 1 } } })],
             UnderOptimalTransport),
-        new("soft-argmax radius", [("0", o => o), ("1", o => o with { SubHyperpixelRadius = 1 }), ("2", o => o with { SubHyperpixelRadius = 2 })]),
-        new("target flip", [("off", o => o), ("on", o => o with { FlipTarget = true })]),
-        new("scales", [("1", o => o), ("1,0.75", o => o with { Scales = [1, 0.75] })]),
+        new("soft-argmax radius", [("0", o => o), ("1", o => o with { Matching = o.Matching with { SubHyperpixelRadius = 1 } }), ("2", o => o with { Matching = o.Matching with { SubHyperpixelRadius = 2 } })]),
+        new("target flip", [("off", o => o), ("on", o => o with { Image = o.Image with { FlipTarget = true } })]),
+        new("scales", [("1", o => o), ("1,0.75", o => o with { Image = o.Image with { Scales = [1, 0.75] } })]),
         // Last, so that the knobs above are chosen at the cheap working side and this step prices the resolution alone.
-        new("working side", [("300", o => o), ("400 (upscale)", o => o with { MaxSide = 400, Upscale = true })]),
+        new("working side", [("300", o => o), ("400 (upscale)", o => o with { Image = o.Image with { MaxSide = 400, Upscale = true } })]),
     ];
 
     /// <summary>Searches <paramref name="knobs"/> from <paramref name="start"/>, keeping each configuration's results under <paramref name="resultsFolder"/>; returns the chosen options and every score (stops early, with what it has, when cancelled).</summary>
@@ -74,7 +74,7 @@ public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> cr
         using var matcher = createMatcher(options);
         var evaluator = new Evaluator(matcher);
         var settings = evaluator.SettingsFor(dataset, [alpha], threshold);
-        string configuration = $"layers {string.Join(",", settings.Layers)}, max side {options.MaxSide}, {options.DescribeMethod()}";
+        string configuration = $"layers {string.Join(",", settings.Layers)}, max side {options.Image.MaxSide}, {options.DescribeMethod()}";
         string file = Path.Combine(folder, $"{settings.Fingerprint()}.jsonl");
         var summary = evaluator.Run(dataset, [alpha], threshold, file, cancel: cancel);
         return summary.Complete

@@ -29,7 +29,7 @@ public interface IMatchingStep : IDisposable
 public sealed record MatchingSpec(string Name, string Description, Func<HyperpixelFlowOptions, IMatchingStep> Create,
     Func<HyperpixelFlowOptions, string> DescribeSettings);
 
-/// <summary>Matching steps by name: <c>MatchingRegistry.Create(options)</c> builds the one <c>options.Matching</c> names.</summary>
+/// <summary>Matching steps by name: <c>MatchingRegistry.Create(options)</c> builds the one <c>options.Matching.Name</c> names.</summary>
 public static class MatchingRegistry
 {
     /// <summary>The paper's matching step.</summary>
@@ -39,11 +39,11 @@ public static class MatchingRegistry
     public static IReadOnlyList<MatchingSpec> All { get; } =
     [
         new(PaperName, "regularized Hough matching (the paper): votes weighted by max(cos, 0)^3",
-            o => new HoughMatchingStep(PaperName, o, () => new PowerWeighting(o.SimilarityExponent)),
-            o => FormattableString.Invariant($"rhm(similarity exponent {o.SimilarityExponent})")),
+            o => new HoughMatchingStep(PaperName, o, () => new PowerWeighting(o.Matching.SimilarityExponent)),
+            o => FormattableString.Invariant($"rhm(similarity exponent {o.Matching.SimilarityExponent})")),
         new("ot", "SCOT: votes weighted by an entropic optimal-transport plan between the hyperpixel sets (Sinkhorn)",
-            o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.OptimalTransport)),
-            o => FormattableString.Invariant($"ot(eps {o.OptimalTransport.Epsilon}, {o.OptimalTransport.Iterations} iteration{(o.OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {o.OptimalTransport.CostExponent}, plan exponent {o.OptimalTransport.PlanExponent})")),
+            o => new HoughMatchingStep("ot", o, () => new OptimalTransportWeighting(o.Matching.OptimalTransport)),
+            o => FormattableString.Invariant($"ot(eps {o.Matching.OptimalTransport.Epsilon}, {o.Matching.OptimalTransport.Iterations} iteration{(o.Matching.OptimalTransport.Iterations == 1 ? "" : "s")}, cost exponent {o.Matching.OptimalTransport.CostExponent}, plan exponent {o.Matching.OptimalTransport.PlanExponent})")),
     ];
 
     /// <summary>The matching step of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
@@ -52,7 +52,7 @@ public static class MatchingRegistry
         ?? throw new HyperpixelFlowException($"unknown matching step '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");
 
     /// <summary>The matching step <paramref name="options"/> names, built with its settings.</summary>
-    public static IMatchingStep Create(HyperpixelFlowOptions options) => Get(options.Matching).Create(options);
+    public static IMatchingStep Create(HyperpixelFlowOptions options) => Get(options.Matching.Name).Create(options);
 }
 
 /// <summary>
@@ -75,11 +75,11 @@ public sealed class HoughMatchingStep : IMatchingStep
     {
         Name = name;
         _weighting = weighting;
-        _cells = options.HoughCells;
-        _maxBlockBytes = options.MaxSimilarityBlockBytes;
-        _refineRadius = options.SubHyperpixelRadius;
+        _cells = options.Matching.HoughCells;
+        _maxBlockBytes = options.Runtime.MaxSimilarityBlockBytes;
+        _refineRadius = options.Matching.SubHyperpixelRadius;
         weighting();   // validates the weighting's settings now rather than at the first pair
-        _gaussian = RegularizedHoughMatching.GaussianKernel(options.HoughKernelSize);
+        _gaussian = RegularizedHoughMatching.GaussianKernel(options.Matching.HoughKernelSize);
     }
 
     /// <inheritdoc />
