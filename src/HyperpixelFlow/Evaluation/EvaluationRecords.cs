@@ -42,9 +42,9 @@ public sealed record EvaluationSettings(
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"{Dataset}/{Split} ({PairListHash[..8]}), {Backbone} layers {string.Join(",", Layers)}, max side {Options.GetValueOrDefault("MaxSide")}, " +
-        $"margin pruning {(Options.GetValueOrDefault("MarginPruning") == "True" ? "on" : "off")}, alphas {string.Join(",", Alphas)}, threshold {ThresholdNames.Describe(Threshold)}, " +
-        $"matching {Options.GetValueOrDefault("Matching")}";
+        $"{Dataset}/{Split} ({PairListHash[..8]}), {Backbone} layers {string.Join(",", Layers)}, max side {Options.GetValueOrDefault("Image.MaxSide")}, " +
+        $"margin pruning {(Options.GetValueOrDefault("Hyperpixels.MarginPruning") == "True" ? "on" : "off")}, alphas {string.Join(",", Alphas)}, threshold {ThresholdNames.Describe(Threshold)}, " +
+        $"matching {Options.GetValueOrDefault("Matching.Name")}";
 }
 
 /// <summary>SHA-256 helpers for settings records.</summary>
