@@ -103,6 +103,16 @@ internal sealed class CommonOptions
         };
     }
 
+    /// <summary>--shard K/N: this process takes every N-th item of the work list, starting with the K-th.</summary>
+    public static Option<string> ShardOption() => new("--shard")
+    {
+        Description = "take shard K of N of the work list (items i with i mod N = K-1), e.g. 2/8; 'hpf merge' joins the shards' results",
+        DefaultValueFactory = _ => "1/1",
+    };
+
+    /// <summary>What a default results file name gets for a shard ("" for the whole list).</summary>
+    public static string ShardSuffix(Evaluation.Shard shard) => shard.Count > 1 ? $"-shard{shard.Index}of{shard.Count}" : "";
+
     public static IReadOnlyList<int>? ParseLayers(string? text)
     {
         if (string.IsNullOrWhiteSpace(text)) return null;

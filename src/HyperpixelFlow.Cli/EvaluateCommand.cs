@@ -17,16 +17,17 @@ internal static class EvaluateCommand
         var results = new Option<string?>("--results") { Description = "JSON-lines results file [default: named after the settings, under ./hpf-results]" };
         var summary = new Option<string?>("--summary") { Description = "write the summary JSON here" };
         var restart = new Option<bool>("--restart") { Description = "discard earlier results in the results file instead of resuming" };
+        var shard = CommonOptions.ShardOption();
         var common = new CommonOptions();
         var command = new Command("evaluate", "evaluate on a benchmark (PCK; LT-ACC and IoU for Caltech-101), resumable");
         benchmark.AddTo(command);   // the required options first in the help
-        foreach (var option in new Option[] { alpha, limit, results, summary, restart }) command.Options.Add(option);
+        foreach (var option in new Option[] { alpha, limit, results, summary, restart, shard }) command.Options.Add(option);
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var data = benchmark.Load(r);
             return Run(data, DatasetOptions.MatcherOptions(common, r, data), ParseAlphas(r.GetValue(alpha)!), benchmark.ParseThreshold(r), r.GetValue(limit),
-                r.GetValue(results), r.GetValue(summary), r.GetValue(restart));
+                r.GetValue(results), r.GetValue(summary), r.GetValue(restart), Shard.Parse(r.GetValue(shard)!));
         }));
         return command;
     }
@@ -36,7 +37,7 @@ internal static class EvaluateCommand
             ? v : throw new HyperpixelFlowException($"--alpha: '{a}' is not a positive number")).ToList();
 
     private static int Run(BenchmarkDataset data, HyperpixelFlowOptions options, IReadOnlyList<double> alphas, PckThreshold threshold,
-        int? limit, string? resultsPath, string? summaryPath, bool restart)
+        int? limit, string? resultsPath, string? summaryPath, bool restart, Shard shard)
     {
         if (limit is < 1) throw new HyperpixelFlowException("--limit must be at least 1");
         using var matcher = new HyperpixelMatcher(options);
@@ -44,7 +45,7 @@ internal static class EvaluateCommand
         var settings = evaluator.SettingsFor(data, alphas, threshold);
         // The name says what a person needs to find a run; the fingerprint makes different settings never share a file.
         resultsPath ??= Path.Combine("hpf-results",
-            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.Image.MaxSide}-{options.Matching.Name.ToLowerInvariant()}-{settings.Fingerprint()}.jsonl");
+            $"{data.Name}-{data.Split}-{matcher.Backbone.Name}-L{string.Join("-", matcher.Layers)}-s{options.Image.MaxSide}-{options.Matching.Name.ToLowerInvariant()}-{settings.Fingerprint()}{CommonOptions.ShardSuffix(shard)}.jsonl");
         AnsiConsole.MarkupLine($"evaluating [bold]{Markup.Escape(settings.ToString())}[/]: {Markup.Escape(options.DescribeMethod())}");
         AnsiConsole.MarkupLine($"results: {Markup.Escape(resultsPath)} (re-run the same command to resume)");
         using var cancel = new CancellationTokenSource();
@@ -53,7 +54,8 @@ internal static class EvaluateCommand
         EvaluationSummary summary;
         try
         {
-            summary = RunWithProgress(evaluator, data, alphas, threshold, resultsPath, limit, restart, cancel.Token);
+            summary = Progress.Run($"{data.Name} {data.Split}{(shard.Count > 1 ? $" shard {shard}" : "")}", "pairs",
+                report => evaluator.Run(data, alphas, threshold, resultsPath, limit, restart, report, cancel.Token, shard));
         }
         finally { Console.CancelKeyPress -= onCancel; }
         Report(summary);
@@ -64,25 +66,6 @@ internal static class EvaluateCommand
             return 130;
         }
         return 0;
-    }
-
-    private static EvaluationSummary RunWithProgress(Evaluator evaluator, BenchmarkDataset data, IReadOnlyList<double> alphas, PckThreshold threshold,
-        string resultsPath, int? limit, bool restart, CancellationToken cancel)
-    {
-        EvaluationSummary? summary = null;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedlessRateColumn(),
-                new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"{data.Name} {data.Split}", maxValue: 1);
-                summary = evaluator.Run(data, alphas, threshold, resultsPath, limit, restart, (done, total) =>
-                {
-                    task.MaxValue = total;
-                    task.Value = done;
-                }, cancel);
-            });
-        return summary!;
     }
 
     public static void Report(EvaluationSummary summary)
@@ -128,11 +111,4 @@ internal static class EvaluateCommand
         if (directory is not null) Directory.CreateDirectory(directory);
         File.WriteAllText(path, JsonSerializer.Serialize(json, JsonOptions.Indented));
     }
-}
-
-/// <summary>Pairs per second (Spectre's own speed column formats bytes).</summary>
-internal sealed class TransferSpeedlessRateColumn : ProgressColumn
-{
-    public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
-        new Markup(task.Speed is double speed ? $"{speed:0.00} pairs/s" : "-");
 }

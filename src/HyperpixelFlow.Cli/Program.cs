@@ -17,6 +17,8 @@ root.Subcommands.Add(BeamSearchCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(BenchServeCommand.Create());
+root.Subcommands.Add(TransferCommand.Create());
+root.Subcommands.Add(MergeCommand.Create());
 
 RejectEmptyValues(root);
 try

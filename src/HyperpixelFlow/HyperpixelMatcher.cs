@@ -152,8 +152,10 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>
     /// An image's hyperpixels for every view the options ask for (each test-time scale; a mirrored target view of
-    /// each when <see cref="HyperpixelFlowOptions.FlipTarget"/> is on): decode once, describe once, match many times.
-    /// <paramref name="role"/> = <see cref="PairSide.Source"/> leaves out the mirrored views, which only targets use.
+    /// each when <see cref="ImageOptions.FlipTarget"/> is on): decode once, describe once, match many times.
+    /// <paramref name="role"/> = <see cref="PairSide.Source"/> leaves out the mirrored views, which only targets use;
+    /// <see cref="PairSide.Target"/> leaves out the source grid's hyperpixels, which only sources use; null keeps both
+    /// (an image that may be either, as in evaluation).
     /// </summary>
     public ImageDescription Describe(RgbImage image, StageTimer? timer = null, PairSide? role = null)
     {
@@ -170,7 +172,8 @@ public sealed class HyperpixelMatcher : IDisposable
                     timer?.Lap("backbone");
                     try
                     {
-                        var asSource = flip ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
+                        // A target-only description skips the source grid (it differs from the target's on the fast path).
+                        var asSource = flip || role == PairSide.Target ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
                         var asTarget = asSource is not null && Options.Hyperpixels.EffectiveTargetStride == Options.Hyperpixels.Stride
                             ? asSource
                             : BuildHyperpixels(features, Layers, prepared, PairSide.Target);
@@ -191,14 +194,14 @@ public sealed class HyperpixelMatcher : IDisposable
         }
     }
 
-    /// <summary>Decodes an image file (within <see cref="HyperpixelFlowOptions.MaxImagePixels"/>) and describes it for either side of a pair.</summary>
+    /// <summary>Decodes an image file (within <see cref="RuntimeOptions.MaxImagePixels"/>) and describes it for either side of a pair.</summary>
     public ImageDescription Describe(string imagePath) => Describe(ImageLoader.Load(imagePath, Options.Runtime.MaxImagePixels));
 
     /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
         new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
 
-    /// <summary>Resize to the working side (max side, enlarging when <see cref="HyperpixelFlowOptions.Upscale"/>) and move to the backbone's device.</summary>
+    /// <summary>Resize to the working side (max side, enlarging when <see cref="ImageOptions.Upscale"/>) and move to the backbone's device.</summary>
     public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);
 
     /// <summary>Backbone features of the given (validated) layers.</summary>
@@ -206,7 +209,7 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>
     /// Hyperpixels from layer features (in the order of <paramref name="layers"/>) for one side of a pair: the two
-    /// sides' grids differ when <see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/> is set.
+    /// sides' grids differ when <see cref="HyperpixelOptions.TargetStride"/> is set.
     /// </summary>
     public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image, PairSide side) =>
         HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.Hyperpixels.MarginPruning,

@@ -17,10 +17,11 @@ public sealed record Preprocessing(bool Bgr, float Scale, float[] Mean, float[] 
     public Tensor Apply(Tensor rgb01)
     {
         using var scope = NewDisposeScope();
+        using var scale = Scale.ToScalar();   // held to the end: see RgbImage.ToTensor
         var x = Bgr ? rgb01.flip(1) : rgb01;
         var mean = tensor(Mean, device: rgb01.device).view(1, 3, 1, 1);
         var std = tensor(Std, device: rgb01.device).view(1, 3, 1, 1);
-        return (x * Scale - mean).div_(std).MoveToOuterDisposeScope();
+        return x.mul(scale).sub_(mean).div_(std).MoveToOuterDisposeScope();
     }
 }
 

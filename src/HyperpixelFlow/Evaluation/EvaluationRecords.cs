@@ -9,36 +9,18 @@ namespace HyperpixelFlow.Evaluation;
 /// </summary>
 public sealed record EvaluationSettings(
     string Dataset, string Split, string DataPath, string PairListHash, string Backbone, string Weights, IReadOnlyList<int> Layers,
-    IReadOnlyDictionary<string, string> Options, IReadOnlyList<double> Alphas, string Threshold)
+    IReadOnlyDictionary<string, string> Options, IReadOnlyList<double> Alphas, string Threshold) : RunSettings
 {
-    /// <summary>Every compared field as (name, value), in one order: what <see cref="Differences"/> and <see cref="Fingerprint"/> read.</summary>
-    private IEnumerable<(string Name, string Value)> Fields()
+    /// <inheritdoc />
+    protected override IEnumerable<(string Name, string Value)> Fields()
     {
         yield return ("dataset", Dataset);
         yield return ("split", Split);
         yield return ("pair list", PairListHash);
-        yield return ("backbone", Backbone);
-        yield return ("weights", Weights);
-        yield return ("layers", string.Join(",", Layers ?? []));
-        foreach (var (key, value) in (Options ?? new Dictionary<string, string>()).OrderBy(kv => kv.Key, StringComparer.Ordinal)) yield return (key, value);
+        foreach (var field in MatcherFields(Backbone, Weights, Layers, Options)) yield return field;
         yield return ("alphas", string.Join(",", Alphas ?? []));
         yield return ("threshold", Threshold);
     }
-
-    /// <summary>The fields that differ from <paramref name="other"/>, as "name: this vs other" (empty when the same).</summary>
-    public IReadOnlyList<string> Differences(EvaluationSettings other)
-    {
-        var mine = Fields().ToDictionary(f => f.Name, f => f.Value);
-        var theirs = other.Fields().ToDictionary(f => f.Name, f => f.Value);
-        return mine.Keys.Union(theirs.Keys).Where(k => mine.GetValueOrDefault(k) != theirs.GetValueOrDefault(k))
-            .Select(k => $"{k}: {mine.GetValueOrDefault(k) ?? "(none)"} vs {theirs.GetValueOrDefault(k) ?? "(none)"}").ToList();
-    }
-
-    /// <summary>Whether results under <paramref name="other"/> may be mixed with these (no field differs).</summary>
-    public bool SameAs(EvaluationSettings other) => Differences(other).Count == 0;
-
-    /// <summary>A short hash of everything compared: results files of different settings get different names.</summary>
-    public string Fingerprint() => Hashing.Short(string.Join("\n", Fields().Select(f => $"{f.Name}={f.Value}")));
 
     /// <inheritdoc />
     public override string ToString() =>
@@ -119,7 +101,7 @@ public sealed record PairResult(
     double? LabelTransferAccuracy,
     double? IntersectionOverUnion,
     double[][] Predicted,
-    double Seconds)
+    double Seconds) : ILoggedItem
 {
     /// <summary>PCK of this pair at alpha (fraction 0..1); a pair without keypoints has none.</summary>
     public double? Pck(double alpha) => Keypoints == 0 ? null : (double)Correct[AlphaKey(alpha)] / Keypoints;

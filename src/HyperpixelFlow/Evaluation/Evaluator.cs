@@ -30,32 +30,39 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     public static PckThreshold Resolve(BenchmarkDataset dataset, PckThreshold threshold) =>
         threshold == PckThreshold.Auto ? dataset.DefaultThreshold : threshold;
 
+    /// <summary>The kind of run an evaluation results log holds.</summary>
+    internal const string LogKind = "evaluation";
+
     /// <summary>
-    /// Evaluates the first <paramref name="limit"/> pairs (all when null), resuming from <paramref name="resultsPath"/>.
-    /// <paramref name="progress"/> receives (pairs done, pairs to do) after each pair. Cancellation stops between
-    /// pairs; what was finished is kept in the log and in the returned (partial) summary.
+    /// Evaluates the first <paramref name="limit"/> pairs (all when null), or the <paramref name="shard"/> of them,
+    /// resuming from <paramref name="resultsPath"/>. <paramref name="progress"/> receives (pairs done, pairs to do)
+    /// after each pair. Cancellation stops between pairs; what was finished is kept in the log and in the returned
+    /// (partial) summary. A shard's summary covers its own pairs; <c>hpf merge</c> joins the shards' logs.
     /// </summary>
     public EvaluationSummary Run(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold, string resultsPath,
-        int? limit = null, bool restart = false, Action<int, int>? progress = null, CancellationToken cancel = default)
+        int? limit = null, bool restart = false, Action<int, int>? progress = null, CancellationToken cancel = default, Shard? shard = null)
     {
         if (alphas.Count == 0 || alphas.Any(a => a <= 0 || !double.IsFinite(a))) throw new HyperpixelFlowException("alphas must be positive numbers");
         var settings = SettingsFor(dataset, alphas, threshold);
         var kind = Resolve(dataset, threshold);
         var pairs = dataset.Pairs.Take(limit ?? int.MaxValue).ToList();
-        using var log = ResultsLog.Open(resultsPath, settings, restart);
-        var results = log.Existing.Where(r => r.Index < pairs.Count).ToList();
+        var part = shard ?? Shard.Whole;
+        var owned = Enumerable.Range(0, pairs.Count).Where(part.Owns).ToList();
+        using var log = ResultsLog<EvaluationSettings, PairResult>.Open(resultsPath, new(LogKind, settings, part.ToString(), pairs.Count), restart);
+        var results = log.Existing.ToList();
         var done = results.Select(r => r.Index).ToHashSet();
         using var cache = new LruCache<string, ImageDescription>(cachedImages);
-        progress?.Invoke(done.Count, pairs.Count);
-        for (int i = 0; i < pairs.Count && !cancel.IsCancellationRequested; i++)
+        progress?.Invoke(done.Count, owned.Count);
+        foreach (int i in owned)
         {
+            if (cancel.IsCancellationRequested) break;
             if (done.Contains(i)) continue;
             var result = EvaluatePair(i, pairs[i], kind, alphas, cache);
             log.Append(result);
             results.Add(result);
-            progress?.Invoke(results.Count, pairs.Count);
+            progress?.Invoke(results.Count, owned.Count);
         }
-        return EvaluationSummary.From(settings, results.OrderBy(r => r.Index).ToList(), pairs.Count);
+        return EvaluationSummary.From(settings, results.OrderBy(r => r.Index).ToList(), owned.Count);
     }
 
     private PairResult EvaluatePair(int index, BenchmarkPair pair, PckThreshold kind, IReadOnlyList<double> alphas,

@@ -38,7 +38,8 @@ public sealed class HyperpixelSet : IDisposable
         ImageWidth = imageWidth;
         ImageHeight = imageHeight;
         using var scope = NewDisposeScope();
-        var norms = Window(groups[0]).pow(2).sum(dim: 0).flatten().to(ScalarType.Float32, CPU).data<float>().ToArray();
+        using var two = 2.ToScalar();   // held to the end: see RgbImage.ToTensor
+        var norms = Window(groups[0]).pow(two).sum(dim: 0).flatten().to(ScalarType.Float32, CPU).data<float>().ToArray();
         foreach (var g in groups.Skip(1)) AddBlendedSquaredNorms(g, grid, norms);
         SquaredNorms = tensor(norms, device: groups[0].device).MoveToOuterDisposeScope();
     }

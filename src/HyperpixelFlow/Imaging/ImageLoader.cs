@@ -20,6 +20,15 @@ public static class ImageLoader
         return Decode(bytes, path, maxPixels);
     }
 
+    /// <summary>An image file's size in pixels from its header, without decoding it.</summary>
+    internal static (int Width, int Height) ReadSize(string path)
+    {
+        if (!File.Exists(path)) throw new HyperpixelFlowException($"{path}: file not found");
+        using var codec = SKCodec.Create(path, out var result);
+        if (codec is null) throw new HyperpixelFlowException($"{path}: not a readable image ({result})");
+        return (codec.Info.Width, codec.Info.Height);
+    }
+
     /// <summary>Decodes image bytes; <paramref name="source"/> names them in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string source, long maxPixels = 100_000_000)
     {

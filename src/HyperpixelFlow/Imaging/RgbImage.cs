@@ -32,8 +32,11 @@ public sealed class RgbImage
     public Tensor ToTensor(Device? device = null)
     {
         using var scope = NewDisposeScope();
+        // An explicit Scalar held to the end of the scope: an implicitly converted number is referenced by nobody during
+        // the native call, so the finalizer may free it midway (seen once in a 10,000-image transfer).
+        using var byteRange = 255f.ToScalar();
         var hwc = tensor(Pixels, new long[] { Height, Width, 3 }, dtype: ScalarType.Byte);
-        var chw = hwc.permute(2, 0, 1).unsqueeze(0).to(ScalarType.Float32).div_(255f);
+        var chw = hwc.permute(2, 0, 1).unsqueeze(0).to(ScalarType.Float32).div_(byteRange);
         return (device is null ? chw : chw.to(device)).MoveToOuterDisposeScope();
     }
 

@@ -29,7 +29,7 @@ public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
 /// The grid offsets a pair of hyperpixels can have. Box centres are cell x jump, so along x a pair's pixel offset is
 /// unit x (TargetStep x xt - SourceStep x xs) plus a constant, with unit = gcd of the two jumps: one index per distinct
 /// offset, Width x Height of them (window cells; with equal jumps the index is xt - xs + ws - 1). Different jumps
-/// arise when the target grid is coarser than the source's (<see cref="HyperpixelFlowOptions.TargetHyperpixelStride"/>).
+/// arise when the target grid is coarser than the source's (<see cref="HyperpixelOptions.TargetStride"/>).
 /// </summary>
 internal sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
 {
@@ -86,10 +86,11 @@ internal static class RegularizedHoughMatching
         if (source.dim() != 2 || target.dim() != 2 || source.shape[1] != target.shape[1])
             throw new ArgumentException($"features must be [N, C] and [M, C], got [{string.Join(",", source.shape)}] and [{string.Join(",", target.shape)}]");
         using var scope = NewDisposeScope();
-        var s = source / source.norm(1, true, 2).clamp_min(1e-12);
-        var t = target / target.norm(1, true, 2).clamp_min(1e-12);
-        var sim = s.matmul(t.t()).clamp_min_(0);
-        if (exponent != 1) sim = sim.pow_(exponent);
+        using Scalar tiny = 1e-12, zero = 0, power = exponent;   // held to the end: see RgbImage.ToTensor
+        var s = source / source.norm(1, true, 2).clamp_min(tiny);
+        var t = target / target.norm(1, true, 2).clamp_min(tiny);
+        var sim = s.matmul(t.t()).clamp_min_(zero);
+        if (exponent != 1) sim = sim.pow_(power);
         return sim.MoveToOuterDisposeScope();
     }
 
@@ -127,10 +128,11 @@ internal static class RegularizedHoughMatching
     public static Tensor OffsetVotes(Tensor similarity, HyperpixelGrid source, HyperpixelGrid target)
     {
         using var scope = NewDisposeScope();
+        using var one = 1.ToScalar();   // held to the end: see RgbImage.ToTensor
         var lattice = OffsetLattice.Of(source, target);
         if (!lattice.SameSteps)
             return zeros(lattice.Height * lattice.Width, dtype: similarity.dtype, device: similarity.device)
-                .index_add_(0, OffsetIds(lattice, similarity.device).flatten(), similarity.flatten(), 1)
+                .index_add_(0, OffsetIds(lattice, similarity.device).flatten(), similarity.flatten(), one)
                 .view(lattice.Height, lattice.Width).MoveToOuterDisposeScope();
         var sim4 = similarity.view(source.Height, source.Width, target.Height, target.Width);
         var xSums = DiagonalSums(sim4.permute(0, 2, 1, 3).reshape(-1, source.Width, target.Width));   // [hs*ht, Lx]
@@ -180,9 +182,10 @@ internal static class RegularizedHoughMatching
     public static Tensor SmoothOffsetVotes(Tensor offsetVotes, HyperpixelSet source, HyperpixelSet target, HoughSpace space, Tensor gaussian)
     {
         using var scope = NewDisposeScope();
+        using var one = 1.ToScalar();   // held to the end: see RgbImage.ToTensor
         var bins = OffsetBins(space, source, target).to(offsetVotes.device);
         var hough = zeros(space.BinsY * space.BinsX, device: offsetVotes.device)
-            .index_add_(0, bins.flatten(), offsetVotes.flatten(), 1);
+            .index_add_(0, bins.flatten(), offsetVotes.flatten(), one);
         int pad = (int)gaussian.shape[0] / 2;
         var smoothed = nn.functional.conv2d(hough.view(1, 1, space.BinsY, space.BinsX),
             gaussian.to(offsetVotes.device).view(1, 1, gaussian.shape[0], gaussian.shape[1]), padding: [pad, pad]).flatten();
