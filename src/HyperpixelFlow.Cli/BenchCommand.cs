@@ -134,7 +134,7 @@ internal static class BenchCommand
                 baseline_stages_median_s = baseline ? paperStageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,
                 cold_speedup_vs_baseline = speedup,
             };
-            File.WriteAllText(jsonPath, JsonSerializer.Serialize(figures, JsonOptions.Indented));
+            JsonOptions.WriteFile(jsonPath, figures);
         }
         return 0;
     }

@@ -70,7 +70,7 @@ internal static class BenchServeCommand
         table.AddRow("further click: round trip (ms)", F(BenchCommand.Median(clickRoundTrip)), F(BenchCommand.Percentile(clickRoundTrip, 0.95)), F(clickRoundTrip.Max()));
         AnsiConsole.Write(table);
         if (jsonPath is not null)
-            File.WriteAllText(jsonPath, JsonSerializer.Serialize(new
+            JsonOptions.WriteFile(jsonPath, new
             {
                 pairs = first.Count,
                 clicks_per_pair = clickCount,
@@ -80,7 +80,7 @@ internal static class BenchServeCommand
                 click_server_ms_p95 = BenchCommand.Percentile(clickServer, 0.95),
                 click_round_trip_ms_median = BenchCommand.Median(clickRoundTrip),
                 click_round_trip_ms_p95 = BenchCommand.Percentile(clickRoundTrip, 0.95),
-            }, JsonOptions.Indented));
+            });
         return 0;
     }
 

@@ -107,8 +107,6 @@ internal static class EvaluateCommand
             iou = summary.IntersectionOverUnion,
             seconds_per_pair = summary.SecondsPerPair,
         };
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
-        File.WriteAllText(path, JsonSerializer.Serialize(json, JsonOptions.Indented));
+        JsonOptions.WriteFile(path, json);
     }
 }

@@ -126,6 +126,14 @@ internal static class JsonOptions
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    /// <summary>Writes a value as indented JSON, creating the file's folder when needed.</summary>
+    public static void WriteFile(string path, object value)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null) Directory.CreateDirectory(directory);
+        File.WriteAllText(path, JsonSerializer.Serialize(value, Indented));
+    }
+
     /// <summary>As <see cref="Indented"/>, leaving out members that are null (opt-in parts of result.json).</summary>
     public static JsonSerializerOptions IndentedWithoutNulls { get; } = new(Indented)
     {

@@ -101,9 +101,7 @@ internal static class TransferCommand
             seconds = summary.Seconds,
             images_per_second = summary.ImagesPerSecond,
         };
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is not null) Directory.CreateDirectory(directory);
-        File.WriteAllText(path, JsonSerializer.Serialize(json, JsonOptions.Indented));
+        JsonOptions.WriteFile(path, json);
     }
 
     /// <summary>The items, the folder target paths are recorded relative to, and a description of the list for people.</summary>
