@@ -66,9 +66,11 @@ internal static class MatchCommand
         File.WriteAllText(Path.Combine(outDir, "result.json"), ResultJson.Serialize(result, sourceName, targetName, withHyperpixelMatches));
         using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
             flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
-        using (var picture = Pictures.Correspondences(source, target, result.Points)) Pictures.SavePng(picture, Path.Combine(outDir, "matches.png"));
-        using (var picture = Pictures.FlowColors(result.Flow)) Pictures.SavePng(picture, Path.Combine(outDir, "flow.png"));
-        using (var picture = Pictures.Warp(source, result.InverseFlow)) Pictures.SavePng(picture, Path.Combine(outDir, "warped.png"));
+        // The three pictures are independent: drawn and encoded side by side.
+        Parallel.Invoke(
+            () => { using var picture = Pictures.Correspondences(source, target, result.Points); Pictures.SavePng(picture, Path.Combine(outDir, "matches.png")); },
+            () => { using var picture = Pictures.FlowColors(result.Flow); Pictures.SavePng(picture, Path.Combine(outDir, "flow.png")); },
+            () => { using var picture = Pictures.Warp(source, result.InverseFlow); Pictures.SavePng(picture, Path.Combine(outDir, "warped.png")); });
     }
 }
 

@@ -90,3 +90,36 @@ public class WeightTests
         Assert.Contains("bn1.weight (expected [64], got [3])", e.Message);
     }
 }
+
+public class WeightCacheTests
+{
+    [Fact]
+    public void Cached_weights_equal_the_imported_ones_and_a_damaged_entry_is_made_anew()
+    {
+        var spec = Backbones.BackboneRegistry.Get(Backbones.BackboneRegistry.DefaultName);
+        string onnx = Backbones.BackboneRegistry.BundledWeightsPath;
+        using var imported = new Backbones.ResNet(spec.Architecture);
+        var weights = Backbones.CntkResNetImporter.ToStateDict(Backbones.OnnxModel.Load(onnx), spec.Architecture, onnx);
+        try { Backbones.StateDict.Load(imported, weights, onnx); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+
+        string cached = Path.Combine(TestFolders.Create("cache"), "entry.bin");
+        using var fromCache = new Backbones.ResNet(spec.Architecture);
+        Assert.False(Backbones.WeightCache.TryLoad(fromCache, cached));   // nothing there yet
+        File.WriteAllBytes(cached, [1, 2, 3]);
+        Assert.False(Backbones.WeightCache.TryLoad(fromCache, cached));   // damaged: refused, the caller imports
+        Backbones.WeightCache.Save(imported, cached);
+        Assert.True(Backbones.WeightCache.TryLoad(fromCache, cached));
+        var expected = imported.state_dict();
+        var actual = fromCache.state_dict();
+        Assert.Equal(expected.Keys, actual.Keys);
+        foreach (var (name, tensor) in expected) Assert.True(tensor.equal(actual[name]).all().item<bool>(), name);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(cached)!, "*.tmp"));
+
+        // Keyed by the source's size and time and the backbone: another file or backbone gets another entry.
+        string? path = Backbones.WeightCache.PathFor(onnx, spec.Name);
+        Assert.NotNull(path);
+        Assert.StartsWith(Environment.GetEnvironmentVariable("HPF_CACHE_DIR")!, path);
+        Assert.NotEqual(path, Backbones.WeightCache.PathFor(onnx, "resnet18"));
+    }
+}

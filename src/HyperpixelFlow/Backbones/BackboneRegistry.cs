@@ -77,9 +77,12 @@ public static class BackboneRegistry
         var path = BundledWeightsPath;
         if (!File.Exists(path))
             throw new HyperpixelFlowException($"bundled weights missing at {path}; rebuild the project (dotnet build) to restore them");
+        var cached = WeightCache.PathFor(path, spec.Name);
+        if (WeightCache.TryLoad(network, cached)) return;
         var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
         try { StateDict.Load(network, weights, path); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
+        WeightCache.Save(network, cached);
     }
 
     private static Device ParseDevice(string device)

@@ -1,0 +1,68 @@
+namespace HyperpixelFlow.Backbones;
+
+/// <summary>
+/// The bundled weights after their import from ONNX (parse, CNTK name mapping), saved once in TorchSharp's own
+/// binary format so that later processes load them directly: the import is most of a cold start's backbone time.
+/// The file is keyed by the source file's size and time and the backbone's name, written atomically, and re-made when
+/// unreadable. Location: <c>HPF_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/hpf</c>, else <c>~/.cache/hpf</c>;
+/// <c>HPF_CACHE_DIR=off</c> turns caching off. Without a writable location the weights are imported every time.
+/// </summary>
+internal static class WeightCache
+{
+    private const int FormatVersion = 1;
+
+    /// <summary>The cache folder in use, or null when caching is off or no location is known.</summary>
+    public static string? Folder
+    {
+        get
+        {
+            string? configured = Environment.GetEnvironmentVariable("HPF_CACHE_DIR");
+            if (string.Equals(configured, "off", StringComparison.OrdinalIgnoreCase)) return null;
+            if (!string.IsNullOrEmpty(configured)) return configured;
+            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            if (!string.IsNullOrEmpty(xdg)) return Path.Combine(xdg, "hpf");
+            string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+            return string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".cache", "hpf");
+        }
+    }
+
+    /// <summary>Where the imported weights of <paramref name="source"/> for backbone <paramref name="name"/> are cached (null: no cache).</summary>
+    public static string? PathFor(string source, string name)
+    {
+        if (Folder is not { } folder) return null;
+        var info = new FileInfo(source);
+        return Path.Combine(folder, $"{name}-v{FormatVersion}-{info.Length}-{info.LastWriteTimeUtc.Ticks}.bin");
+    }
+
+    /// <summary>Loads <paramref name="network"/> from the cache when a readable entry exists.</summary>
+    public static bool TryLoad(ResNet network, string? cached)
+    {
+        if (cached is null || !File.Exists(cached)) return false;
+        try
+        {
+            network.load(cached, strict: true);
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;   // whatever is wrong with a cache entry (damaged, another layout), the import makes it anew
+        }
+    }
+
+    /// <summary>Saves the imported weights (to a temporary file moved into place, so a reader never sees half a file); a failure to write only costs the next start its speed.</summary>
+    public static void Save(ResNet network, string? cached)
+    {
+        if (cached is null) return;
+        string temporary = $"{cached}.{Environment.ProcessId}.tmp";
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
+            network.save(temporary);
+            File.Move(temporary, cached, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(temporary); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
+        }
+    }
+}
