@@ -138,6 +138,7 @@ public class BackboneTests
             var actual = loaded.ExtractCandidates(input, [0, 1, 3, 5]);
             for (int i = 0; i < expected.Length; i++) Assert.True(expected[i].eq(actual[i]).all().item<bool>(), $"{Path.GetExtension(file)} id {i}: max difference {(expected[i] - actual[i]).abs().max().ToDouble()}");
         }
+        TestFolders.Delete(Path.GetDirectoryName(pth)!);
     }
 
     [Fact]
@@ -148,6 +149,7 @@ public class BackboneTests
         using var loaded = new ResNet(original.Architecture);
         WeightFiles.LoadInto(loaded, pth);
         Assert.True(original.state_dict()["layer2.1.conv2.weight"].eq(loaded.state_dict()["layer2.1.conv2.weight"]).all().item<bool>());
+        TestFolders.Delete(Path.GetDirectoryName(pth)!);
     }
 
     [Fact]
@@ -169,5 +171,6 @@ public class BackboneTests
         File.WriteAllBytes(truncated, File.ReadAllBytes(pth)[..64]);   // a zip archive cut short
         Assert.Contains("not a readable", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, truncated)).Message);
         Assert.Contains("not found", Assert.Throws<HyperpixelFlowException>(() => WeightFiles.LoadInto(basic, garbage + ".missing")).Message);
+        TestFolders.Delete(Path.GetDirectoryName(pth)!);
     }
 }

@@ -225,6 +225,7 @@ public class DeployTests
                 catch (InvalidOperationException) { }
                 daemon.Dispose();
             }
+            TestFolders.Delete(Dir);
         }
     }
 }

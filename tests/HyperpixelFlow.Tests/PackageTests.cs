@@ -31,7 +31,14 @@ public class PackageTests
     [Fact]
     public void Packed_library_and_tool_work_from_a_local_feed_and_agree_with_the_repository_hpf()
     {
-        string root = TestFolders.Create("package"), feed = Path.Combine(root, "feed"), app = Path.Combine(root, "app");
+        string root = TestFolders.Create("package");
+        try { PackAndUse(root); }
+        finally { TestFolders.Delete(root); }   // about 2 GB: feed, extracted packages, the installed tool
+    }
+
+    private static void PackAndUse(string root)
+    {
+        string feed = Path.Combine(root, "feed"), app = Path.Combine(root, "app");
         var pair = SyntheticPairs.Create();
         string source = Path.Combine(root, "source.png"), target = Path.Combine(root, "target.png");
         using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, source);

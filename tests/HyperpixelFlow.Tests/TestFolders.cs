@@ -11,18 +11,28 @@ internal static class TestFolders
     private static readonly string Root = Directory.CreateTempSubdirectory($"hpf-tests-{Environment.ProcessId}-").FullName;
 
     /// <summary>
-    /// Deletes the root at exit, and keeps the run's weight cache (hpf's imported bundled weights, also in every hpf
-    /// process the tests start: they inherit the variable) under it instead of the user's ~/.cache.
+    /// Deletes the root at exit, and turns hpf's weight cache off for the run (also in every hpf process the tests
+    /// start: they inherit the variable), so that no test writes into the user's ~/.cache.
     /// </summary>
     [ModuleInitializer]
     internal static void DeleteRootAtExit()
     {
-        Environment.SetEnvironmentVariable("HPF_CACHE_DIR", Path.Combine(Root, "weight-cache"));
+        Environment.SetEnvironmentVariable("HPF_CACHE_DIR", "off");
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             try { Directory.Delete(Root, recursive: true); }
             catch (IOException) { }   // a file still held by a child process: nothing else to do at exit
         };
+    }
+
+    /// <summary>
+    /// Deletes a folder a test is done with. Large ones must go at once: the runner may end the test process before
+    /// an exit handler has removed gigabytes.
+    /// </summary>
+    public static void Delete(string folder)
+    {
+        try { Directory.Delete(folder, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>A new empty folder under the run's root, its name starting with <paramref name="prefix"/>.</summary>

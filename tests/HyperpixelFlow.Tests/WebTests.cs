@@ -81,6 +81,7 @@ public sealed class HpfServer : IDisposable
         Client.Dispose();
         try { _process.Kill(true); _process.WaitForExit(10_000); } catch (InvalidOperationException) { }
         _process.Dispose();
+        TestFolders.Delete(Dir);
     }
 }
 

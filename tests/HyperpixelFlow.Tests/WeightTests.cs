@@ -103,7 +103,7 @@ public class WeightCacheTests
         try { Backbones.StateDict.Load(imported, weights, onnx); }
         finally { foreach (var t in weights.Values) t.Dispose(); }
 
-        string cached = Path.Combine(TestFolders.Create("cache"), "entry.bin");
+        string folder = TestFolders.Create("cache"), cached = Path.Combine(folder, "entry.bin");
         using var fromCache = new Backbones.ResNet(spec.Architecture);
         Assert.False(Backbones.WeightCache.TryLoad(fromCache, cached));   // nothing there yet
         File.WriteAllBytes(cached, [1, 2, 3]);
@@ -116,10 +116,13 @@ public class WeightCacheTests
         foreach (var (name, tensor) in expected) Assert.True(tensor.equal(actual[name]).all().item<bool>(), name);
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(cached)!, "*.tmp"));
 
-        // Keyed by the source's size and time and the backbone: another file or backbone gets another entry.
-        string? path = Backbones.WeightCache.PathFor(onnx, spec.Name);
-        Assert.NotNull(path);
-        Assert.StartsWith(Environment.GetEnvironmentVariable("HPF_CACHE_DIR")!, path);
-        Assert.NotEqual(path, Backbones.WeightCache.PathFor(onnx, "resnet18"));
+        TestFolders.Delete(folder);
+
+        // Keyed by the source's size and time and the backbone: another backbone gets another entry; off means none.
+        string path = Backbones.WeightCache.PathFor(onnx, spec.Name, "/cache")!;
+        Assert.StartsWith("/cache/resnet18-cntk-", path);
+        Assert.Contains($"-{new FileInfo(onnx).Length}-", path);
+        Assert.NotEqual(path, Backbones.WeightCache.PathFor(onnx, "resnet18", "/cache"));
+        Assert.Null(Backbones.WeightCache.PathFor(onnx, spec.Name, null));
     }
 }

@@ -27,9 +27,12 @@ internal static class WeightCache
     }
 
     /// <summary>Where the imported weights of <paramref name="source"/> for backbone <paramref name="name"/> are cached (null: no cache).</summary>
-    public static string? PathFor(string source, string name)
+    public static string? PathFor(string source, string name) => PathFor(source, name, Folder);
+
+    /// <summary>As <see cref="PathFor(string, string)"/> in a given cache folder (null: no cache).</summary>
+    public static string? PathFor(string source, string name, string? folder)
     {
-        if (Folder is not { } folder) return null;
+        if (folder is null) return null;
         var info = new FileInfo(source);
         return Path.Combine(folder, $"{name}-v{FormatVersion}-{info.Length}-{info.LastWriteTimeUtc.Ticks}.bin");
     }
