@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using HyperpixelFlow.Hyperpixels;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -131,7 +132,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
         var rows = empty(n, m);
         nint input = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
-        FusedHoughKernel.ForRowRanges(n, 16, (_, from, to) =>
+        FusedHoughKernel.ForRowRanges(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             var alongX = new float[lowHeight * w];
             fixed (float* scratch = alongX)
@@ -182,7 +183,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
         // summed in one pass over the tile.
         const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
-        FusedHoughKernel.ForRowRanges(to - from, 32, (_, firstRow, lastRow) =>
+        FusedHoughKernel.ForRowRanges(to - from, 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, firstRow, lastRow) =>
         {
             var tapRows = new nint[taps];
             var tapWeights = new float[taps];

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using HyperpixelFlow.Hyperpixels;
 
@@ -30,6 +31,7 @@ internal static class FusedHoughKernel
     /// vote weights in place and adds every weight to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx],
     /// row-major). Returns the largest weight.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe float WeighAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
         VoteWeighting weighting, double[] offsetVotes)
     {
@@ -40,7 +42,7 @@ internal static class FusedHoughKernel
         var partial = new float[maxWorkers][];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        int workers = ForRowRanges(rows, 64, (w, from, to) =>
+        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
         {
             var votes = partial[w] = new float[layout.Length];
             float max = 0;
@@ -81,6 +83,7 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>The largest of n values (negative infinity for none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe float Max(float* row, int n)
     {
         int k = 0;
@@ -113,6 +116,7 @@ internal static class FusedHoughKernel
     /// Confidence = activated similarity x smoothed votes of the pair's offset, for rows [rowStart, rowStart + rows)
     /// held in <paramref name="block"/>; updates <paramref name="best"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void ConfidenceArgmax(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
         float[] smoothedOffsetVotes, Best best)
     {
@@ -128,7 +132,7 @@ internal static class FusedHoughKernel
         var sums = new double[maxWorkers];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        int workers = ForRowRanges(rows, 64, (w, from, to) =>
+        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
         {
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new int[m];
@@ -200,6 +204,7 @@ internal static class FusedHoughKernel
     /// For n confidences of source <paramref name="source"/> at targets j0.. : raises each target's best (value, source)
     /// where exceeded, raises <paramref name="rowBest"/> (first index of the maximum, as argmax) and returns their sum.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe double KeepBest(float* values, int n, int j0, int source, float* columnMax, int* columnArg,
         ref (float Value, int Index) rowBest)
     {
@@ -239,16 +244,18 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>Weighs rows [rowStart, rowStart + rows) of a block of cosines in place, rows split across threads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Weigh(float* block, int rowStart, int rows, int columns, VoteWeighting weighting)
     {
         nint basePtr = (nint)block;
-        ForRowRanges(rows, 64, (_, from, to) =>
+        ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             for (int r = from; r < to; r++) weighting.Weigh((float*)basePtr + (long)r * columns, rowStart + r, columns);
         });
     }
 
     /// <summary>destination += source over n values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Add(float* destination, float* source, int n)
     {
         int k = 0;
@@ -259,6 +266,7 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>destination = wa x a + wb x b over n values (one bilinear step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void Blend(float* destination, float* a, float wa, float* b, float wb, int n)
     {
         int k = 0;
@@ -272,6 +280,7 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>row[k] = (row[k] + sum_t weights[t] x sources[t][k]) x factor x scale[k] over n values, in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void AddRowsAndScale(float* row, float** sources, float* weights, int count, float* scale, float factor, int n)
     {
         int k = 0;
@@ -293,6 +302,7 @@ internal static class FusedHoughKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Multiply(float* a, float* b, float* result, int n)
     {
         int k = 0;

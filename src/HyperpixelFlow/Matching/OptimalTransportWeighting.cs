@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 namespace HyperpixelFlow.Matching;
@@ -48,6 +49,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override unsafe void Observe(int pass, float* block, int rowStart, int rows, int targets)
     {
         nint basePtr = (nint)block;
@@ -64,7 +66,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
             }
             if (_fixedShift is float shift)
             {
-                FusedHoughKernel.ForRowRanges(rows, 64, (_, from, to) =>
+                FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
                 {
                     var sum = new float[targets];
                     var x = new float[targets];
@@ -81,7 +83,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
                 });
                 return;
             }
-            FusedHoughKernel.ForRowRanges(rows, 64, (_, from, to) =>
+            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
             {
                 var max = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
                 var sum = new float[targets];
@@ -101,7 +103,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
         else
         {
-            FusedHoughKernel.ForRowRanges(rows, 64, (_, from, to) =>
+            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
             {
                 var y = new float[targets];
                 fixed (float* ys = y, lb = _logB)
@@ -131,6 +133,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     /// x = exp(p (log K + offset + logB)) in place for p = 1 or 0.5, from the raw cosines in x; returns the sum of
     /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe float PowerOfKernel(float* x, int n, float offset, float* logB, float p)
     {
         LogKernel(x, x, n, offset, logB);
@@ -158,6 +161,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Multiply(float* x, int n, float factor)
     {
         int k = 0;
@@ -170,6 +174,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>sum += exp(x) over n values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AddExp(float* sum, float* x, int n)
     {
         int k = 0;
@@ -180,6 +185,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>The last iteration's a = mu / K b, folded in: N P_ij = N mu_i softmax_j(log K_ij + log b_j).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override unsafe void Weigh(float* values, int row, int targets)
     {
         fixed (float* lb = _logB)
@@ -219,6 +225,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>destination[j] = (max(cos_j, 0)^p - 1) / eps + offset + (logB?[j] or 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void LogKernel(float* cosines, float* destination, int n, float offset, float* logB)
     {
         float inverseEps = (float)(1 / Options.Epsilon);
@@ -247,6 +254,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>Running column log-sum-exp: (max, sum of exp(x - max)) updated by one row x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AccumulateLogSumExp(float* max, float* sum, float* x, int n)
     {
         int k = 0;
@@ -270,6 +278,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MergeLogSumExp(float* max, float* sum, float* otherMax, float* otherSum, int n)
     {
         for (int k = 0; k < n; k++)
@@ -282,6 +291,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float LogSumExp(float* x, int n)
     {
         float max = FusedHoughKernel.Max(x, n);
@@ -299,6 +309,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>x = exp(x - shift) in place; returns the sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float ExpShifted(float* x, int n, float shift)
     {
         int k = 0;
@@ -320,6 +331,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>x = (factor x)^exponent in place (exponents 1 and 0.5 without logarithms).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Scale(float* x, int n, float factor, float exponent)
     {
         int k = 0;

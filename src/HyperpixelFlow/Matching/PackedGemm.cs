@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Runtime.Intrinsics;
 
 namespace HyperpixelFlow.Matching;
 
@@ -21,6 +21,7 @@ internal static unsafe class PackedGemm
     public static bool IsSupported => Avx.IsSupported && Fma.IsSupported;
 
     /// <summary>Packs B [k, m] (row-major) into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float[] Pack(float* b, int k, int m)
     {
         int panels = (m + PanelWidth - 1) / PanelWidth;
@@ -39,6 +40,7 @@ internal static unsafe class PackedGemm
     /// C[0..rows, j0..j0+width) = A[0..rows, :] x B[:, j0..j0+width), C with row stride <paramref name="ldc"/> and
     /// already offset to column j0. <paramref name="j0"/> must be a multiple of the panel width.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(float* a, int rows, int k, float* packed, int j0, int width, float* c, int ldc)
     {
         float* partial = stackalloc float[RowsPerKernel * PanelWidth];
@@ -93,6 +95,7 @@ internal static unsafe class PackedGemm
         Avx.Store(c + 5 * ldc, c50); Avx.Store(c + 5 * ldc + 8, c51);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel1(float* a, int k, float* panel, float* c)
     {
         Vector256<float> c0 = default, c1 = default;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using static TorchSharp.torch;
 
 namespace HyperpixelFlow.Matching;
@@ -33,6 +34,7 @@ public abstract class VoteWeighting
     public abstract Tensor Weigh(Tensor cosines);
 
     /// <summary>max(x, 0)^exponent over n values, in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static unsafe void ClampedPower(float* values, int n, int exponent)
     {
         int k = 0;
@@ -69,6 +71,7 @@ public sealed class PowerWeighting : VoteWeighting
     public int Exponent { get; }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override unsafe void Weigh(float* values, int row, int targets) => ClampedPower(values, targets, Exponent);
 
     /// <inheritdoc />
