@@ -78,6 +78,21 @@ public class WebPageTests(HpfServer server) : IClassFixture<HpfServer>
         }
         Assert.Equal(3, await page.Locator("#point-rows tr").CountAsync());
 
+        // Drag point 1 by (+40, +15) original pixels: its match follows, as the library gives it for the new point.
+        double sx = box.Width / 400, sy = box.Height / 300;
+        await page.Mouse.MoveAsync((float)(box.X + points[0].X * sx), (float)(box.Y + points[0].Y * sy));
+        await page.Mouse.DownAsync();
+        await page.Mouse.MoveAsync((float)(box.X + (points[0].X + 40) * sx), (float)(box.Y + (points[0].Y + 15) * sy), new() { Steps = 8 });
+        await page.Mouse.UpAsync();
+        sources = await page.Locator("circle.source-marker").EvaluateAllAsync<double[][]>("els => els.map(e => [+e.getAttribute('cx'), +e.getAttribute('cy')])");
+        Assert.InRange(sources[0][0], points[0].X + 38, points[0].X + 42);
+        Assert.InRange(sources[0][1], points[0].Y + 13, points[0].Y + 17);
+        points = sources.Select(p => new Point2(p[0], p[1])).ToList();
+        library = HpfServer.Library(server.SourcePath, server.TargetPath, points);
+        var moved = library.Points[0].Target;
+        await page.WaitForFunctionAsync(FormattableString.Invariant(
+            $"(() => {{ const m = document.querySelector('circle.target-marker[data-index=\"0\"]'); return m && Math.abs(+m.getAttribute('cx') - {moved.X}) <= 1 && Math.abs(+m.getAttribute('cy') - {moved.Y}) <= 1; }})()"));
+
         // Heat map of the last point (on by default): drawn, with visible pixels.
         await page.WaitForSelectorAsync("#heat[data-rendered=true]", new() { State = WaitForSelectorState.Attached });
         Assert.True(await page.EvaluateAsync<bool>("(() => { const c = document.getElementById('heat'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; })()"));
@@ -108,6 +123,12 @@ public class WebPageTests(HpfServer server) : IClassFixture<HpfServer>
         }
         Assert.Equal(library.Diagnostics.Matching, json.GetProperty("method").GetString());
         await page.ScreenshotAsync(new() { Path = Path.Combine(Artifacts, "page.png") });
+
+        // Right-click removes a point, the button clears them all.
+        await page.Locator("circle.source-marker[data-index=\"2\"]").ClickAsync(new() { Button = MouseButton.Right });
+        await page.WaitForFunctionAsync("document.querySelectorAll('circle.source-marker').length === 2 && document.querySelectorAll('#point-rows tr').length === 2");
+        await page.ClickAsync("#clear");
+        await page.WaitForFunctionAsync("document.querySelectorAll('circle.source-marker').length === 0 && document.querySelectorAll('circle.target-marker').length === 0");
 
         // A text file: a readable message on the page, not an empty panel.
         string text = Path.Combine(server.Dir, "notes.txt");
