@@ -24,10 +24,10 @@ internal static class MergeCommand
 
     private static int Run(string[] files, string output, string? summaryPath)
     {
+        if (files.Any(f => Path.GetFullPath(f) == Path.GetFullPath(output))) throw new HyperpixelFlowException($"--out {output} is one of the inputs");
         var kinds = files.Select(f => (File: f, Kind: ResultsMerge.KindOf(f))).ToList();
         var other = kinds.FirstOrDefault(k => k.Kind != kinds[0].Kind);
         if (other.File is not null) throw new HyperpixelFlowException($"{other.File} holds {other.Kind} results, {kinds[0].File} {kinds[0].Kind} results");
-        if (files.Any(f => Path.GetFullPath(f) == Path.GetFullPath(output))) throw new HyperpixelFlowException($"--out {output} is one of the inputs");
         switch (kinds[0].Kind)
         {
             case Evaluator.LogKind:

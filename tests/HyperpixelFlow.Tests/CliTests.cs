@@ -150,6 +150,24 @@ public class CliTests
     }
 
     [Fact]
+    public void Bad_transfer_shard_and_merge_inputs_give_one_line_errors_and_exit_code_2()
+    {
+        var (s, t, dir) = Demo.Value;
+        string notResults = Path.Combine(dir, "not-results.jsonl");
+        File.WriteAllText(notResults, "{\"a\": 1}\n");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1"), "--exemplar needs --targets");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "9999,1", "--targets", dir), "lies outside the source image");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--targets", dir), "needs its points");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--names", "a,b", "--targets", dir), "2 names for 1 points");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", Path.Combine(dir, "nowhere")), "neither a folder nor a list file");
+        AssertCleanError(Hpf("transfer", "--pairs", Path.Combine(dir, "nope.csv"), "--points", "1,1"), "file not found");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", dir, "--shard", "3/2"), "is not K/N");
+        AssertCleanError(Hpf("merge", Path.Combine(dir, "nope.jsonl"), "--out", Path.Combine(dir, "m.jsonl")), "file not found");
+        AssertCleanError(Hpf("merge", notResults, "--out", Path.Combine(dir, "m.jsonl")), "not a results file");
+        AssertCleanError(Hpf("merge", notResults, "--out", notResults), "is one of the inputs");
+    }
+
+    [Fact]
     public void Bad_inputs_give_one_line_errors_and_exit_code_2()
     {
         var (s, t, dir) = Demo.Value;
