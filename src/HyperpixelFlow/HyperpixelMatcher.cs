@@ -110,11 +110,7 @@ public sealed class HyperpixelMatcher : IDisposable
         timer ??= new StageTimer();
         var points = sourcePoints ?? GridPoints(prediction.SourceWidth, prediction.SourceHeight, 8);
         ValidatePoints(points, prediction.SourceWidth, prediction.SourceHeight);
-        var matches = points.Select(p =>
-        {
-            var predicted = prediction.Transfer(p);
-            return new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
-        }).ToList();
+        var matches = points.Select(prediction.MatchOf).ToList();
         timer.Lap("transfer");
         var flow = prediction.Flow(prediction.SourceWidth, prediction.SourceHeight, Options.Flow.ConsistencyFilter);
         var (ps, pt, match) = (prediction.PrimarySource, prediction.PrimaryTarget, prediction.PrimaryMatch);

@@ -2,6 +2,7 @@ using HyperpixelFlow.Backbones;
 using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
+using HyperpixelFlow.Visualization;
 
 namespace HyperpixelFlow.Cli.Web;
 
@@ -86,14 +87,20 @@ internal sealed class MatchService : IDisposable
         Runtime = Defaults.Runtime,
     };
 
-    /// <summary>Decodes an upload (or an example) and keeps it; the image's hyperpixels under the default options are computed now.</summary>
-    public async Task<StoredImage> AddAsync(byte[] bytes, string name, CancellationToken cancel)
+    /// <summary>Decodes an upload and keeps it (<see cref="AddAsync(RgbImage, string, CancellationToken)"/>).</summary>
+    public Task<StoredImage> AddAsync(byte[] bytes, string name, CancellationToken cancel)
     {
         RgbImage image;
         try { image = ImageLoader.Decode(bytes, "upload", MaxImagePixels); }
         catch (HyperpixelFlowException e) { throw new WebError(StatusFor(e.Message), e.Message.Replace("upload: ", "")); }
-        using var png = image.ToBitmap();
-        var stored = new StoredImage(Guid.NewGuid().ToString("N")[..16], name, image, EncodePng(png));
+        return AddAsync(image, name, cancel);
+    }
+
+    /// <summary>Keeps an image (an upload or an example) with the PNG the page shows; its hyperpixels under the default options are computed now.</summary>
+    public async Task<StoredImage> AddAsync(RgbImage image, string name, CancellationToken cancel)
+    {
+        using var bitmap = image.ToBitmap();
+        var stored = new StoredImage(Guid.NewGuid().ToString("N")[..16], name, image, Pictures.EncodePng(bitmap));
         await WithGate(() =>
         {
             _images.GetOrAdd(stored.Id, _ => stored);
@@ -105,12 +112,6 @@ internal sealed class MatchService : IDisposable
     /// <summary>What a decoding failure is: an unknown format (415), too many pixels or too small (422), damaged data (422).</summary>
     private static int StatusFor(string message) =>
         message.Contains("not a readable image") || message.Contains("file is empty") ? 415 : 422;
-
-    private static byte[] EncodePng(SkiaSharp.SKBitmap bitmap)
-    {
-        using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
-    }
 
     public StoredImage Image(string id) =>
         _images.TryGet(id, out var image) ? image : throw new WebError(404, $"unknown image id '{id}' (upload it again: the server keeps the {_images.Capacity} most recent)");

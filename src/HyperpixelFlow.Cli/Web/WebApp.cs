@@ -133,29 +133,21 @@ internal static class WebApp
             var example = Examples.FirstOrDefault(e => e.Name == name);
             if (example.Create is null) throw new WebError(404, $"unknown example '{name}'; known: {string.Join(", ", Examples.Select(e => e.Name))}");
             var pair = example.Create();
-            var source = await service.AddAsync(Png(pair.Source), example.Name + "-source.png", cancel);
-            var target = await service.AddAsync(Png(pair.Target), example.Name + "-target.png", cancel);
+            var source = await service.AddAsync(pair.Source, example.Name + "-source.png", cancel);
+            var target = await service.AddAsync(pair.Target, example.Name + "-target.png", cancel);
             return Results.Json(new { source = ImageJson(source), target = ImageJson(target) }, Json);
         });
 
         app.MapPost("/api/match", async (HttpRequest request, CancellationToken cancel) =>
         {
-            var body = await ReadAsync(request, cancel);
-            var options = service.Resolve(body.Options);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            return Results.Json(await service.WithGate(() =>
+            return Results.Json(await OnPair(service, request, (body, options, source, target) =>
             {
-                var (source, target) = Images(service, body);
                 var points = Points(body, source);
                 var (matcher, pair) = service.Pair(source, target, options);
-                var matches = points.Select((p, i) =>
-                {
-                    var predicted = pair.Prediction.Transfer(p);
-                    return ResultJson.Point(new PointMatch(p, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError), i + 1);
-                }).ToList();
                 return new
                 {
-                    points = matches,
+                    points = points.Select((p, i) => ResultJson.Point(pair.Prediction.MatchOf(p), i + 1)).ToList(),
                     method = options.DescribeMethod(),
                     layers = matcher.Layers,
                     server_ms = Math.Round(started.Elapsed.TotalMilliseconds, 2),
@@ -164,12 +156,8 @@ internal static class WebApp
         });
 
         app.MapPost("/api/heatmap", async (HttpRequest request, CancellationToken cancel) =>
-        {
-            var body = await ReadAsync(request, cancel);
-            var options = service.Resolve(body.Options);
-            return Results.Json(await service.WithGate(() =>
+            Results.Json(await OnPair(service, request, (body, options, source, target) =>
             {
-                var (source, target) = Images(service, body);
                 if (body.Point is not { Length: 2 }) throw new WebError(400, "'point' must be [x, y] in source pixels");
                 var point = new Point2(body.Point[0], body.Point[1]);
                 HyperpixelMatcher.ValidatePoints([point], source.Image.Width, source.Image.Height);
@@ -183,36 +171,32 @@ internal static class WebApp
                     step = new[] { map.Step.X, map.Step.Y },
                     values = map.Values.Select(v => MathF.Round(v, 4)),
                 };
-            }, cancel), Json);
-        });
+            }, cancel), Json));
 
         // Both pictures are in the target's frame, to lie over it: "flow" colours each target pixel by the displacement
         // that brought it from the source (the inverse flow, reversed); "warped" is the source resampled there.
         app.MapPost("/api/pictures/{kind}", async (string kind, HttpRequest request, HttpResponse response, CancellationToken cancel) =>
         {
             if (kind is not ("flow" or "warped")) throw new WebError(404, $"unknown picture '{kind}'; known: flow, warped");
-            var body = await ReadAsync(request, cancel);
-            var options = service.Resolve(body.Options);
-            var (png, fullColour) = await service.WithGate(() =>
+            var (png, fullColour) = await OnPair(service, request, (_, options, source, target) =>
             {
-                var (source, target) = Images(service, body);
                 var whole = service.Whole(source, target, options);
+                if (kind == "warped")
+                {
+                    using var warped = Pictures.Warp(source.Image, whole.InverseFlow);
+                    return (Pictures.EncodePng(warped), 0.0);
+                }
                 var arriving = new FlowField(whole.InverseFlow.Width, whole.InverseFlow.Height, whole.InverseFlow.Data.Select(v => -v).ToArray());
-                using var picture = kind == "flow" ? Pictures.FlowColors(arriving, legend: false) : Pictures.Warp(source.Image, whole.InverseFlow);
-                using var data = picture.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
-                return (data.ToArray(), Pictures.FullColourMagnitude(arriving));
+                using var colours = Pictures.FlowColors(arriving, legend: false);
+                return (Pictures.EncodePng(colours), Pictures.FullColourMagnitude(arriving));
             }, cancel);
             if (kind == "flow") response.Headers["X-Full-Colour-Px"] = fullColour.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
             return Results.Bytes(png, "image/png");
         });
 
         app.MapPost("/api/hyperpixel-matches", async (HttpRequest request, CancellationToken cancel) =>
-        {
-            var body = await ReadAsync(request, cancel);
-            var options = service.Resolve(body.Options);
-            return Results.Json(await service.WithGate(() =>
+            Results.Json(await OnPair(service, request, (_, options, source, target) =>
             {
-                var (source, target) = Images(service, body);
                 var whole = service.Whole(source, target, options);
                 return new
                 {
@@ -220,22 +204,14 @@ internal static class WebApp
                     matches = whole.HyperpixelMatches.Where(m => m.Mutual).Select(m => new[]
                         { Math.Round(m.Source.X, 2), Math.Round(m.Source.Y, 2), Math.Round(m.Target.X, 2), Math.Round(m.Target.Y, 2), Math.Round(m.Confidence, 4) }),
                 };
-            }, cancel), Json);
-        });
+            }, cancel), Json));
 
         app.MapPost("/api/result", async (HttpRequest request, CancellationToken cancel) =>
-        {
-            var body = await ReadAsync(request, cancel);
-            var options = service.Resolve(body.Options);
-            string json = await service.WithGate(() =>
+            Results.Text(await OnPair(service, request, (body, options, source, target) =>
             {
-                var (source, target) = Images(service, body);
-                var points = Points(body, source);
                 var (matcher, pair) = service.Pair(source, target, options);
-                return ResultJson.Serialize(matcher.Match(pair.Prediction, points), source.Name, target.Name, withHyperpixelMatches: false);
-            }, cancel);
-            return Results.Text(json, "application/json");
-        });
+                return ResultJson.Serialize(matcher.Match(pair.Prediction, Points(body, source)), source.Name, target.Name, withHyperpixelMatches: false);
+            }, cancel), "application/json"));
 
         app.MapFallback((HttpContext context) =>
         {
@@ -245,13 +221,6 @@ internal static class WebApp
     }
 
     private static object ImageJson(StoredImage image) => new { id = image.Id, width = image.Image.Width, height = image.Image.Height, name = image.Name };
-
-    private static byte[] Png(RgbImage image)
-    {
-        using var bitmap = image.ToBitmap();
-        using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
-    }
 
     /// <summary>Example pairs shipped with the program: drawn by it, so nothing with a licence of its own is bundled.</summary>
     private static readonly (string Name, string Title, Func<SyntheticPair> Create)[] Examples =
@@ -269,8 +238,17 @@ internal static class WebApp
         return body;
     }
 
-    private static (StoredImage Source, StoredImage Target) Images(MatchService service, MatchRequest body) =>
-        (service.Image(body.Source!), service.Image(body.Target!));
+    /// <summary>
+    /// The frame of every request about a pair: the body read and checked, its options resolved, then the work on the
+    /// two stored images inside the service's gate.
+    /// </summary>
+    private static async Task<T> OnPair<T>(MatchService service, HttpRequest request,
+        Func<MatchRequest, HyperpixelFlowOptions, StoredImage, StoredImage, T> work, CancellationToken cancel)
+    {
+        var body = await ReadAsync(request, cancel);
+        var options = service.Resolve(body.Options);
+        return await service.WithGate(() => work(body, options, service.Image(body.Source!), service.Image(body.Target!)), cancel);
+    }
 
     private static IReadOnlyList<Point2> Points(MatchRequest body, StoredImage source)
     {

@@ -156,18 +156,17 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
         HyperpixelMatcher.ValidatePoints(item.Points.Select(p => p.Point).ToList(), exemplar.Image);
         using var description = Matcher.Describe(target, role: PairSide.Target);
         var prediction = Matcher.Predict(exemplar.Description, description);
-        var points = item.Points.Select(p => (p.Name, Match: prediction.Transfer(p.Point), p.Point)).ToList();
+        var matches = item.Points.Select(p => prediction.MatchOf(p.Point)).ToList();
         string? picture = null;
         if (picturesFolder is not null)
         {
             picture = $"{index:D6}.png";
-            var matches = points.Select(p => new PointMatch(p.Point, p.Match.Target, p.Match.Confidence, p.Match.Mutual, p.Match.CycleError)).ToList();
             using var bitmap = Pictures.Correspondences(exemplar.Image, target, matches);
             Pictures.SavePng(bitmap, Path.Combine(picturesFolder, picture));
         }
         return new TransferLine(index, item.Exemplar, item.Target, target.Width, target.Height,
-            points.Select(p => new TransferredPoint(p.Name, [p.Point.X, p.Point.Y], [Math.Round(p.Match.Target.X, 3), Math.Round(p.Match.Target.Y, 3)],
-                Math.Round(p.Match.Confidence, 4), p.Match.Mutual, Math.Round(p.Match.CycleError, 3))).ToList(),
+            item.Points.Zip(matches, (p, m) => new TransferredPoint(p.Name, [m.Source.X, m.Source.Y], [Math.Round(m.Target.X, 3), Math.Round(m.Target.Y, 3)],
+                Math.Round(m.Confidence, 4), m.Mutual, Math.Round(m.CycleError, 3))).ToList(),
             null, picture, watch.Elapsed.TotalSeconds);
     }
 

@@ -88,6 +88,13 @@ public sealed class PairPrediction
         return new PointPrediction(original, primaryFrame, v.Forward.Score(resized), cycle, cycle <= v.SourceJump / v.Source.Scale, k);
     }
 
+    /// <summary>A source point (original pixels) with where it lands and how far to trust it, as results report it.</summary>
+    public PointMatch MatchOf(Point2 sourceOriginal)
+    {
+        var predicted = Transfer(sourceOriginal);
+        return new PointMatch(sourceOriginal, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
+    }
+
     /// <summary>
     /// The variant whose boxes that move the point are the most confident (the first of equals). Variants compete on
     /// raw confidence (normalised x the variant's largest): normalised values are relative to each variant's own best

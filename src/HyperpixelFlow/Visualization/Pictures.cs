@@ -174,11 +174,12 @@ public static class Pictures
     }
 
     /// <summary>Writes a bitmap as PNG.</summary>
-    public static void SavePng(SKBitmap bitmap, string path)
+    public static void SavePng(SKBitmap bitmap, string path) => File.WriteAllBytes(path, EncodePng(bitmap));
+
+    /// <summary>A picture as PNG bytes.</summary>
+    public static byte[] EncodePng(SKBitmap bitmap)
     {
-        using var image = SKImage.FromBitmap(bitmap);
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        using var file = File.Create(path);
-        data.SaveTo(file);
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
     }
 }

@@ -90,7 +90,7 @@ function setImage(side, image) {
   img.onload = () => { drawAll(); };
   img.src = `/api/images/${image.id}`;
   $(`${side}-view`).hidden = false;
-  for (const id of [`${side}-svg`]) $(id).setAttribute('viewBox', `0 0 ${image.width} ${image.height}`);
+  $(`${side}-svg`).setAttribute('viewBox', `0 0 ${image.width} ${image.height}`);
   if (side === 'source') { state.points = []; state.matches = []; state.selected = -1; }
   if (side === 'target') { const c = $('heat'); c.width = image.width; c.height = image.height; }
   pairChanged();
