@@ -44,7 +44,7 @@ internal static class MergeCommand
             {
                 var (header, items) = ResultsMerge.Merge<TransferSettings, TransferLine>(files);
                 ResultsMerge.Write(output, header, items);
-                var failures = items.Where(i => i.Error is not null).GroupBy(i => BatchTransfer.Reason(i.Error!)).ToDictionary(g => g.Key, g => g.Count());
+                var failures = BatchTransfer.FailureReasons(items.Where(i => i.Error is not null).Select(i => i.Error!));
                 var merged = new TransferSummary(header.Items, items.Count, failures.Values.Sum(), failures, items.Sum(i => i.Seconds), 0, Complete: true);
                 AnsiConsole.MarkupLine($"merged {files.Length} files: {items.Count} images -> {Markup.Escape(output)}");
                 TransferCommand.Report(merged);

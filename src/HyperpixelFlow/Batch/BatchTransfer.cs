@@ -84,15 +84,7 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
         var owned = Enumerable.Range(0, items.Count).Where(shard.Owns).ToList();
         using var log = ResultsLog<TransferSettings, TransferLine>.Open(resultsPath, new(LogKind, settings, shard.ToString(), items.Count), restart);
         var done = log.Existing.Select(l => l.Index).ToHashSet();
-        var reasons = new Dictionary<string, int>();
-        int failed = 0;
-        foreach (var line in log.Existing.Where(l => l.Error is not null)) Count(line.Error!);
-        void Count(string error)
-        {
-            failed++;
-            string reason = Reason(error);
-            reasons[reason] = reasons.GetValueOrDefault(reason) + 1;
-        }
+        var errors = log.Existing.Where(l => l.Error is not null).Select(l => l.Error!).ToList();
         if (picturesFolder is not null) Directory.CreateDirectory(picturesFolder);
         var todo = owned.Where(i => !done.Contains(i)).ToList();
         int finished = done.Count, newlyDone = 0;
@@ -134,7 +126,7 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
                 catch (HyperpixelFlowException e)
                 {
                     line = new TransferLine(next.Index, item.Exemplar, item.Target, null, null, null, e.Message, null, itemWatch.Elapsed.TotalSeconds);
-                    Count(e.Message);
+                    errors.Add(e.Message);
                 }
                 log.Append(line);
                 finished++;
@@ -148,7 +140,7 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
             decoder.GetAwaiter().GetResult();
         }
         double seconds = watch.Elapsed.TotalSeconds;
-        return new TransferSummary(owned.Count, finished, failed, reasons, seconds, newlyDone / Math.Max(seconds, 1e-9), finished == owned.Count);
+        return new TransferSummary(owned.Count, finished, errors.Count, FailureReasons(errors), seconds, newlyDone / Math.Max(seconds, 1e-9), finished == owned.Count);
     }
 
     private TransferLine Transfer(int index, TransferItem item, Exemplar exemplar, RgbImage target, string? picturesFolder, Stopwatch watch)
@@ -170,12 +162,10 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
             null, picture, watch.Elapsed.TotalSeconds);
     }
 
-    /// <summary>An error message without the file it names: what failures are grouped by in the summary.</summary>
-    public static string Reason(string error)
-    {
-        int colon = error.IndexOf(": ", StringComparison.Ordinal);
-        return colon >= 0 ? error[(colon + 2)..] : error;
-    }
+    /// <summary>Failures counted by reason: each error message without the file it names.</summary>
+    public static IReadOnlyDictionary<string, int> FailureReasons(IEnumerable<string> errors) =>
+        errors.GroupBy(error => error.IndexOf(": ", StringComparison.Ordinal) is var colon and >= 0 ? error[(colon + 2)..] : error)
+            .ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>A decoded exemplar and its hyperpixels (the latter released when the cache lets it go).</summary>
     private sealed class Exemplar(RgbImage image, ImageDescription description) : IDisposable
