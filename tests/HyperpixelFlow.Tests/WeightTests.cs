@@ -94,27 +94,44 @@ public class WeightTests
 public class WeightCacheTests
 {
     [Fact]
-    public void Cached_weights_equal_the_imported_ones_and_a_damaged_entry_is_made_anew()
+    public void The_cached_network_computes_exactly_what_the_imported_one_does_and_a_damaged_entry_is_made_anew()
     {
         var spec = Backbones.BackboneRegistry.Get(Backbones.BackboneRegistry.DefaultName);
         string onnx = Backbones.BackboneRegistry.BundledWeightsPath;
-        using var imported = new Backbones.ResNet(spec.Architecture);
-        var weights = Backbones.CntkResNetImporter.ToStateDict(Backbones.OnnxModel.Load(onnx), spec.Architecture, onnx);
-        try { Backbones.StateDict.Load(imported, weights, onnx); }
-        finally { foreach (var t in weights.Values) t.Dispose(); }
+        using var imported = Backbones.BackboneRegistry.ImportBundled(spec, onnx);
+        using var folded = imported.Fold();
 
         string folder = TestFolders.Create("cache"), cached = Path.Combine(folder, "entry.bin");
-        using var fromCache = new Backbones.ResNet(spec.Architecture);
-        Assert.False(Backbones.WeightCache.TryLoad(fromCache, cached));   // nothing there yet
+        Assert.Null(Backbones.WeightCache.TryLoad(cached, CPU));   // nothing there yet
         File.WriteAllBytes(cached, [1, 2, 3]);
-        Assert.False(Backbones.WeightCache.TryLoad(fromCache, cached));   // damaged: refused, the caller imports
-        Backbones.WeightCache.Save(imported, cached);
-        Assert.True(Backbones.WeightCache.TryLoad(fromCache, cached));
-        var expected = imported.state_dict();
-        var actual = fromCache.state_dict();
-        Assert.Equal(expected.Keys, actual.Keys);
-        foreach (var (name, tensor) in expected) Assert.True(tensor.equal(actual[name]).all().item<bool>(), name);
-        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(cached)!, "*.tmp"));
+        Assert.Null(Backbones.WeightCache.TryLoad(cached, CPU));   // damaged: refused, the caller imports
+        Backbones.WeightCache.Save(folded, cached);
+        Assert.Empty(Directory.GetFiles(folder, "*.tmp"));
+        using (var fromCache = Backbones.WeightCache.TryLoad(cached, CPU))
+        {
+            Assert.NotNull(fromCache);
+            int[] every = Enumerable.Range(0, spec.Architecture.CandidateCount).ToArray();
+            using var input = randn(1, 3, 67, 91, generator: new TorchSharp.torch.Generator(7));
+            var expected = folded.ExtractCandidates(input, every);
+            var actual = fromCache.ExtractCandidates(input, every);
+            for (int i = 0; i < every.Length; i++)
+                Assert.True(expected[i].equal(actual[i]).all().item<bool>(), $"candidate {i}");
+            foreach (var t in expected.Concat(actual)) t.Dispose();
+        }
+        // A backbone read from the cache makes its module form only when asked for it.
+        int imports = 0;
+        using (var backbone = new Backbones.Backbone(spec.Name, spec.Architecture, Backbones.WeightCache.TryLoad(cached, CPU)!, () => { imports++; return Backbones.BackboneRegistry.ImportBundled(spec, onnx); },
+                   spec.Preprocessing, spec.DefaultLayers, CPU, spec.LayersByMatching))
+        {
+            Assert.Equal(0, imports);
+            Assert.Equal(spec.Architecture, backbone.Network.Architecture);
+            Assert.Same(backbone.Network, backbone.Network);
+            Assert.Equal(1, imports);
+        }
+
+        var bytes = File.ReadAllBytes(cached);
+        File.WriteAllBytes(cached, bytes[..(bytes.Length / 2)]);
+        Assert.Null(Backbones.WeightCache.TryLoad(cached, CPU));   // cut short: refused too
 
         TestFolders.Delete(folder);
 

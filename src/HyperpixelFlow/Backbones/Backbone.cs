@@ -35,8 +35,16 @@ public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
 public sealed class Backbone : FeatureExtractor
 {
     /// <summary>The network in module form (torchvision parameter names, for loading weights). <see cref="Extract"/> runs
-    /// its folded form, taken at construction: load weights before creating the backbone.</summary>
-    public ResNet Network { get; }
+    /// its folded form, taken at construction: load weights before creating the backbone. A backbone read from the weight
+    /// cache makes its module form on first use.</summary>
+    public ResNet Network
+    {
+        get
+        {
+            lock (_networkLock) return _network ??= Prepare(_createNetwork!(), Device);
+        }
+    }
+
     /// <summary>How images are normalised for this network.</summary>
     public Preprocessing Preprocessing { get; }
 
@@ -54,14 +62,36 @@ public sealed class Backbone : FeatureExtractor
         IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null)
         : base(name, ComputeCandidateGeometry(network.Architecture), defaultLayers, device, layersByMatching)
     {
-        Network = network;
+        _network = Prepare(network, device);
         Preprocessing = preprocessing;
-        Network.to(device);
-        Network.eval();
-        _inference = Network.Fold();
+        _inference = network.Fold();
     }
 
+    /// <summary>A backbone of an inference form read as it is (the weight cache); the module form is made by
+    /// <paramref name="createNetwork"/> only if <see cref="Network"/> is asked for.</summary>
+    internal Backbone(string name, ResNetArchitecture architecture, FoldedResNet inference, Func<ResNet> createNetwork,
+        Preprocessing preprocessing, IReadOnlyList<int> defaultLayers, Device device, IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching)
+        : base(name, ComputeCandidateGeometry(architecture), defaultLayers, device, layersByMatching)
+    {
+        _createNetwork = createNetwork;
+        Preprocessing = preprocessing;
+        _inference = inference;
+    }
+
+    private static ResNet Prepare(ResNet network, Device device)
+    {
+        network.to(device);
+        network.eval();
+        return network;
+    }
+
+    private ResNet? _network;
+    private readonly Func<ResNet>? _createNetwork;
+    private readonly object _networkLock = new();
     private readonly FoldedResNet _inference;
+
+    /// <summary>The inference form <see cref="Extract"/> runs.</summary>
+    internal FoldedResNet Inference => _inference;
 
     /// <summary>Features of the given (validated) layers for an RGB 0..1 image [1, 3, H, W].</summary>
     public override Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
@@ -105,6 +135,6 @@ public sealed class Backbone : FeatureExtractor
     public override void Dispose()
     {
         _inference.Dispose();
-        Network.Dispose();
+        lock (_networkLock) _network?.Dispose();
     }
 }

@@ -52,13 +52,14 @@ public static class BackboneRegistry
     {
         var spec = Get(name);
         var torchDevice = ParseDevice(device);
+        if (weightsPath is null && spec.HasBundledWeights) return CreateBundled(spec, torchDevice);
+        if (weightsPath is null)
+            throw new HyperpixelFlowException(
+                $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
         var network = new ResNet(spec.Architecture);
         try
         {
-            if (weightsPath is not null) WeightFiles.LoadInto(network, weightsPath);
-            else if (spec.HasBundledWeights) LoadBundled(network, spec);
-            else throw new HyperpixelFlowException(
-                $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
+            WeightFiles.LoadInto(network, weightsPath);
             return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, torchDevice, spec.LayersByMatching);
         }
         catch
@@ -72,17 +73,46 @@ public static class BackboneRegistry
     public static string BundledWeightsPath =>
         Path.Combine(AppContext.BaseDirectory, "weights", "ResNet18.onnx");
 
-    private static void LoadBundled(ResNet network, BackboneSpec spec)
+    /// <summary>The bundled network: its inference form from the weight cache when there, else imported (and cached).</summary>
+    private static Backbone CreateBundled(BackboneSpec spec, Device device)
     {
         var path = BundledWeightsPath;
         if (!File.Exists(path))
             throw new HyperpixelFlowException($"bundled weights missing at {path}; rebuild the project (dotnet build) to restore them");
         var cached = WeightCache.PathFor(path, spec.Name);
-        if (WeightCache.TryLoad(network, cached)) return;
-        var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
-        try { StateDict.Load(network, weights, path); }
-        finally { foreach (var t in weights.Values) t.Dispose(); }
-        WeightCache.Save(network, cached);
+        if (WeightCache.TryLoad(cached, device) is { } inference)
+            return new Backbone(spec.Name, spec.Architecture, inference, () => ImportBundled(spec, path), spec.Preprocessing, spec.DefaultLayers,
+                device, spec.LayersByMatching);
+        var network = ImportBundled(spec, path);
+        try
+        {
+            var backbone = new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, device, spec.LayersByMatching);
+            WeightCache.Save(backbone.Inference, cached);
+            return backbone;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The bundled ONNX weights in module form.</summary>
+    internal static ResNet ImportBundled(BackboneSpec spec, string path)
+    {
+        var network = new ResNet(spec.Architecture);
+        try
+        {
+            var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
+            try { StateDict.Load(network, weights, path); }
+            finally { foreach (var t in weights.Values) t.Dispose(); }
+            return network;
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     private static Device ParseDevice(string device)

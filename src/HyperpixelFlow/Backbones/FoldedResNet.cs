@@ -30,6 +30,67 @@ internal sealed class FoldedConv : IDisposable
     public Tensor Apply(Tensor x) =>
         nn.functional.conv2d(x, _weight, _bias, strides: [_stride, _stride], padding: [_padding, _padding], dilation: [_dilation, _dilation]);
 
+    /// <summary>Writes the geometry and the tensors in their memory order (channels-last weights as such).</summary>
+    public void Write(BinaryWriter writer, bool channelsLast)
+    {
+        writer.Write(_stride);
+        writer.Write(_padding);
+        writer.Write(_dilation);
+        using var scope = NewDisposeScope();
+        WriteTensor(writer, (channelsLast ? _weight.permute(0, 2, 3, 1) : _weight).cpu().contiguous());
+        WriteTensor(writer, _bias.cpu().contiguous());
+    }
+
+    /// <summary>Reads what <see cref="Write"/> wrote, straight into new tensors' memory (each added to <paramref name="created"/>,
+    /// for the caller to dispose if a later part fails).</summary>
+    public static FoldedConv Read(BinaryReader reader, bool channelsLast, Device device, List<Tensor> created)
+    {
+        long stride = reader.ReadInt64(), padding = reader.ReadInt64(), dilation = reader.ReadInt64();
+        var weight = ReadTensor(reader, channelsLast, device, created);
+        var bias = ReadTensor(reader, false, device, created);
+        return new FoldedConv(weight, bias, stride, padding, dilation);
+    }
+
+    private static unsafe void WriteTensor(BinaryWriter writer, Tensor t)
+    {
+        writer.Write(t.shape.Length);
+        foreach (long d in t.shape) writer.Write(d);
+        writer.Write(new ReadOnlySpan<byte>(Matching.TensorMemory.Floats(t), checked((int)(t.numel() * sizeof(float)))));
+    }
+
+    /// <summary>A tensor of the file on <paramref name="device"/>; <paramref name="nhwc"/>: stored as [O, kh, kw, I], returned as the
+    /// logical [O, I, kh, kw] with those (channels-last) strides.</summary>
+    private static unsafe Tensor ReadTensor(BinaryReader reader, bool nhwc, Device device, List<Tensor> created)
+    {
+        int rank = reader.ReadInt32();
+        if (rank is < 1 or > 4 || (nhwc && rank != 4)) throw new InvalidDataException($"a folded tensor of rank {rank}");
+        var shape = new long[rank];
+        for (int i = 0; i < rank; i++) shape[i] = reader.ReadInt64();
+        var stream = reader.BaseStream;
+        if (shape.Any(d => d is < 1 or > 1 << 16) || shape.Aggregate(1L, (a, d) => a * d) * sizeof(float) > stream.Length - stream.Position)
+            throw new InvalidDataException($"a folded tensor of shape [{string.Join(", ", shape)}] in what remains of the file");
+        var stored = empty(shape, ScalarType.Float32);
+        try
+        {
+            stream.ReadExactly(new Span<byte>(Matching.TensorMemory.Floats(stored), checked((int)(stored.numel() * sizeof(float)))));
+            var result = nhwc ? stored.permute(0, 3, 1, 2) : stored;   // a view: disposing the stored handle leaves its memory to it
+            if (device.type != TorchSharp.DeviceType.CPU)
+            {
+                var moved = result.to(device);
+                if (!ReferenceEquals(result, stored)) result.Dispose();
+                result = moved;
+            }
+            if (!ReferenceEquals(result, stored)) stored.Dispose();
+            created.Add(result);
+            return result;
+        }
+        catch
+        {
+            stored.Dispose();
+            throw;
+        }
+    }
+
     public void Dispose()
     {
         _weight.Dispose();
@@ -40,6 +101,22 @@ internal sealed class FoldedConv : IDisposable
 /// <summary>A residual block of folded convolutions; <see cref="Apply"/> returns its output before the final ReLU.</summary>
 internal sealed record FoldedBlock(FoldedConv First, FoldedConv Second, FoldedConv? Third, FoldedConv? Shortcut) : IDisposable
 {
+    public void Write(BinaryWriter writer, bool channelsLast)
+    {
+        writer.Write(Third is not null);
+        writer.Write(Shortcut is not null);
+        foreach (var conv in new[] { First, Second, Third, Shortcut }) conv?.Write(writer, channelsLast);
+    }
+
+    public static FoldedBlock Read(BinaryReader reader, bool channelsLast, Device device, List<Tensor> created)
+    {
+        bool hasThird = reader.ReadBoolean(), hasShortcut = reader.ReadBoolean();
+        var first = FoldedConv.Read(reader, channelsLast, device, created);
+        var second = FoldedConv.Read(reader, channelsLast, device, created);
+        return new FoldedBlock(first, second, hasThird ? FoldedConv.Read(reader, channelsLast, device, created) : null,
+            hasShortcut ? FoldedConv.Read(reader, channelsLast, device, created) : null);
+    }
+
     public Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -81,6 +158,47 @@ internal sealed class FoldedResNet : IDisposable
             (id, x) => _blocks[id - 1].Apply(x));
         return features.Select(f => f.contiguous().MoveToOuterDisposeScope()).ToArray();
     }
+
+    /// <summary>
+    /// Saves this form as it is in memory (geometry, then each tensor's bytes), so that <see cref="Read"/> builds it
+    /// without the module form, its random initialisation or the folding: most of a cold start's backbone time.
+    /// </summary>
+    public void Write(Stream stream)
+    {
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        writer.Write(Magic);
+        writer.Write(_channelsLast);
+        _stem.Write(writer, _channelsLast);
+        writer.Write(_blocks.Length);
+        foreach (var block in _blocks) block.Write(writer, _channelsLast);
+    }
+
+    /// <summary>Reads what <see cref="Write"/> wrote onto <paramref name="device"/>; <see cref="InvalidDataException"/> or
+    /// <see cref="EndOfStreamException"/> for anything else.</summary>
+    public static FoldedResNet Read(Stream stream, Device device)
+    {
+        using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        if (reader.ReadString() != Magic) throw new InvalidDataException("not a folded ResNet");
+        var created = new List<Tensor>();
+        try
+        {
+            bool channelsLast = reader.ReadBoolean();
+            var stem = FoldedConv.Read(reader, channelsLast, device, created);
+            int count = reader.ReadInt32();
+            if (count is < 1 or > 1000) throw new InvalidDataException($"a folded ResNet of {count} blocks");
+            var blocks = new FoldedBlock[count];
+            for (int i = 0; i < count; i++) blocks[i] = FoldedBlock.Read(reader, channelsLast, device, created);
+            if (stream.Position != stream.Length) throw new InvalidDataException("data after the last block");
+            return new FoldedResNet(stem, blocks, channelsLast);
+        }
+        catch
+        {
+            foreach (var t in created) t.Dispose();
+            throw;
+        }
+    }
+
+    private const string Magic = "hpf folded resnet 1";
 
     /// <summary>The same logical [B, C, H, W] tensor with NHWC strides (libtorch's channels_last memory format).</summary>
     internal static Tensor ToChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);

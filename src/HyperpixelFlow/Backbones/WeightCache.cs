@@ -1,15 +1,18 @@
+using static TorchSharp.torch;
+
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>
-/// The bundled weights after their import from ONNX (parse, CNTK name mapping), saved once in TorchSharp's own
-/// binary format so that later processes load them directly: the import is most of a cold start's backbone time.
+/// The bundled network's inference form (imported from ONNX, batch norms folded, see <see cref="FoldedResNet"/>), saved
+/// once as it lies in memory so that later processes read it straight into tensors: the import, the module form's
+/// random initialisation and the folding are most of a cold start's backbone time.
 /// The file is keyed by the source file's size and time and the backbone's name, written atomically, and re-made when
 /// unreadable. Location: <c>HPF_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/hpf</c>, else <c>~/.cache/hpf</c>;
 /// <c>HPF_CACHE_DIR=off</c> turns caching off. Without a writable location the weights are imported every time.
 /// </summary>
 internal static class WeightCache
 {
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
     /// <summary>The cache folder in use, or null when caching is off or no location is known.</summary>
     public static string? Folder
@@ -26,7 +29,7 @@ internal static class WeightCache
         }
     }
 
-    /// <summary>Where the imported weights of <paramref name="source"/> for backbone <paramref name="name"/> are cached (null: no cache).</summary>
+    /// <summary>Where the folded network of <paramref name="source"/> for backbone <paramref name="name"/> is cached (null: no cache).</summary>
     public static string? PathFor(string source, string name) => PathFor(source, name, Folder);
 
     /// <summary>As <see cref="PathFor(string, string)"/> in a given cache folder (null: no cache).</summary>
@@ -37,30 +40,30 @@ internal static class WeightCache
         return Path.Combine(folder, $"{name}-v{FormatVersion}-{info.Length}-{info.LastWriteTimeUtc.Ticks}.bin");
     }
 
-    /// <summary>Loads <paramref name="network"/> from the cache when a readable entry exists.</summary>
-    public static bool TryLoad(ResNet network, string? cached)
+    /// <summary>The cached network on <paramref name="device"/>, or null when there is no readable entry.</summary>
+    public static FoldedResNet? TryLoad(string? cached, Device device)
     {
-        if (cached is null || !File.Exists(cached)) return false;
+        if (cached is null || !File.Exists(cached)) return null;
         try
         {
-            network.load(cached, strict: true);
-            return true;
+            using var file = new FileStream(cached, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+            return FoldedResNet.Read(file, device);
         }
         catch (Exception)
         {
-            return false;   // whatever is wrong with a cache entry (damaged, another layout), the import makes it anew
+            return null;   // whatever is wrong with a cache entry (damaged, another layout), the import makes it anew
         }
     }
 
-    /// <summary>Saves the imported weights (to a temporary file moved into place, so a reader never sees half a file); a failure to write only costs the next start its speed.</summary>
-    public static void Save(ResNet network, string? cached)
+    /// <summary>Saves the folded network (to a temporary file moved into place, so a reader never sees half a file); a failure to write only costs the next start its speed.</summary>
+    public static void Save(FoldedResNet network, string? cached)
     {
         if (cached is null) return;
         string temporary = $"{cached}.{Environment.ProcessId}.tmp";
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
-            network.save(temporary);
+            using (var file = File.Create(temporary)) network.Write(file);
             File.Move(temporary, cached, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
