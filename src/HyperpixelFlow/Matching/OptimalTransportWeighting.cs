@@ -146,7 +146,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
             var scale = new Vector<float>(p);
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
-                var h = Vector.Exp(Vector.Load(x + k) * scale);
+                var h = VectorExp.Exp(Vector.Load(x + k) * scale);
                 acc += half ? h * h : h;
                 h.Store(x + k);
             }
@@ -180,7 +180,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         int k = 0;
         if (Vector.IsHardwareAccelerated)
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(sum + k) + Vector.Exp(Vector.Load(x + k))).Store(sum + k);
+                (Vector.Load(sum + k) + VectorExp.Exp(Vector.Load(x + k))).Store(sum + k);
         for (; k < n; k++) sum[k] += MathF.Exp(x[k]);
     }
 
@@ -266,8 +266,8 @@ public sealed class OptimalTransportWeighting : VoteWeighting
                 var top = Vector.Max(m, v);
                 // exp(-inf - -inf) would be NaN on the first row: the running sum is 0 there, so select instead.
                 var rescaled = Vector.ConditionalSelect(Vector.Equals(m, new Vector<float>(float.NegativeInfinity)),
-                    Vector<float>.Zero, Vector.Load(sum + k) * Vector.Exp(m - top));
-                (rescaled + Vector.Exp(v - top)).Store(sum + k);
+                    Vector<float>.Zero, Vector.Load(sum + k) * VectorExp.Exp(m - top));
+                (rescaled + VectorExp.Exp(v - top)).Store(sum + k);
                 top.Store(max + k);
             }
         for (; k < n; k++)
@@ -301,7 +301,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
         {
             var top = new Vector<float>(max);
             var acc = Vector<float>.Zero;
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) acc += Vector.Exp(Vector.Load(x + k) - top);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) acc += VectorExp.Exp(Vector.Load(x + k) - top);
             sum = Vector.Sum(acc);
         }
         for (; k < n; k++) sum += MathF.Exp(x[k] - max);
@@ -320,7 +320,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
             var acc = Vector<float>.Zero;
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
-                var e = Vector.Exp(Vector.Load(x + k) - top);
+                var e = VectorExp.Exp(Vector.Load(x + k) - top);
                 acc += e;
                 e.Store(x + k);
             }
@@ -346,7 +346,7 @@ public sealed class OptimalTransportWeighting : VoteWeighting
                 {
                     1f => v,
                     0.5f => Vector.SquareRoot(v),
-                    _ => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), Vector.Exp(e * Vector.Log(v)), Vector<float>.Zero),
+                    _ => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), VectorExp.Exp(e * Vector.Log(v)), Vector<float>.Zero),
                 };
                 v.Store(x + k);
             }
