@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
@@ -31,15 +32,20 @@ internal static class MatchCommand
         PrepareOutput(outDir);
         var sourceImage = ImageLoader.Load(sourcePath, options.Runtime.MaxImagePixels);
         var targetImage = ImageLoader.Load(targetPath, options.Runtime.MaxImagePixels);
+        StartupTrace.Mark("decoded");
         using var matcher = new HyperpixelMatcher(options);
+        StartupTrace.Mark("matcher ready");
         var result = matcher.Match(sourceImage, targetImage, points);
+        StartupTrace.Mark("matched");
         Write(result, sourceImage, targetImage, sourcePath, targetPath, outDir, withHyperpixelMatches);
+        StartupTrace.Mark("written");
         AnsiConsole.MarkupLine($"[green]matched[/] {result.Points.Count} point{(result.Points.Count == 1 ? "" : "s")}, layers {string.Join(",", result.Layers)}, " +
             $"{Markup.Escape(result.Diagnostics.Matching)} -> {Markup.Escape(Path.GetFullPath(outDir))}");
         var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
         foreach (var (stage, seconds) in result.TimingsSeconds) table.AddRow(stage, seconds.ToString("0.0000"));
         table.AddRow("[bold]total[/]", result.TimingsSeconds.Values.Sum().ToString("0.0000"));
         AnsiConsole.Write(table);
+        StartupTrace.Mark("printed");
         return 0;
     }
 
@@ -63,11 +69,14 @@ internal static class MatchCommand
     private static void Write(MatchResult result, RgbImage source, RgbImage target, string sourceName, string targetName, string outDir,
         bool withHyperpixelMatches)
     {
-        File.WriteAllText(Path.Combine(outDir, "result.json"), ResultJson.Serialize(result, sourceName, targetName, withHyperpixelMatches));
-        using (var flowFile = File.Create(Path.Combine(outDir, "flow.bin")))
-            flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
-        // The three pictures are independent: drawn and encoded side by side.
+        // The files and the three pictures are independent: written, drawn and encoded side by side.
         Parallel.Invoke(
+            () =>
+            {
+                File.WriteAllText(Path.Combine(outDir, "result.json"), ResultJson.Serialize(result, sourceName, targetName, withHyperpixelMatches));
+                using var flowFile = File.Create(Path.Combine(outDir, "flow.bin"));
+                flowFile.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.Flow.Data.AsSpan()));
+            },
             () => { using var picture = Pictures.Correspondences(source, target, result.Points); Pictures.SavePng(picture, Path.Combine(outDir, "matches.png")); },
             () => { using var picture = Pictures.FlowColors(result.Flow); Pictures.SavePng(picture, Path.Combine(outDir, "flow.png")); },
             () => { using var picture = Pictures.Warp(source, result.InverseFlow); Pictures.SavePng(picture, Path.Combine(outDir, "warped.png")); });
@@ -78,46 +87,47 @@ internal static class MatchCommand
 internal static class ResultJson
 {
     /// <summary>One transferred point as result.json and the web API write it.</summary>
-    public static object Point(PointMatch p, int id) => new
-    {
-        id,
-        source = new[] { p.Source.X, p.Source.Y },
-        target = new[] { p.Target.X, p.Target.Y },
-        confidence = Math.Round(p.Confidence, 4),
-        mutual = p.Mutual,
-        cycle_error_px = Math.Round(p.CycleError, 3),
-    };
+    public static PointJson Point(PointMatch p, int id) =>
+        new(id, [p.Source.X, p.Source.Y], [p.Target.X, p.Target.Y], Math.Round(p.Confidence, 4), p.Mutual, Math.Round(p.CycleError, 3));
 
     public static string Serialize(MatchResult result, string sourceName, string targetName, bool withHyperpixelMatches)
     {
         var d = result.Diagnostics;
-        var json = new
-        {
-            source = sourceName,
-            target = targetName,
-            backbone = result.Backbone,
-            layers = result.Layers,
-            method = d.Matching,
-            points = result.Points.Select((p, i) => Point(p, i + 1)),
-            hyperpixel_matches = !withHyperpixelMatches ? null : new
-            {
-                format = "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
-                matches = result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2),
-                    Math.Round(p.Confidence, 4), p.Mutual ? 1 : 0 }),
-            },
-            flow = new
-            {
-                file = "flow.bin",
-                format = "float32 little-endian, height x width x 2 (dx, dy), source -> target, original-image pixels; NaN where --consistency-filter rejected a pixel",
-                width = result.Flow.Width,
-                height = result.Flow.Height,
-            },
-            diagnostics = d,
-            timings_s = result.TimingsSeconds,
-        };
-        return JsonSerializer.Serialize(json, JsonOptions.IndentedWithoutNulls);
+        var document = new ResultDocument(
+            sourceName, targetName, result.Backbone, result.Layers, d.Matching,
+            result.Points.Select((p, i) => Point(p, i + 1)).ToList(),
+            !withHyperpixelMatches ? null : new HyperpixelMatchesJson(
+                "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
+                result.HyperpixelMatches.Select(p => new[] { Math.Round(p.Source.X, 2), Math.Round(p.Source.Y, 2), Math.Round(p.Target.X, 2), Math.Round(p.Target.Y, 2),
+                    Math.Round(p.Confidence, 4), p.Mutual ? 1 : 0 }).ToList()),
+            new FlowFileJson("flow.bin",
+                "float32 little-endian, height x width x 2 (dx, dy), source -> target, original-image pixels; NaN where --consistency-filter rejected a pixel",
+                result.Flow.Width, result.Flow.Height),
+            d, result.TimingsSeconds);
+        return JsonSerializer.Serialize(document, ResultJsonContext.Default.ResultDocument);
     }
 }
+
+/// <summary>A transferred point in result.json: id (1-based, as numbered in matches.png), positions in original pixels.</summary>
+internal sealed record PointJson(int Id, double[] Source, double[] Target, double Confidence, bool Mutual, double CycleErrorPx);
+
+/// <summary>The opt-in list of every kept hyperpixel's best match (<c>--hyperpixel-matches</c>).</summary>
+internal sealed record HyperpixelMatchesJson(string Format, IReadOnlyList<double[]> Matches);
+
+/// <summary>Where the dense flow is and how it is laid out.</summary>
+internal sealed record FlowFileJson(string File, string Format, int Width, int Height);
+
+/// <summary>The whole of result.json.</summary>
+internal sealed record ResultDocument(string Source, string Target, string Backbone, IReadOnlyList<int> Layers, string Method,
+    IReadOnlyList<PointJson> Points, HyperpixelMatchesJson? HyperpixelMatches, FlowFileJson Flow, MatchDiagnostics Diagnostics,
+    IReadOnlyDictionary<string, double> TimingsS);
+
+/// <summary>result.json's serializer, generated at compile time: no reflection at run time, so a short <c>hpf match</c>
+/// does not spend its time building serializers.</summary>
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(ResultDocument))]
+internal sealed partial class ResultJsonContext : JsonSerializerContext;
 
 internal static class JsonOptions
 {
@@ -135,10 +145,4 @@ internal static class JsonOptions
         if (directory is not null) Directory.CreateDirectory(directory);
         File.WriteAllText(path, JsonSerializer.Serialize(value, Indented));
     }
-
-    /// <summary>As <see cref="Indented"/>, leaving out members that are null (opt-in parts of result.json).</summary>
-    public static JsonSerializerOptions IndentedWithoutNulls { get; } = new(Indented)
-    {
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
 }

@@ -21,24 +21,31 @@ root.Subcommands.Add(TransferCommand.Create());
 root.Subcommands.Add(MergeCommand.Create());
 
 RejectEmptyValues(root);
-try
+// Every command closes its files before it returns: the process then ends at once (see ProcessExit).
+ProcessExit.Now(Run());
+
+int Run()
 {
-    var parsed = root.Parse(args);
-    if (parsed.Errors.Count > 0)
+    try
     {
-        // One line, exit code 2, like every other bad input (System.CommandLine would print the whole help).
-        var command = parsed.CommandResult.Command;
-        string message = parsed.Errors[0].Message.Replace("'System.Int32'", "a whole number").Replace("'System.Int64'", "a whole number")
-            .Replace("'System.Double'", "a number").Replace("'System.Boolean'", "true or false").Replace("'System.Nullable`1[System.Boolean]'", "true or false")
-            .Replace("'System.Nullable`1[System.Int32]'", "a whole number");
-        Console.Error.WriteLine($"error: {message} (see 'hpf {(command == root ? "" : command.Name + " ")}--help')");
-        return CliErrors.BadInput;
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // One line, exit code 2, like every other bad input (System.CommandLine would print the whole help).
+            var command = parsed.CommandResult.Command;
+            string message = parsed.Errors[0].Message.Replace("'System.Int32'", "a whole number").Replace("'System.Int64'", "a whole number")
+                .Replace("'System.Double'", "a number").Replace("'System.Boolean'", "true or false").Replace("'System.Nullable`1[System.Boolean]'", "true or false")
+                .Replace("'System.Nullable`1[System.Int32]'", "a whole number");
+            Console.Error.WriteLine($"error: {message} (see 'hpf {(command == root ? "" : command.Name + " ")}--help')");
+            return CliErrors.BadInput;
+        }
+        StartupTrace.Mark("parsed");
+        return parsed.Invoke();
     }
-    return parsed.Invoke();
-}
-catch (HyperpixelFlowException e)
-{
-    return CliErrors.Report(e);
+    catch (HyperpixelFlowException e)
+    {
+        return CliErrors.Report(e);
+    }
 }
 
 // A script that passes an empty variable ("--points \"$P\"") must get an error, not the option's default.

@@ -85,6 +85,30 @@ public class CliTests
     }
 
     [Fact]
+    public void Match_traces_its_phases_in_order_and_its_piped_output_is_whole()
+    {
+        var (s, t, dir) = Demo.Value;
+        long launch = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+        var run = Processes.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "hpf.dll"), "match", s, t, "--points", "40,30", "--out", Path.Combine(dir, "traced")],
+            environment: new Dictionary<string, string> { ["HPF_STARTUP_TRACE"] = launch.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var marks = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^startup: ([0-9.]+) ms (.+) \(compiled [0-9]+ methods in [0-9]+ ms\)$"))
+            .Select(m => { Assert.True(m.Success, run.Stderr); return (Ms: double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Phase: m.Groups[2].Value); })
+            .ToList();
+        Assert.Equal(["parsed", "decoded", "matcher ready", "matched", "written", "printed"], marks.Select(m => m.Phase));
+        Assert.Equal(marks.Select(m => m.Ms).Order(), marks.Select(m => m.Ms));
+        Assert.InRange(marks[0].Ms, 0, 60_000);
+        // The process ends at once after the command (no native teardown): whatever it printed has still arrived.
+        Assert.Contains("matched 1 point,", run.Stdout);
+        Assert.Contains("total", run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^2]);
+
+        var untraced = Hpf("match", s, t, "--points", "40,30", "--out", Path.Combine(dir, "untraced"));
+        Assert.True(untraced.ExitCode == 0, untraced.Stderr);
+        Assert.DoesNotContain("startup:", untraced.Stderr);
+    }
+
+    [Fact]
     public void Match_command_lands_on_the_true_points_of_the_synthetic_pair()
     {
         var (s, t, dir) = Demo.Value;
