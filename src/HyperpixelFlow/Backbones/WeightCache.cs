@@ -12,6 +12,8 @@ namespace HyperpixelFlow.Backbones;
 /// </summary>
 internal static class WeightCache
 {
+    // In the file name: raise it whenever the import, the folding or FoldedResNet's file layout changes, so that no
+    // process reads an entry another version wrote.
     private const int FormatVersion = 2;
 
     /// <summary>The cache folder in use, or null when caching is off or no location is known.</summary>
