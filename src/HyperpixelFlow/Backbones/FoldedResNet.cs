@@ -41,13 +41,13 @@ internal sealed class FoldedConv : IDisposable
         WriteTensor(writer, _bias.cpu().contiguous());
     }
 
-    /// <summary>Reads what <see cref="Write"/> wrote, straight into new tensors' memory (each added to <paramref name="created"/>,
-    /// for the caller to dispose if a later part fails).</summary>
-    public static FoldedConv Read(BinaryReader reader, bool channelsLast, Device device, List<Tensor> created)
+    /// <summary>Reads what <see cref="Write"/> wrote; the tensors are views of <paramref name="file"/> (the whole file mapped as
+    /// floats), each added to <paramref name="created"/> for the caller to dispose if a later part fails.</summary>
+    public static FoldedConv Read(BinaryReader reader, bool channelsLast, Tensor file, Device device, List<Tensor> created)
     {
         long stride = reader.ReadInt64(), padding = reader.ReadInt64(), dilation = reader.ReadInt64();
-        var weight = ReadTensor(reader, channelsLast, device, created);
-        var bias = ReadTensor(reader, false, device, created);
+        var weight = ReadTensor(reader, channelsLast, file, device, created);
+        var bias = ReadTensor(reader, false, file, device, created);
         return new FoldedConv(weight, bias, stride, padding, dilation);
     }
 
@@ -55,40 +55,30 @@ internal sealed class FoldedConv : IDisposable
     {
         writer.Write(t.shape.Length);
         foreach (long d in t.shape) writer.Write(d);
+        while (writer.BaseStream.Position % sizeof(float) != 0) writer.Write((byte)0);   // data at whole floats: mapped in place
         writer.Write(new ReadOnlySpan<byte>(Matching.TensorMemory.Floats(t), checked((int)(t.numel() * sizeof(float)))));
     }
 
     /// <summary>A tensor of the file on <paramref name="device"/>; <paramref name="nhwc"/>: stored as [O, kh, kw, I], returned as the
     /// logical [O, I, kh, kw] with those (channels-last) strides.</summary>
-    private static unsafe Tensor ReadTensor(BinaryReader reader, bool nhwc, Device device, List<Tensor> created)
+    private static Tensor ReadTensor(BinaryReader reader, bool nhwc, Tensor file, Device device, List<Tensor> created)
     {
         int rank = reader.ReadInt32();
         if (rank is < 1 or > 4 || (nhwc && rank != 4)) throw new InvalidDataException($"a folded tensor of rank {rank}");
         var shape = new long[rank];
         for (int i = 0; i < rank; i++) shape[i] = reader.ReadInt64();
         var stream = reader.BaseStream;
-        if (shape.Any(d => d is < 1 or > 1 << 16) || shape.Aggregate(1L, (a, d) => a * d) * sizeof(float) > stream.Length - stream.Position)
+        stream.Position = (stream.Position + sizeof(float) - 1) / sizeof(float) * sizeof(float);
+        long start = stream.Position / sizeof(float), count = shape.Aggregate(1L, (a, d) => a * d);
+        if (shape.Any(d => d is < 1 or > 1 << 16) || start + count > file.shape[0])
             throw new InvalidDataException($"a folded tensor of shape [{string.Join(", ", shape)}] in what remains of the file");
-        var stored = empty(shape, ScalarType.Float32);
-        try
-        {
-            stream.ReadExactly(new Span<byte>(Matching.TensorMemory.Floats(stored), checked((int)(stored.numel() * sizeof(float)))));
-            var result = nhwc ? stored.permute(0, 3, 1, 2) : stored;   // a view: disposing the stored handle leaves its memory to it
-            if (device.type != TorchSharp.DeviceType.CPU)
-            {
-                var moved = result.to(device);
-                if (!ReferenceEquals(result, stored)) result.Dispose();
-                result = moved;
-            }
-            if (!ReferenceEquals(result, stored)) stored.Dispose();
-            created.Add(result);
-            return result;
-        }
-        catch
-        {
-            stored.Dispose();
-            throw;
-        }
+        stream.Position += count * sizeof(float);
+        using var scope = NewDisposeScope();
+        var stored = file.narrow(0, start, count).view(shape);
+        var result = nhwc ? stored.permute(0, 3, 1, 2) : stored;
+        if (device.type != TorchSharp.DeviceType.CPU) result = result.to(device);
+        created.Add(result.MoveToOuterDisposeScope());
+        return result;
     }
 
     public void Dispose()
@@ -108,13 +98,13 @@ internal sealed record FoldedBlock(FoldedConv First, FoldedConv Second, FoldedCo
         foreach (var conv in new[] { First, Second, Third, Shortcut }) conv?.Write(writer, channelsLast);
     }
 
-    public static FoldedBlock Read(BinaryReader reader, bool channelsLast, Device device, List<Tensor> created)
+    public static FoldedBlock Read(BinaryReader reader, bool channelsLast, Tensor file, Device device, List<Tensor> created)
     {
         bool hasThird = reader.ReadBoolean(), hasShortcut = reader.ReadBoolean();
-        var first = FoldedConv.Read(reader, channelsLast, device, created);
-        var second = FoldedConv.Read(reader, channelsLast, device, created);
-        return new FoldedBlock(first, second, hasThird ? FoldedConv.Read(reader, channelsLast, device, created) : null,
-            hasShortcut ? FoldedConv.Read(reader, channelsLast, device, created) : null);
+        var first = FoldedConv.Read(reader, channelsLast, file, device, created);
+        var second = FoldedConv.Read(reader, channelsLast, file, device, created);
+        return new FoldedBlock(first, second, hasThird ? FoldedConv.Read(reader, channelsLast, file, device, created) : null,
+            hasShortcut ? FoldedConv.Read(reader, channelsLast, file, device, created) : null);
     }
 
     public Tensor Apply(Tensor x)
@@ -160,8 +150,9 @@ internal sealed class FoldedResNet : IDisposable
     }
 
     /// <summary>
-    /// Saves this form as it is in memory (geometry, then each tensor's bytes), so that <see cref="Read"/> builds it
-    /// without the module form, its random initialisation or the folding: most of a cold start's backbone time.
+    /// Saves this form as it is in memory (geometry, then each tensor's bytes at a whole-float offset), so that
+    /// <see cref="Read"/> builds it without the module form, its random initialisation or the folding: most of a cold
+    /// start's backbone time.
     /// </summary>
     public void Write(Stream stream)
     {
@@ -173,21 +164,26 @@ internal sealed class FoldedResNet : IDisposable
         foreach (var block in _blocks) block.Write(writer, _channelsLast);
     }
 
-    /// <summary>Reads what <see cref="Write"/> wrote onto <paramref name="device"/>; <see cref="InvalidDataException"/> or
-    /// <see cref="EndOfStreamException"/> for anything else.</summary>
-    public static FoldedResNet Read(Stream stream, Device device)
+    /// <summary>
+    /// Reads the file <see cref="Write"/> wrote, onto <paramref name="device"/>: on the CPU the tensors are views of the
+    /// file mapped into memory (copy-on-write, pages read on first use), so nothing is copied or zeroed beforehand.
+    /// <see cref="InvalidDataException"/> or <see cref="EndOfStreamException"/> for anything else.
+    /// </summary>
+    public static FoldedResNet Read(string path, Device device)
     {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 4096);
         using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
         if (reader.ReadString() != Magic) throw new InvalidDataException("not a folded ResNet");
+        using var file = from_file(path, shared: false, size: stream.Length / sizeof(float), dtype: ScalarType.Float32);
         var created = new List<Tensor>();
         try
         {
             bool channelsLast = reader.ReadBoolean();
-            var stem = FoldedConv.Read(reader, channelsLast, device, created);
+            var stem = FoldedConv.Read(reader, channelsLast, file, device, created);
             int count = reader.ReadInt32();
             if (count is < 1 or > 1000) throw new InvalidDataException($"a folded ResNet of {count} blocks");
             var blocks = new FoldedBlock[count];
-            for (int i = 0; i < count; i++) blocks[i] = FoldedBlock.Read(reader, channelsLast, device, created);
+            for (int i = 0; i < count; i++) blocks[i] = FoldedBlock.Read(reader, channelsLast, file, device, created);
             if (stream.Position != stream.Length) throw new InvalidDataException("data after the last block");
             return new FoldedResNet(stem, blocks, channelsLast);
         }
@@ -198,7 +194,7 @@ internal sealed class FoldedResNet : IDisposable
         }
     }
 
-    private const string Magic = "hpf folded resnet 1";
+    private const string Magic = "hpf folded resnet 2";
 
     /// <summary>The same logical [B, C, H, W] tensor with NHWC strides (libtorch's channels_last memory format).</summary>
     internal static Tensor ToChannelsLast(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);

@@ -14,7 +14,7 @@ internal static class WeightCache
 {
     // In the file name: raise it whenever the import, the folding or FoldedResNet's file layout changes, so that no
     // process reads an entry another version wrote.
-    private const int FormatVersion = 2;
+    private const int FormatVersion = 3;
 
     /// <summary>The cache folder in use, or null when caching is off or no location is known.</summary>
     public static string? Folder
@@ -48,8 +48,7 @@ internal static class WeightCache
         if (cached is null || !File.Exists(cached)) return null;
         try
         {
-            using var file = new FileStream(cached, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-            return FoldedResNet.Read(file, device);
+            return FoldedResNet.Read(cached, device);
         }
         catch (Exception)
         {
