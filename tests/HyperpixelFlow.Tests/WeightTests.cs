@@ -101,12 +101,19 @@ public class WeightCacheTests
         using var imported = Backbones.BackboneRegistry.ImportBundled(spec, onnx);
         using var folded = imported.Fold();
 
-        string folder = TestFolders.Create("cache"), cached = Path.Combine(folder, "entry.bin");
+        string folder = TestFolders.Create("cache"), cached = Backbones.WeightCache.PathFor(onnx, spec.Name, folder)!;
+        // Left by earlier versions and by another copy of the weights: the first goes when an entry is saved.
+        string olderVersion = Path.Combine(folder, $"{spec.Name}-v1-{new FileInfo(onnx).Length}-5.bin");
+        string otherCopy = Path.Combine(folder, Path.GetFileName(cached).Replace($"-{new FileInfo(onnx).LastWriteTimeUtc.Ticks}.bin", "-7.bin"));
+        File.WriteAllBytes(olderVersion, [1]);
+        File.WriteAllBytes(otherCopy, [2]);
         Assert.Null(Backbones.WeightCache.TryLoad(cached, CPU));   // nothing there yet
         File.WriteAllBytes(cached, [1, 2, 3]);
         Assert.Null(Backbones.WeightCache.TryLoad(cached, CPU));   // damaged: refused, the caller imports
         Backbones.WeightCache.Save(folded, cached);
         Assert.Empty(Directory.GetFiles(folder, "*.tmp"));
+        Assert.False(File.Exists(olderVersion));
+        Assert.True(File.Exists(otherCopy));
         using (var fromCache = Backbones.WeightCache.TryLoad(cached, CPU))
         {
             Assert.NotNull(fromCache);

@@ -56,16 +56,27 @@ internal static class WeightCache
         }
     }
 
-    /// <summary>Saves the folded network (to a temporary file moved into place, so a reader never sees half a file); a failure to write only costs the next start its speed.</summary>
+    /// <summary>
+    /// Saves the folded network (to a temporary file moved into place, so a reader never sees half a file) and removes
+    /// the same backbone's entries of other format versions, which no version of this program reads again; a failure to
+    /// write only costs the next start its speed.
+    /// </summary>
     public static void Save(FoldedResNet network, string? cached)
     {
         if (cached is null) return;
         string temporary = $"{cached}.{Environment.ProcessId}.tmp";
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
+            string folder = Path.GetDirectoryName(cached)!;
+            Directory.CreateDirectory(folder);
             using (var file = File.Create(temporary)) network.Write(file);
             File.Move(temporary, cached, overwrite: true);
+            string name = Path.GetFileName(cached), versionTag = $"-v{FormatVersion}-";
+            int tagAt = name.IndexOf(versionTag, StringComparison.Ordinal);
+            if (tagAt > 0)
+                foreach (var old in Directory.EnumerateFiles(folder, $"{name[..tagAt]}-v*-*.bin")
+                             .Where(f => !Path.GetFileName(f).Contains(versionTag, StringComparison.Ordinal)))
+                    File.Delete(old);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
