@@ -69,7 +69,7 @@ internal sealed class FoldedConv : IDisposable
         for (int i = 0; i < rank; i++) shape[i] = reader.ReadInt64();
         var stream = reader.BaseStream;
         stream.Position = (stream.Position + sizeof(float) - 1) / sizeof(float) * sizeof(float);
-        long start = stream.Position / sizeof(float), count = shape.Aggregate(1L, (a, d) => a * d);
+        long start = stream.Position / sizeof(float), count = shape.Aggregate(1L, (a, d) => checked(a * d));
         if (shape.Any(d => d is < 1 or > 1 << 16) || start + count > file.shape[0])
             throw new InvalidDataException($"a folded tensor of shape [{string.Join(", ", shape)}] in what remains of the file");
         stream.Position += count * sizeof(float);
