@@ -71,6 +71,7 @@ public sealed class HyperpixelMatcher : IDisposable
     private static FeatureExtractor CreateBackbone(HyperpixelFlowOptions options)
     {
         options.Validate();
+        Matching.KernelPrecompilation.StartOnce();
         return BackboneRegistry.Create(options.Hyperpixels.Backbone, options.Hyperpixels.WeightsPath, options.Runtime.Device);
     }
 

@@ -26,6 +26,20 @@ public class MatchingTests
     private static Tensor Smooth(Generator g, long c, long h, long w) => randn([c, h, w], generator: g).cumsum(1).cumsum(2).div(4);
 
     [Fact]
+    public void Kernel_precompilation_covers_the_aggressively_optimised_kernels_and_only_them()
+    {
+        var kernels = typeof(FusedHoughKernel).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(System.Reflection.BindingFlags.DeclaredOnly | System.Reflection.BindingFlags.Instance |
+                System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic))
+            .Where(m => (m.MethodImplementationFlags & System.Reflection.MethodImplAttributes.AggressiveOptimization) != 0)
+            .ToList();
+        Assert.Contains(kernels, m => m.DeclaringType == typeof(PackedGemm));
+        Assert.Contains(kernels, m => m.DeclaringType == typeof(OptimalTransportWeighting));
+        Assert.Contains(kernels, m => m.DeclaringType!.DeclaringType == typeof(FusedHoughKernel));   // the parallel loops' bodies
+        Assert.Equal(kernels.Count, KernelPrecompilation.Run());
+    }
+
+    [Fact]
     public void Gaussian_is_normalised_symmetric_and_peaked()
     {
         using var g = RegularizedHoughMatching.GaussianKernel(7);
