@@ -85,12 +85,17 @@ public class CliTests
     }
 
     [Fact]
-    public void Match_traces_its_phases_in_order_and_its_piped_output_is_whole()
+    public void Match_traces_its_phases_in_order_its_piped_output_is_whole_and_it_leaves_no_runtime_files()
     {
         var (s, t, dir) = Demo.Value;
         long launch = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100;
+        string temporary = Directory.CreateDirectory(Path.Combine(dir, "tmp")).FullName;
         var run = Processes.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "hpf.dll"), "match", s, t, "--points", "40,30", "--out", Path.Combine(dir, "traced")],
-            environment: new Dictionary<string, string> { ["HPF_STARTUP_TRACE"] = launch.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            environment: new Dictionary<string, string>
+            {
+                ["HPF_STARTUP_TRACE"] = launch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["TMPDIR"] = temporary,
+            });
         Assert.True(run.ExitCode == 0, run.Stderr);
         var marks = run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^startup: ([0-9.]+) ms (.+) \(compiled [0-9]+ methods in [0-9]+ ms\)$"))
@@ -99,9 +104,11 @@ public class CliTests
         Assert.Equal(["parsed", "decoded", "matcher ready", "matched", "written", "printed"], marks.Select(m => m.Phase));
         Assert.Equal(marks.Select(m => m.Ms).Order(), marks.Select(m => m.Ms));
         Assert.InRange(marks[0].Ms, 0, 60_000);
-        // The process ends at once after the command (no native teardown): whatever it printed has still arrived.
+        // The process ends at once after the command (no native teardown): whatever it printed has still arrived, and the
+        // runtime's debugger pipes and diagnostic socket are gone from the temporary folder as after a normal exit.
         Assert.Contains("matched 1 point,", run.Stdout);
         Assert.Contains("total", run.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^2]);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temporary));
 
         var untraced = Hpf("match", s, t, "--points", "40,30", "--out", Path.Combine(dir, "untraced"));
         Assert.True(untraced.ExitCode == 0, untraced.Stderr);
