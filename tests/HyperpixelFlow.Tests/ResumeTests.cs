@@ -80,6 +80,8 @@ public class ResumeTests
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hpf.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
+        // A killed process cannot remove its runtime's debugger pipes and diagnostic socket: they go to the test's folder.
+        info.Environment["TMPDIR"] = Path.GetDirectoryName(Path.GetFullPath(results))!;
         using (var process = Process.Start(info)!)
         {
             _ = process.StandardOutput.ReadToEndAsync();

@@ -18,8 +18,10 @@ public sealed class HpfServer : IDisposable
 
     public HpfServer()
     {
+        Dir = TestFolders.Create("web");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "hpf.dll"), "serve", "--port", "0", "--host", "127.0.0.1" }) info.ArgumentList.Add(a);
+        info.Environment["TMPDIR"] = Dir;   // the server is killed at the end: its runtime's pipes and socket go with the folder
         _process = Process.Start(info)!;
         var line = _process.StandardOutput.ReadLineAsync();
         if (!line.Wait(TimeSpan.FromSeconds(120)) || line.Result is null)
@@ -31,7 +33,6 @@ public sealed class HpfServer : IDisposable
         Assert.StartsWith("http://127.0.0.1:", address);
         Address = address;
         Client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(2) };
-        Dir = TestFolders.Create("web");
         var pair = SyntheticPairs.Create();
         (SourcePath, TargetPath) = (Path.Combine(Dir, "source.png"), Path.Combine(Dir, "target.png"));
         using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, SourcePath);
