@@ -56,17 +56,7 @@ public static class BackboneRegistry
         if (weightsPath is null)
             throw new HyperpixelFlowException(
                 $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
-        var network = new ResNet(spec.Architecture);
-        try
-        {
-            WeightFiles.LoadInto(network, weightsPath);
-            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, torchDevice, spec.LayersByMatching);
-        }
-        catch
-        {
-            network.Dispose();
-            throw;
-        }
+        return FromNetwork(spec, LoadNetwork(spec, network => WeightFiles.LoadInto(network, weightsPath)), torchDevice);
     }
 
     /// <summary>Where the bundled ONNX file is copied by the build (next to the library).</summary>
@@ -83,12 +73,32 @@ public static class BackboneRegistry
         if (WeightCache.TryLoad(cached, device) is { } inference)
             return new Backbone(spec.Name, spec.Architecture, inference, () => ImportBundled(spec, path), spec.Preprocessing, spec.DefaultLayers,
                 device, spec.LayersByMatching);
-        var network = ImportBundled(spec, path);
+        var backbone = FromNetwork(spec, ImportBundled(spec, path), device);
+        try { WeightCache.Save(backbone.Inference, cached); }
+        catch
+        {
+            backbone.Dispose();
+            throw;
+        }
+        return backbone;
+    }
+
+    /// <summary>The bundled ONNX weights in module form.</summary>
+    internal static ResNet ImportBundled(BackboneSpec spec, string path) => LoadNetwork(spec, network =>
+    {
+        var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
+        try { StateDict.Load(network, weights, path); }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+    });
+
+    /// <summary>A new network of the spec's shape with weights put in by <paramref name="load"/> (disposed if that fails).</summary>
+    private static ResNet LoadNetwork(BackboneSpec spec, Action<ResNet> load)
+    {
+        var network = new ResNet(spec.Architecture);
         try
         {
-            var backbone = new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, device, spec.LayersByMatching);
-            WeightCache.Save(backbone.Inference, cached);
-            return backbone;
+            load(network);
+            return network;
         }
         catch
         {
@@ -97,16 +107,12 @@ public static class BackboneRegistry
         }
     }
 
-    /// <summary>The bundled ONNX weights in module form.</summary>
-    internal static ResNet ImportBundled(BackboneSpec spec, string path)
+    /// <summary>The backbone of a weights-loaded network, which it owns from here on (disposed if the backbone cannot be made).</summary>
+    private static Backbone FromNetwork(BackboneSpec spec, ResNet network, Device device)
     {
-        var network = new ResNet(spec.Architecture);
         try
         {
-            var weights = CntkResNetImporter.ToStateDict(OnnxModel.Load(path), spec.Architecture, path);
-            try { StateDict.Load(network, weights, path); }
-            finally { foreach (var t in weights.Values) t.Dispose(); }
-            return network;
+            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, device, spec.LayersByMatching);
         }
         catch
         {
