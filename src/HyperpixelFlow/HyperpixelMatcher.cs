@@ -58,7 +58,7 @@ public sealed class HyperpixelMatcher : IDisposable
         _ownsBackbone = ownsBackbone;
         try
         {
-            Layers = backbone.ValidateLayers(options.Hyperpixels.Layers ?? backbone.DefaultLayersFor(options.Matching.Name));
+            Layers = backbone.LayersFor(options);
             _matching = MatchingRegistry.Create(options);
         }
         catch

@@ -50,7 +50,7 @@ internal sealed class MatchService : IDisposable
         defaults.Validate();
         Defaults = defaults;
         _backbone = BackboneRegistry.Create(defaults.Hyperpixels.Backbone, defaults.Hyperpixels.WeightsPath, defaults.Runtime.Device);
-        DefaultLayers = _backbone.ValidateLayers(defaults.Hyperpixels.Layers ?? _backbone.DefaultLayersFor(defaults.Matching.Name));
+        DefaultLayers = _backbone.LayersFor(defaults);
     }
 
     /// <summary>The options the server was started with: requests change only the method settings the page offers.</summary>
@@ -131,7 +131,7 @@ internal sealed class MatchService : IDisposable
 
     private (HyperpixelMatcher Matcher, string Key) Matcher(HyperpixelFlowOptions options)
     {
-        var layers = _backbone.ValidateLayers(options.Hyperpixels.Layers ?? _backbone.DefaultLayersFor(options.Matching.Name));
+        var layers = _backbone.LayersFor(options);
         string key = Key(options, layers);
         return (_matchers.GetOrAdd(key, _ => new HyperpixelMatcher(_backbone, options)), key);
     }

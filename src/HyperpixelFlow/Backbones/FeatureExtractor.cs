@@ -46,6 +46,10 @@ public abstract class FeatureExtractor : IDisposable
     /// <summary>The default layers for a matching step: those searched for it, else <see cref="DefaultLayers"/>.</summary>
     public IReadOnlyList<int> DefaultLayersFor(string matching) => _layersByMatching.GetValueOrDefault(matching) ?? DefaultLayers;
 
+    /// <summary>The validated layers a set of options selects: its own, else the default for its matching step.</summary>
+    internal IReadOnlyList<int> LayersFor(HyperpixelFlowOptions options) =>
+        ValidateLayers(options.Hyperpixels.Layers ?? DefaultLayersFor(options.Matching.Name));
+
     /// <summary>Sorted, distinct, in-range layer ids; a clear error for anything else.</summary>
     public IReadOnlyList<int> ValidateLayers(IReadOnlyList<int>? layers)
     {
