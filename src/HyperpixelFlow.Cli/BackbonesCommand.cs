@@ -16,7 +16,7 @@ internal static class BackbonesCommand
             {
                 var table = new Table().Title($"[bold]{spec.Name}[/]: {Markup.Escape(spec.Description)}")
                     .AddColumns("id", "source", "jump", "receptive field");
-                var candidates = Backbone.ComputeCandidateGeometry(spec.Architecture);
+                var candidates = ResNetBackbone.ComputeCandidateGeometry(spec.Architecture);
                 for (int id = 0; id < candidates.Count; id++)
                     table.AddRow(id.ToString(), id == 0 ? "stem max-pool" : BlockName(spec.Architecture, id),
                         candidates[id].Jump.ToString(), candidates[id].ReceptiveField.ToString());

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using HyperpixelFlow.Evaluation;
 using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;

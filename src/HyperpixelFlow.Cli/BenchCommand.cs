@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
+using HyperpixelFlow.Reference;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
 using HyperpixelFlow.Imaging;

@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using HyperpixelFlow.Cli.Web;
-using HyperpixelFlow.Evaluation;
 using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;

@@ -1,12 +1,11 @@
 using System.CommandLine;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Cli;
 
 /// <summary>Options that pick a benchmark split and its PCK threshold, shared by evaluate and beamsearch.</summary>
 internal sealed class DatasetOptions(string defaultSplit)
 {
-    public Option<string> Dataset { get; } = new("--dataset") { Description = string.Join(", ", Datasets.Names), Required = true };
+    public Option<string> Dataset { get; } = new("--dataset") { Description = string.Join(", ", DatasetRegistry.Names), Required = true };
     public Option<string> Datapath { get; } = new("--datapath") { Description = "dataset root folder", Required = true };
     public Option<string> Split { get; } = new("--split") { Description = "split name", DefaultValueFactory = _ => defaultSplit };
     public Option<string> Threshold { get; } = new("--thres") { Description = "auto, img, bbox or kps (auto = the benchmark's convention)", DefaultValueFactory = _ => "auto" };
@@ -17,7 +16,7 @@ internal sealed class DatasetOptions(string defaultSplit)
     }
 
     public BenchmarkDataset Load(ParseResult result) =>
-        Datasets.Load(result.GetValue(Dataset)!, result.GetValue(Datapath)!, result.GetValue(Split)!);
+        DatasetRegistry.Load(result.GetValue(Dataset)!, result.GetValue(Datapath)!, result.GetValue(Split)!);
 
     public PckThreshold ParseThreshold(ParseResult result) => result.GetValue(Threshold)!.ToLowerInvariant() switch
     {
@@ -30,5 +29,5 @@ internal sealed class DatasetOptions(string defaultSplit)
 
     /// <summary>Matcher options; margin pruning follows the benchmark's record unless given (off on Caltech-101, as in the paper's code).</summary>
     public static HyperpixelFlowOptions MatcherOptions(CommonOptions common, ParseResult result, BenchmarkDataset data) =>
-        common.Parse(result, defaultPruning: Datasets.Get(data.Name).DefaultMarginPruning);
+        common.Parse(result, defaultPruning: DatasetRegistry.Get(data.Name).DefaultMarginPruning);
 }

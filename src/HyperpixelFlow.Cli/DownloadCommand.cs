@@ -1,5 +1,4 @@
 using System.CommandLine;
-using HyperpixelFlow.Evaluation;
 using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;
@@ -9,7 +8,7 @@ internal static class DownloadCommand
 {
     public static Command Create()
     {
-        var name = new Argument<string>("name") { Description = string.Join(", ", Datasets.Names) };
+        var name = new Argument<string>("name") { Description = string.Join(", ", DatasetRegistry.Names) };
         var to = new Option<string>("--to") { Description = "destination folder", DefaultValueFactory = _ => "datasets" };
         var url = new Option<string?>("--url") { Description = "download from this address (a mirror) instead of the published one" };
         var sha256 = new Option<string?>("--sha256") { Description = "expected SHA-256 of the archive" };

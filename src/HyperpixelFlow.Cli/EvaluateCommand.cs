@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
 using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;
@@ -55,7 +54,7 @@ internal static class EvaluateCommand
         try
         {
             summary = Progress.Run($"{data.Name} {data.Split}{(shard.Count > 1 ? $" shard {shard}" : "")}", "pairs",
-                report => evaluator.Run(data, alphas, threshold, resultsPath, limit, restart, report, cancel.Token, shard));
+                report => evaluator.Run(data, alphas, threshold, resultsPath, limit, restart, report, shard, cancel.Token));
         }
         finally { Console.CancelKeyPress -= onCancel; }
         Report(summary);

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using HyperpixelFlow.Batch;
-using HyperpixelFlow.Evaluation;
 using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;

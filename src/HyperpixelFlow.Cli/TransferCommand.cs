@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using HyperpixelFlow.Batch;
-using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Flow;
 using Spectre.Console;
 

@@ -256,7 +256,7 @@ public sealed record RuntimeOptions
 }
 
 /// <summary>Image size limits shared by the loader and the options.</summary>
-public static class ImageLimits
+internal static class ImageLimits
 {
     /// <summary>Smallest accepted side: below it the deepest layers have no spatial extent left.</summary>
     public const int MinSide = 32;

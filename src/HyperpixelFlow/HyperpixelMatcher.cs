@@ -33,8 +33,8 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>The settings in use.</summary>
     public HyperpixelFlowOptions Options { get; }
-    /// <summary>The network that gives features (created by name through <see cref="BackboneRegistry"/>, or any <see cref="FeatureExtractor"/>).</summary>
-    public FeatureExtractor Backbone { get; }
+    /// <summary>The network that gives features (created by name through <see cref="BackboneRegistry"/>, or any <see cref="Backbone"/>).</summary>
+    public Backbone Backbone { get; }
     /// <summary>The validated hyperpixel layer ids in use (ascending).</summary>
     public IReadOnlyList<int> Layers { get; }
 
@@ -45,11 +45,11 @@ public sealed class HyperpixelMatcher : IDisposable
     }
 
     /// <summary>Uses an existing backbone (not disposed with the matcher) with other options, e.g. other layers.</summary>
-    public HyperpixelMatcher(FeatureExtractor backbone, HyperpixelFlowOptions options) : this(backbone, options, ownsBackbone: false)
+    public HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options) : this(backbone, options, ownsBackbone: false)
     {
     }
 
-    private HyperpixelMatcher(FeatureExtractor backbone, HyperpixelFlowOptions options, bool ownsBackbone)
+    private HyperpixelMatcher(Backbone backbone, HyperpixelFlowOptions options, bool ownsBackbone)
     {
         options.Validate();
         if (options.Runtime.Threads > 0) torch.set_num_threads(options.Runtime.Threads);
@@ -68,10 +68,10 @@ public sealed class HyperpixelMatcher : IDisposable
         }
     }
 
-    private static FeatureExtractor CreateBackbone(HyperpixelFlowOptions options)
+    private static Backbone CreateBackbone(HyperpixelFlowOptions options)
     {
         options.Validate();
-        Matching.KernelPrecompilation.StartOnce();
+        Kernels.KernelPrecompilation.StartOnce();
         return BackboneRegistry.Create(options.Hyperpixels.Backbone, options.Hyperpixels.WeightsPath, options.Runtime.Device);
     }
 
@@ -140,7 +140,7 @@ public sealed class HyperpixelMatcher : IDisposable
     /// The whole confidence matrix of two described images' primary views, for inspection: how strongly every target
     /// hyperpixel answers each source one (<see cref="ConfidenceMatrix.Row"/>). Costs about one more matching.
     /// </summary>
-    public ConfidenceMatrix Confidence(ImageDescription source, ImageDescription target)
+    internal ConfidenceMatrix Confidence(ImageDescription source, ImageDescription target)
     {
         var (s, t) = (source.Primary, target.Primary);
         using var values = _matching.Confidence(s.AsSource!, t.AsTarget);
@@ -199,16 +199,16 @@ public sealed class HyperpixelMatcher : IDisposable
         new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
 
     /// <summary>Resize to the working side (max side, enlarging when <see cref="ImageOptions.Upscale"/>) and move to the backbone's device.</summary>
-    public PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);
+    internal PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);
 
     /// <summary>Backbone features of the given (validated) layers.</summary>
-    public Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);
+    internal Tensor[] ExtractFeatures(PreparedImage image, IReadOnlyList<int> layers) => Backbone.Extract(image.Rgb, layers);
 
     /// <summary>
     /// Hyperpixels from layer features (in the order of <paramref name="layers"/>) for one side of a pair: the two
     /// sides' grids differ when <see cref="HyperpixelOptions.TargetStride"/> is set.
     /// </summary>
-    public HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image, PairSide side) =>
+    internal HyperpixelSet BuildHyperpixels(IReadOnlyList<Tensor> features, IReadOnlyList<int> layers, PreparedImage image, PairSide side) =>
         HyperpixelBuilder.Build(features, layers, Backbone, image.Width, image.Height, Options.Hyperpixels.MarginPruning,
             side == PairSide.Source ? Options.Hyperpixels.Stride : Options.Hyperpixels.EffectiveTargetStride);
 

@@ -6,7 +6,7 @@ namespace HyperpixelFlow;
 /// The hyperpixels of one image at one working resolution, possibly mirrored: what the matching step consumes.
 /// <see cref="Scale"/> maps original pixels to this view's (unmirrored) resized pixels.
 /// </summary>
-public sealed class ImageView(double testScale, bool flipped, float scale, int width, int height, HyperpixelSet? asSource, HyperpixelSet asTarget)
+internal sealed class ImageView(double testScale, bool flipped, float scale, int width, int height, HyperpixelSet? asSource, HyperpixelSet asTarget)
     : IDisposable
 {
     /// <summary>The test-time scale (a multiple of the max side) this view was made at; 1 for the primary one.</summary>
@@ -37,16 +37,19 @@ public sealed class ImageView(double testScale, bool flipped, float scale, int w
 /// test-time scale, plus a mirrored target view of each when the target flip is on. Views[0] is the primary one
 /// (first scale, not mirrored), the frame in which the evaluator measures.
 /// </summary>
-public sealed class ImageDescription(IReadOnlyList<ImageView> views, int originalWidth, int originalHeight) : IDisposable
+public sealed class ImageDescription : IDisposable
 {
+    internal ImageDescription(IReadOnlyList<ImageView> views, int originalWidth, int originalHeight) =>
+        (Views, OriginalWidth, OriginalHeight) = (views, originalWidth, originalHeight);
+
     /// <summary>The views, primary first.</summary>
-    public IReadOnlyList<ImageView> Views { get; } = views;
+    internal IReadOnlyList<ImageView> Views { get; }
     /// <summary>The first scale, not mirrored.</summary>
-    public ImageView Primary => Views[0];
+    internal ImageView Primary => Views[0];
     /// <summary>Width of the original image.</summary>
-    public int OriginalWidth { get; } = originalWidth;
+    public int OriginalWidth { get; }
     /// <summary>Height of the original image.</summary>
-    public int OriginalHeight { get; } = originalHeight;
+    public int OriginalHeight { get; }
 
     /// <summary>Releases every view.</summary>
     public void Dispose()

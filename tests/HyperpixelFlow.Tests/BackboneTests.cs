@@ -22,7 +22,7 @@ public class BackboneTests
         var ids = Enumerable.Range(0, spec.Architecture.CandidateCount).ToList();
         using var input = randn(1, 3, 225, 300);
         var features = network.ExtractCandidates(input, ids);
-        var geometry = Backbone.ComputeCandidateGeometry(spec.Architecture);
+        var geometry = ResNetBackbone.ComputeCandidateGeometry(spec.Architecture);
         for (int id = 0; id < ids.Count; id++)
         {
             int stage = id == 0 ? -1 : network.StageOf(id);

@@ -1,8 +1,8 @@
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 
+[Trait("Category", TestCategory.Data)]
 public class BeamSearchTests
 {
     [SkippableFact]
@@ -36,6 +36,7 @@ public class BeamSearchTests
     }
 }
 
+[Trait("Category", TestCategory.Data)]
 public class BeamSearchRefusalTests
 {
     [SkippableFact]
@@ -56,6 +57,7 @@ public class BeamSearchRefusalTests
     }
 }
 
+[Trait("Category", TestCategory.Data)]
 public class KnobSearchTests
 {
     [SkippableFact]

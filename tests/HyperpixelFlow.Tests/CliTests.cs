@@ -6,6 +6,7 @@ using HyperpixelFlow.Visualization;
 namespace HyperpixelFlow.Tests;
 
 /// <summary>Runs the real <c>hpf</c> program (copied beside the tests) as a user would.</summary>
+[Trait("Category", TestCategory.System)]
 public class CliTests
 {
     internal static (int ExitCode, string Stdout, string Stderr) Hpf(params string[] args) =>

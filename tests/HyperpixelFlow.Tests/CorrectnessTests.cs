@@ -1,5 +1,6 @@
+using HyperpixelFlow.Reference;
+using HyperpixelFlow.Kernels;
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
 using HyperpixelFlow.Imaging;

@@ -1,4 +1,3 @@
-using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
 
@@ -68,7 +67,7 @@ public class DatasetTests
     [Fact]
     public void Pf_pascal_keeps_keypoints_visible_in_both_images()
     {
-        var data = Datasets.Load("pfpascal", PfPascalFixture());
+        var data = DatasetRegistry.Load("pfpascal", PfPascalFixture());
         var pair = Assert.Single(data.Pairs);
         Assert.Equal("cat", pair.Category);
         Assert.Equal(new[] { (10.0, 11.0) }, pair.SourcePoints.Select(p => (p.X, p.Y)));
@@ -106,6 +105,7 @@ public class DatasetTests
         Assert.Contains("'x'", w.Message);
     }
 
+    [Trait("Category", TestCategory.Data)]
     [SkippableFact]
     public void Pf_willow_reads_the_real_benchmark()
     {
@@ -118,10 +118,11 @@ public class DatasetTests
         Assert.True(File.Exists(data.Pairs[0].SourceImage));
     }
 
+    [Trait("Category", TestCategory.Data)]
     [SkippableFact]
     public void Spair_reads_the_real_sample_with_difficulty_labels()
     {
-        var data = Datasets.Load("spair", SharedData.SpairSample);
+        var data = DatasetRegistry.Load("spair", SharedData.SpairSample);
         Assert.Equal(2, data.Pairs.Count);
         var pair = data.Pairs.Single(p => p.Id.StartsWith("000271"));
         Assert.Equal("aeroplane", pair.Category);
@@ -157,7 +158,7 @@ public class DatasetTests
             "source_image,target_image,class,XA,YA,XB,YB\n" +
             "Caltech101/101_ObjectCategories/Faces/image_0001.jpg,Caltech101/101_ObjectCategories/Faces/image_0002.jpg,1," +
             "\"10,50,50,10\",\"10,10,40,40\",\"12,52,52,12\",\"8,8,38,38\"\n");
-        var data = Datasets.Load("caltech", root);
+        var data = DatasetRegistry.Load("caltech", root);
         var pair = Assert.Single(data.Pairs);
         Assert.Equal("Faces", pair.Category);
         Assert.Equal(4, pair.SourceMask!.Vertices.Count);
@@ -198,14 +199,14 @@ public class DatasetRegistryTests
     [Fact]
     public void Every_benchmark_has_one_record_found_by_name_or_alias()
     {
-        Assert.Equal(["pfwillow", "pfpascal", "spair", "caltech"], Datasets.Names);
-        Assert.Same(PfWillowDataset.Spec, Datasets.Get("PF-WILLOW"));
-        Assert.Same(SpairDataset.Spec, Datasets.Get("spair_71k"));
-        Assert.Same(CaltechDataset.Spec, Datasets.Get("Caltech-101"));
+        Assert.Equal(["pfwillow", "pfpascal", "spair", "caltech"], DatasetRegistry.Names);
+        Assert.Same(PfWillowDataset.Spec, DatasetRegistry.Get("PF-WILLOW"));
+        Assert.Same(SpairDataset.Spec, DatasetRegistry.Get("spair_71k"));
+        Assert.Same(CaltechDataset.Spec, DatasetRegistry.Get("Caltech-101"));
         Assert.False(CaltechDataset.Spec.DefaultMarginPruning);                 // as in the paper's code
-        Assert.All(Datasets.All.Where(s => s.Name != "caltech"), s => Assert.True(s.DefaultMarginPruning));
+        Assert.All(DatasetRegistry.All.Where(s => s.Name != "caltech"), s => Assert.True(s.DefaultMarginPruning));
         Assert.Equal(PckThreshold.KeypointExtent, PfWillowDataset.Spec.DefaultThreshold);
-        Assert.Equal(Datasets.Names, DatasetDownloader.Known.Select(k => k.Name));
-        Assert.Contains("known: pfwillow, pfpascal, spair, caltech", Assert.Throws<HyperpixelFlowException>(() => Datasets.Get("imagenet")).Message);
+        Assert.Equal(DatasetRegistry.Names, DatasetDownloader.Known.Select(k => k.Name));
+        Assert.Contains("known: pfwillow, pfpascal, spair, caltech", Assert.Throws<HyperpixelFlowException>(() => DatasetRegistry.Get("imagenet")).Message);
     }
 }

@@ -11,6 +11,7 @@ namespace HyperpixelFlow.Tests;
 /// The cluster scripts of deploy/: the Slurm array for real on a single-node Slurm started here (Debian's slurm-wlm
 /// and munge), the Kubernetes manifests structurally (no cluster can run here).
 /// </summary>
+[Trait("Category", TestCategory.System)]
 public class DeployTests
 {
     private static string Deploy(params string[] parts) => Path.Combine([SharedData.RepoRoot, "deploy", .. parts]);

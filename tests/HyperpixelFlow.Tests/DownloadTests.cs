@@ -3,7 +3,6 @@ using System.IO.Compression;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 

@@ -39,7 +39,7 @@ public class GeometryTests
     [Fact]
     public void Candidate_table_of_the_default_backbone_matches_the_paper()
     {
-        var table = Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet18-cntk").Architecture);
+        var table = ResNetBackbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet18-cntk").Architecture);
         Assert.Equal(new[] { 4, 4, 4, 8, 8, 16, 16, 32, 32, 32 }, table.Select(c => c.Jump));
         Assert.Equal(new[] { 11, 27, 43, 67, 99, 147, 211, 307, 435, 563 }, table.Select(c => c.ReceptiveField));
     }
@@ -49,23 +49,23 @@ public class GeometryTests
     {
         foreach (var name in new[] { "resnet50", "resnet101", "fcn101" })
         {
-            var table = Backbone.ComputeCandidateGeometry(BackboneRegistry.Get(name).Architecture);
+            var table = ResNetBackbone.ComputeCandidateGeometry(BackboneRegistry.Get(name).Architecture);
             Assert.Equal(new[] { 4, 4, 4, 4, 8, 8, 8, 8, 16, 16 }.Take(name == "fcn101" ? 8 : 10), table.Take(name == "fcn101" ? 8 : 10).Select(c => c.Jump));
             Assert.Equal(new[] { 11, 19, 27, 35, 43, 59, 75, 91, 107, 139 }.Take(name == "fcn101" ? 8 : 10),
                 table.Take(name == "fcn101" ? 8 : 10).Select(c => c.ReceptiveField));
         }
         // stem + one id per bottleneck: R50 has 3+4+6+3 = 16 blocks (ids 0..16), R101 3+4+23+3 = 33 (ids 0..33)
-        Assert.Equal(17, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet50").Architecture).Count);
-        Assert.Equal(34, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet101").Architecture).Count);
+        Assert.Equal(17, ResNetBackbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet50").Architecture).Count);
+        Assert.Equal(34, ResNetBackbone.ComputeCandidateGeometry(BackboneRegistry.Get("resnet101").Architecture).Count);
         // FCN keeps stride 8 from stage 3 on (dilation instead of stride).
-        Assert.Equal(8, Backbone.ComputeCandidateGeometry(BackboneRegistry.Get("fcn101").Architecture)[^1].Jump);
+        Assert.Equal(8, ResNetBackbone.ComputeCandidateGeometry(BackboneRegistry.Get("fcn101").Architecture)[^1].Jump);
     }
 
     [Fact]
     public void A_coarser_hyperpixel_stride_samples_the_finer_layers_at_the_grid_cells()
     {
         var spec = BackboneRegistry.Get("resnet18-cntk");
-        using var backbone = new Backbone(spec.Name, new ResNet(spec.Architecture), spec.Preprocessing, spec.DefaultLayers, TorchSharp.torch.CPU);
+        using var backbone = new ResNetBackbone(spec.Name, new ResNet(spec.Architecture), spec.Preprocessing, spec.DefaultLayers, TorchSharp.torch.CPU);
         int[] layers = [2, 4, 5, 6, 7];
         using var scope = TorchSharp.torch.NewDisposeScope();
         var features = backbone.Extract(TorchSharp.torch.rand(1, 3, 225, 300), layers);   // maps 57x75, 29x38, 15x19 (x2), 8x10

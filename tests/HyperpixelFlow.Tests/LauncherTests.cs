@@ -6,6 +6,7 @@ namespace HyperpixelFlow.Tests;
 /// The <c>./hpf</c> launcher rebuilds (publishes) only when a real source is newer than the program. Run on a copy of the script
 /// in a scratch tree, with a stand-in <c>dotnet</c> on PATH that records how it was called.
 /// </summary>
+[Trait("Category", TestCategory.System)]
 public class LauncherTests
 {
     private static (string Root, string Calls) ScratchTree()

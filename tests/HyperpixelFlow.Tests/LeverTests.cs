@@ -1,3 +1,5 @@
+using HyperpixelFlow.Reference;
+using HyperpixelFlow.Kernels;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
 using HyperpixelFlow.Imaging;

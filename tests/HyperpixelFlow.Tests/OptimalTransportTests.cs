@@ -1,3 +1,5 @@
+using HyperpixelFlow.Reference;
+using HyperpixelFlow.Kernels;
 using HyperpixelFlow.Hyperpixels;
 using HyperpixelFlow.Matching;
 using static TorchSharp.torch;

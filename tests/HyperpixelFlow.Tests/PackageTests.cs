@@ -11,6 +11,7 @@ namespace HyperpixelFlow.Tests;
 /// references HyperpixelFlow from that feed only runs the README's C# example; the tool installed from the same feed
 /// runs <c>hpf match</c>. Both must give the points the repository's own hpf gives.
 /// </summary>
+[Trait("Category", TestCategory.System)]
 public class PackageTests
 {
     private static (int ExitCode, string Stdout, string Stderr) Dotnet(string workingDirectory, params string[] args) =>
@@ -44,12 +45,12 @@ public class PackageTests
         using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, source);
         using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, target);
 
-        // The two packable projects (what `dotnet pack HyperpixelFlow.slnx` packs), not the solution: that would also
+        // The three packable projects (what `dotnet pack HyperpixelFlow.slnx` packs), not the solution: that would also
         // rebuild this test project under the running test.
-        foreach (var project in new[] { "src/HyperpixelFlow/HyperpixelFlow.csproj", "src/HyperpixelFlow.Cli/HyperpixelFlow.Cli.csproj" })
+        foreach (var project in new[] { "src/HyperpixelFlow/HyperpixelFlow.csproj", "src/HyperpixelFlow.Evaluation/HyperpixelFlow.Evaluation.csproj", "src/HyperpixelFlow.Cli/HyperpixelFlow.Cli.csproj" })
             Ok(Dotnet(SharedData.RepoRoot, "pack", project, "-c", "Release", "-o", feed), "dotnet pack " + project);
         var packages = Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).Order().ToList();
-        Assert.Equal(["HyperpixelFlow.1.0.0.nupkg", "HyperpixelFlow.Cli.1.0.0.nupkg"], packages);
+        Assert.Equal(["HyperpixelFlow.1.0.0.nupkg", "HyperpixelFlow.Cli.1.0.0.nupkg", "HyperpixelFlow.Evaluation.1.0.0.nupkg"], packages);
 
         // Only the local feed as a source; every other package comes from the machine's NuGet cache, used in place
         // (a fallback folder), while HyperpixelFlow itself is extracted into a folder of the test's own.

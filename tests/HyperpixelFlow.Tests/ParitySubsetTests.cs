@@ -1,5 +1,6 @@
+using HyperpixelFlow.Reference;
+using HyperpixelFlow.Kernels;
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 
@@ -46,6 +47,7 @@ internal static class ParitySubset
 }
 
 /// <summary>Parity with the original implementation's outputs on the subset.</summary>
+[Trait("Category", TestCategory.Data)]
 public class ParitySubsetTests
 {
     [SkippableFact]
@@ -65,6 +67,7 @@ public class ParitySubsetTests
 }
 
 /// <summary>The paper code's pipeline in the library (what bench --baseline times) against the original code's outputs.</summary>
+[Trait("Category", TestCategory.Data)]
 public class PaperReferencePipelineTests
 {
     [SkippableFact]
@@ -79,7 +82,7 @@ public class PaperReferencePipelineTests
         {
             var pair = data.Pairs[index];
             var (s, t) = (Imaging.ImageLoader.Load(pair.SourceImage), Imaging.ImageLoader.Load(pair.TargetImage));
-            var predicted = HyperpixelFlow.Matching.PaperReferencePipeline.TransferResized(matcher, s, t, pair.SourcePoints);
+            var predicted = HyperpixelFlow.Reference.PaperReferencePipeline.TransferResized(matcher, s, t, pair.SourcePoints);
             using var ds = matcher.Describe(s);
             using var dt = matcher.Describe(t);
             var fused = Evaluator.PredictResized(matcher, ds, dt, pair.SourcePoints);

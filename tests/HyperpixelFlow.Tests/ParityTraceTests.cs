@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Tests;
 
 /// <summary>Step-by-step parity with the original implementation on PF-WILLOW pair 0 (reference/trace_pair0_*.json).</summary>
+[Trait("Category", TestCategory.Data)]
 public class ParityTraceTests
 {
     private static JsonElement Trace() =>

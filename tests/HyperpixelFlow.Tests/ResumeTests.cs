@@ -1,9 +1,9 @@
 using System.Diagnostics;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 
 /// <summary>An evaluation stopped midway (cancelled, or its process killed) resumes and ends with the same totals.</summary>
+[Trait("Category", TestCategory.System)]
 public class ResumeTests
 {
     private const int Pairs = 10;

@@ -1,10 +1,9 @@
 using System.Text.Json;
-using HyperpixelFlow.Batch;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 
 /// <summary>Shards of a work list, and merging their results into what one process would have written.</summary>
+[Trait("Category", TestCategory.System)]
 public class ShardTests
 {
     private const int Pairs = 12;

@@ -17,7 +17,7 @@ public static class SharedData
     /// <summary>The first <paramref name="count"/> pairs of a PF-WILLOW split, as a dataset of their own.</summary>
     public static Evaluation.BenchmarkDataset PfWillowPairs(string split, int count)
     {
-        var full = Evaluation.PfWillowDataset.Load(PfWillow, split);
+        var full = Evaluation.Datasets.PfWillowDataset.Load(PfWillow, split);
         return full with { Pairs = full.Pairs.Take(count).ToList() };
     }
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using HyperpixelFlow.Evaluation;
 
 namespace HyperpixelFlow.Tests;
 
@@ -7,13 +6,14 @@ namespace HyperpixelFlow.Tests;
 /// Parity on images larger than the working side: the SPair-71k sample pairs are 500 px, so both images are resized
 /// (ratio 0.6) before matching; the original implementation's predictions for them are in ../shared/reference.
 /// </summary>
+[Trait("Category", TestCategory.Data)]
 public class SpairParityTests
 {
     public static TheoryData<string> LayerSets => new() { "2,4,5,6,7", "1,3,4,5,6,8" };
 
     private static (BenchmarkDataset Data, Dictionary<string, JsonElement> Reference, HyperpixelFlowOptions Options) Load(string layers)
     {
-        var data = Datasets.Load("spair", SharedData.SpairSample);
+        var data = DatasetRegistry.Load("spair", SharedData.SpairSample);
         var file = Path.Combine(SharedData.Reference, $"spair_sample_resnet18cntk_L{layers.Replace(',', '-')}.json");
         var reference = JsonDocument.Parse(File.ReadAllText(file)).RootElement.EnumerateArray()
             .ToDictionary(e => e.GetProperty("pair").GetString()!, e => e.Clone());

@@ -9,6 +9,7 @@ namespace HyperpixelFlow.Tests;
 /// The page end to end in a real browser: Playwright driving Debian's chromium (Playwright's own browser download
 /// cannot work here). Screenshots are kept in TestResults/web/ as the run's artefacts.
 /// </summary>
+[Trait("Category", TestCategory.System)]
 public class WebPageTests(HpfServer server) : IClassFixture<HpfServer>
 {
     private const string Chromium = "/usr/bin/chromium";

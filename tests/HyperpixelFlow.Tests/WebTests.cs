@@ -86,6 +86,7 @@ public sealed class HpfServer : IDisposable
     }
 }
 
+[Trait("Category", TestCategory.System)]
 public class WebApiTests(HpfServer server) : IClassFixture<HpfServer>
 {
     private async Task<string> UploadFile(string path)

@@ -127,7 +127,7 @@ public class WeightCacheTests
         }
         // A backbone read from the cache makes its module form only when asked for it.
         int imports = 0;
-        using (var backbone = new Backbones.Backbone(spec.Name, spec.Architecture, Backbones.WeightCache.TryLoad(cached, CPU)!, () => { imports++; return Backbones.BackboneRegistry.ImportBundled(spec, onnx); },
+        using (var backbone = new Backbones.ResNetBackbone(spec.Name, spec.Architecture, Backbones.WeightCache.TryLoad(cached, CPU)!, () => { imports++; return Backbones.BackboneRegistry.ImportBundled(spec, onnx); },
                    spec.Preprocessing, spec.DefaultLayers, CPU, spec.LayersByMatching))
         {
             Assert.Equal(0, imports);

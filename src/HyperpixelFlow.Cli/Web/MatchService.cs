@@ -1,5 +1,4 @@
 using HyperpixelFlow.Backbones;
-using HyperpixelFlow.Evaluation;
 using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
@@ -39,7 +38,7 @@ internal sealed class MatchService : IDisposable
     public const long MaxImagePixels = 16_000_000;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly FeatureExtractor _backbone;
+    private readonly Backbone _backbone;
     private readonly LruCache<string, StoredImage> _images = new(32);
     private readonly LruCache<string, HyperpixelMatcher> _matchers = new(4);
     private readonly LruCache<string, ImageDescription> _descriptions = new(16);

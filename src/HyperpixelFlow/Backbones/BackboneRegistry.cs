@@ -4,14 +4,28 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>What a registered backbone is: its network shape, input convention, default layers and weights.</summary>
-public sealed record BackboneSpec(
-    string Name,
-    string Description,
-    ResNetArchitecture Architecture,
-    Preprocessing Preprocessing,
-    IReadOnlyList<int> DefaultLayers,
-    bool HasBundledWeights,
-    IReadOnlyDictionary<string, IReadOnlyList<int>>? LayersByMatching = null);
+public sealed record BackboneSpec
+{
+    internal BackboneSpec(string name, string description, ResNetArchitecture architecture, Preprocessing preprocessing,
+        IReadOnlyList<int> defaultLayers, bool hasBundledWeights, IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null) =>
+        (Name, Description, Architecture, Preprocessing, DefaultLayers, HasBundledWeights, LayersByMatching) =
+        (name, description, architecture, preprocessing, defaultLayers, hasBundledWeights, layersByMatching);
+
+    /// <summary>The registry name (<c>resnet18-cntk</c>, <c>resnet101</c>, ...).</summary>
+    public string Name { get; }
+    /// <summary>What the network is and where its weights come from.</summary>
+    public string Description { get; }
+    /// <summary>The network's shape: block kind, blocks per stage, dilated stages.</summary>
+    internal ResNetArchitecture Architecture { get; }
+    /// <summary>How its input is normalised.</summary>
+    internal Preprocessing Preprocessing { get; }
+    /// <summary>The hyperpixel layers the paper's matching uses when none are given.</summary>
+    public IReadOnlyList<int> DefaultLayers { get; }
+    /// <summary>Whether the package carries its weights (no file needed).</summary>
+    public bool HasBundledWeights { get; }
+    /// <summary>Default layers searched for particular matching steps (e.g. "ot").</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<int>>? LayersByMatching { get; }
+}
 
 /// <summary>Backbones by name (the model factory): <c>BackboneRegistry.Create("resnet18-cntk")</c>.</summary>
 public static class BackboneRegistry
@@ -25,10 +39,10 @@ public static class BackboneRegistry
     public static IReadOnlyList<BackboneSpec> All { get; } =
     [
         // Default layers chosen by beam search (beam 4, depth 8) on PF-WILLOW val_pairs.csv, once per matching step
-        // (rhm: the paper's matching; ot: optimal transport): see DEVELOPERS.md, "Layer selection".
+        // (rhm: the paper's matching; ot: optimal transport): see docs/results.md, "Layer selection".
         new(DefaultName, "ImageNet ResNet-18 (CNTK export, bundled from NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)",
-            new(ResidualBlockKind.Basic, [2, 2, 2, 3]), Preprocessing.Cntk, [1, 3, 4, 5, 6, 8], HasBundledWeights: true,
-            LayersByMatching: new Dictionary<string, IReadOnlyList<int>> { ["ot"] = [1, 2, 4, 5, 6, 8] }),
+            new(ResidualBlockKind.Basic, [2, 2, 2, 3]), Preprocessing.Cntk, [1, 3, 4, 5, 6, 8], hasBundledWeights: true,
+            layersByMatching: new Dictionary<string, IReadOnlyList<int>> { ["ot"] = [1, 2, 4, 5, 6, 8] }),
         new("resnet18", "torchvision ResNet-18 (ImageNet)", new(ResidualBlockKind.Basic, [2, 2, 2, 2]),
             Preprocessing.TorchVision, [2, 4, 5, 6, 7], false),
         new("resnet34", "torchvision ResNet-34 (ImageNet); default layers by analogy with ResNet-18 (not searched)", new(ResidualBlockKind.Basic, [3, 4, 6, 3]),
@@ -64,14 +78,14 @@ public static class BackboneRegistry
         Path.Combine(AppContext.BaseDirectory, "weights", "ResNet18.onnx");
 
     /// <summary>The bundled network: its inference form from the weight cache when there, else imported (and cached).</summary>
-    private static Backbone CreateBundled(BackboneSpec spec, Device device)
+    private static ResNetBackbone CreateBundled(BackboneSpec spec, Device device)
     {
         var path = BundledWeightsPath;
         if (!File.Exists(path))
             throw new HyperpixelFlowException($"bundled weights missing at {path}; rebuild the project (dotnet build) to restore them");
         var cached = WeightCache.PathFor(path, spec.Name);
         if (WeightCache.TryLoad(cached, device) is { } inference)
-            return new Backbone(spec.Name, spec.Architecture, inference, () => ImportBundled(spec, path), spec.Preprocessing, spec.DefaultLayers,
+            return new ResNetBackbone(spec.Name, spec.Architecture, inference, () => ImportBundled(spec, path), spec.Preprocessing, spec.DefaultLayers,
                 device, spec.LayersByMatching);
         var backbone = FromNetwork(spec, ImportBundled(spec, path), device);
         try { WeightCache.Save(backbone.Inference, cached); }
@@ -108,11 +122,11 @@ public static class BackboneRegistry
     }
 
     /// <summary>The backbone of a weights-loaded network, which it owns from here on (disposed if the backbone cannot be made).</summary>
-    private static Backbone FromNetwork(BackboneSpec spec, ResNet network, Device device)
+    private static ResNetBackbone FromNetwork(BackboneSpec spec, ResNet network, Device device)
     {
         try
         {
-            return new Backbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, device, spec.LayersByMatching);
+            return new ResNetBackbone(spec.Name, network, spec.Preprocessing, spec.DefaultLayers, device, spec.LayersByMatching);
         }
         catch
         {

@@ -56,7 +56,7 @@ internal sealed class FoldedConv : IDisposable
         writer.Write(t.shape.Length);
         foreach (long d in t.shape) writer.Write(d);
         while (writer.BaseStream.Position % sizeof(float) != 0) writer.Write((byte)0);   // data at whole floats: mapped in place
-        writer.Write(new ReadOnlySpan<byte>(Matching.TensorMemory.Floats(t), checked((int)(t.numel() * sizeof(float)))));
+        writer.Write(new ReadOnlySpan<byte>(Kernels.TensorMemory.Floats(t), checked((int)(t.numel() * sizeof(float)))));
     }
 
     /// <summary>A tensor of the file on <paramref name="device"/>; <paramref name="nhwc"/>: stored as [O, kh, kw, I], returned as the

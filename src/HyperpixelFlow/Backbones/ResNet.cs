@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>The residual block of a ResNet.</summary>
-public enum ResidualBlockKind
+internal enum ResidualBlockKind
 {
     /// <summary>Two 3 x 3 convolutions (ResNet-18/34).</summary>
     Basic,
@@ -18,7 +18,7 @@ public enum ResidualBlockKind
 /// <param name="Block">basic or bottleneck blocks</param>
 /// <param name="StageDepths">blocks in each of the four stages</param>
 /// <param name="DilatedStages">Per stage: replace its stride by dilation (FCN backbones dilate stages 3 and 4).</param>
-public sealed record ResNetArchitecture(ResidualBlockKind Block, int[] StageDepths, bool[]? DilatedStages = null)
+internal sealed record ResNetArchitecture(ResidualBlockKind Block, int[] StageDepths, bool[]? DilatedStages = null)
 {
     /// <summary>Whether stage <paramref name="stage"/> (0-3) replaces its stride by dilation.</summary>
     public bool IsDilated(int stage) => DilatedStages is not null && DilatedStages[stage];
@@ -98,7 +98,7 @@ internal sealed class ResidualBlock : Module<Tensor, Tensor>
 /// ResNet trunk (no pooling/classifier head) in eval mode that yields Hyperpixel Flow candidate features:
 /// id 0 = stem max-pool output, id k = output of the k-th residual block before its ReLU.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+internal sealed class ResNet : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;

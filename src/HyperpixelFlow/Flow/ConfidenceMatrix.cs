@@ -14,14 +14,14 @@ namespace HyperpixelFlow.Flow;
 /// <param name="FirstCenter">the first cell's centre, original target pixels</param>
 /// <param name="Step">between neighbouring cell centres, original target pixels</param>
 /// <param name="Values">Width x Height values, row by row, 0..1</param>
-public sealed record AnswerMap(Point2 SourceHyperpixel, int Width, int Height, Point2 FirstCenter, Point2 Step, float[] Values);
+internal sealed record AnswerMap(Point2 SourceHyperpixel, int Width, int Height, Point2 FirstCenter, Point2 Step, float[] Values);
 
 /// <summary>
 /// The whole confidence matrix of a pair's primary variant (first scale, target not mirrored): the values whose row
 /// maxima are the best matches. Held as plain floats (source hyperpixels x target hyperpixels), so it outlives the
 /// hyperpixels it came from.
 /// </summary>
-public sealed class ConfidenceMatrix
+internal sealed class ConfidenceMatrix
 {
     private readonly float[] _values;
     private readonly HyperpixelGrid _source, _target;

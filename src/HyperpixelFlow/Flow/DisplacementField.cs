@@ -2,13 +2,6 @@ using HyperpixelFlow.Hyperpixels;
 
 namespace HyperpixelFlow.Flow;
 
-/// <summary>A 2-D point (pixels; x right, y down).</summary>
-public readonly record struct Point2(double X, double Y)
-{
-    /// <inheritdoc />
-    public override string ToString() => $"({X:0.###}, {Y:0.###})";
-}
-
 /// <summary>
 /// Flow formation from the best match of every source hyperpixel. A point p of the source image is transferred as in
 /// the paper: every source box that contains p (inclusive) moves it by the offset between its best target box and
@@ -20,7 +13,7 @@ public readonly record struct Point2(double X, double Y)
 /// hyperpixel whose box centre is nearest; the paper's code divides by zero there.
 /// </para>
 /// </summary>
-public sealed class DisplacementField
+internal sealed class DisplacementField
 {
     private readonly HyperpixelGrid _grid;
     private readonly SummedArea _sumX, _sumY;

@@ -29,7 +29,7 @@ public sealed class FlowField
     /// The flow of every pixel of an image of size (width, height) in original pixels, from a displacement field that
     /// lives in resized pixels: p -> field.Transfer(p x fromScale) / toScale - p.
     /// </summary>
-    public static FlowField FromDisplacement(DisplacementField field, int width, int height, float fromScale, float toScale)
+    internal static FlowField FromDisplacement(DisplacementField field, int width, int height, float fromScale, float toScale)
     {
         var data = new float[width * height * 2];
         Parallel.For(0, height, y =>

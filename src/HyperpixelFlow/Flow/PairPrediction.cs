@@ -28,7 +28,7 @@ public sealed class PairPrediction
     }
 
     /// <summary>Matches every variant of the pair with <paramref name="match"/> (source view, target view -> best matches).</summary>
-    public PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
+    internal PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
     {
         _primaryTargetScale = target.Primary.Scale;
         (SourceWidth, SourceHeight, TargetWidth, TargetHeight) = (source.OriginalWidth, source.OriginalHeight, target.OriginalWidth, target.OriginalHeight);
@@ -60,15 +60,15 @@ public sealed class PairPrediction
     public int HyperpixelChannels { get; }
 
     /// <summary>The primary source view's hyperpixel grid (kept after the hyperpixels themselves are released).</summary>
-    public Hyperpixels.HyperpixelGrid PrimarySourceGrid => _variants[0].Source.AsSource!.Grid;
+    internal Hyperpixels.HyperpixelGrid PrimarySourceGrid => _variants[0].Source.AsSource!.Grid;
 
     /// <summary>The primary target view's hyperpixel grid.</summary>
-    public Hyperpixels.HyperpixelGrid PrimaryTargetGrid => _variants[0].Target.AsTarget.Grid;
+    internal Hyperpixels.HyperpixelGrid PrimaryTargetGrid => _variants[0].Target.AsTarget.Grid;
 
     /// <summary>The source view of the primary variant.</summary>
-    public ImageView PrimarySource => _variants[0].Source;
+    internal ImageView PrimarySource => _variants[0].Source;
     /// <summary>The target view of the primary variant.</summary>
-    public ImageView PrimaryTarget => _variants[0].Target;
+    internal ImageView PrimaryTarget => _variants[0].Target;
     /// <summary>Number of (scale, mirror) variants matched.</summary>
     public int VariantCount => _variants.Count;
 

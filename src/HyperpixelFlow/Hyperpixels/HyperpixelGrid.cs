@@ -1,12 +1,5 @@
 namespace HyperpixelFlow.Hyperpixels;
 
-/// <summary>Axis-aligned box [X1, Y1, X2, Y2] in pixels of the (resized) image; bounds are inclusive.</summary>
-public readonly record struct Box(float X1, float Y1, float X2, float Y2)
-{
-    /// <summary>Whether (x, y) lies in the box, bounds included.</summary>
-    public bool Contains(double x, double y) => x >= X1 && x <= X2 && y >= Y1 && y <= Y2;
-}
-
 /// <summary>
 /// The hyperpixels of one image: a rectangular window (X0, Y0, Width x Height) of the feature grid
 /// (FullWidth x FullHeight). Hyperpixel n (row-major in the window) sits at grid (X0 + n % Width, Y0 + n / Width)
@@ -14,7 +7,7 @@ public readonly record struct Box(float X1, float Y1, float X2, float Y2)
 /// being the jump and receptive field of the first selected layer. Margin pruning keeps a window because its
 /// conditions are per axis.
 /// </summary>
-public sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
+internal sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
 {
     /// <summary>Number of hyperpixels (kept cells).</summary>
     public int Count => Width * Height;

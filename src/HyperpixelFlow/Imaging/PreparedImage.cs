@@ -7,7 +7,7 @@ namespace HyperpixelFlow.Imaging;
 /// An image ready for the backbone: RGB 0..1 tensor [1, 3, h, w] after the max-side resize, with the factor that maps
 /// original pixels to resized ones (resized = original x <see cref="Scale"/>). Owns the tensor.
 /// </summary>
-public sealed class PreparedImage : IDisposable
+internal sealed class PreparedImage : IDisposable
 {
     /// <summary>RGB 0..1, [1, 3, h, w], on the backbone's device.</summary>
     public Tensor Rgb { get; }

@@ -4,14 +4,14 @@ using SkiaSharp;
 namespace HyperpixelFlow.Imaging;
 
 /// <summary>Two synthetic images of "the same kind of object" with known corresponding keypoints.</summary>
-public sealed record SyntheticPair(RgbImage Source, RgbImage Target, IReadOnlyList<Point2> SourcePoints, IReadOnlyList<Point2> TargetPoints);
+internal sealed record SyntheticPair(RgbImage Source, RgbImage Target, IReadOnlyList<Point2> SourcePoints, IReadOnlyList<Point2> TargetPoints);
 
 /// <summary>
 /// Draws a cartoon creature (body, head, eyes, ears, legs, tail, textured fur) twice: as the source, and as a
 /// different-looking instance (other colours, pattern and background) seen under a similarity transform. Used by
 /// the demo and the tests; deterministic for a seed.
 /// </summary>
-public static class SyntheticPairs
+internal static class SyntheticPairs
 {
     /// <summary>Keypoints in the creature's own frame (units of a 400 x 300 canvas).</summary>
     private static readonly SKPoint[] CreatureKeypoints =
@@ -36,7 +36,7 @@ public static class SyntheticPairs
         return new SyntheticPair(source, target, Map(sourceTransform), Map(targetTransform));
     }
 
-    private static IReadOnlyList<Point2> Map(SKMatrix m) =>
+    private static List<Point2> Map(SKMatrix m) =>
         CreatureKeypoints.Select(p => m.MapPoint(p)).Select(p => new Point2(p.X, p.Y)).ToList();
 
     private static RgbImage Draw(int width, int height, SKMatrix transform, SKColor background, SKColor fur, SKColor dark, bool stripes, string name)

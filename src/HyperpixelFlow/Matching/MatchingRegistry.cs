@@ -1,26 +1,9 @@
 using HyperpixelFlow.Hyperpixels;
 using static TorchSharp.torch;
 
+using HyperpixelFlow.Kernels;
+
 namespace HyperpixelFlow.Matching;
-
-/// <summary>
-/// The matching step of the pipeline: two hyperpixel sets in, the best match of every hyperpixel both ways (with its
-/// confidence) out. Created by name through <see cref="MatchingRegistry"/>; not thread-safe (one per matcher).
-/// </summary>
-public interface IMatchingStep : IDisposable
-{
-    /// <summary>The registry name (<c>rhm</c>, <c>ot</c>, ...).</summary>
-    string Name { get; }
-
-    /// <summary>Matches every source hyperpixel to a target hyperpixel and back.</summary>
-    HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null);
-
-    /// <summary>
-    /// The whole confidence matrix [N source, M target hyperpixels] whose row maxima <see cref="Match"/> picks, for
-    /// inspection (how strongly every target hyperpixel answers a source one). Dense: N x M floats.
-    /// </summary>
-    Tensor Confidence(HyperpixelSet source, HyperpixelSet target);
-}
 
 /// <summary>
 /// A registered matching step: its name, what it is, how to build it from the options, and how to describe the
@@ -53,50 +36,4 @@ public static class MatchingRegistry
 
     /// <summary>The matching step <paramref name="options"/> names, built with its settings.</summary>
     public static IMatchingStep Create(HyperpixelFlowOptions options) => Get(options.Matching.Name).Create(options);
-}
-
-/// <summary>
-/// Hough matching with a given appearance term: similarity -> vote weights -> votes per offset -> Gaussian smoothing
-/// -> confidence = weight x smoothed votes -> best matches (<see cref="RegularizedHoughMatching.Match"/>).
-/// </summary>
-public sealed class HoughMatchingStep : IMatchingStep
-{
-    private readonly Func<VoteWeighting> _weighting;
-    private readonly Tensor _gaussian;
-    private readonly SimilarityWorkspace _workspace = new();
-    private readonly int _cells;
-    private readonly long _maxBlockBytes;
-    private readonly int _refineRadius;
-
-    /// <param name="name">the registry name</param>
-    /// <param name="options">Hough cells, kernel size, block size and refinement radius come from here</param>
-    /// <param name="weighting">a fresh weighting per pair (a weighting may hold per-pair state)</param>
-    public HoughMatchingStep(string name, HyperpixelFlowOptions options, Func<VoteWeighting> weighting)
-    {
-        Name = name;
-        _weighting = weighting;
-        _cells = options.Matching.HoughCells;
-        _maxBlockBytes = options.Runtime.MaxSimilarityBlockBytes;
-        _refineRadius = options.Matching.SubHyperpixelRadius;
-        weighting();   // validates the weighting's settings now rather than at the first pair
-        _gaussian = RegularizedHoughMatching.GaussianKernel(options.Matching.HoughKernelSize);
-    }
-
-    /// <inheritdoc />
-    public string Name { get; }
-
-    /// <inheritdoc />
-    public HoughMatch Match(HyperpixelSet source, HyperpixelSet target, StageTimer? timer = null) =>
-        RegularizedHoughMatching.Match(source, target, _cells, _weighting(), _gaussian, timer, _maxBlockBytes, _workspace, _refineRadius);
-
-    /// <inheritdoc />
-    public Tensor Confidence(HyperpixelSet source, HyperpixelSet target) =>
-        RegularizedHoughMatching.Confidence(source, target, _cells, _weighting(), _gaussian);
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        _gaussian.Dispose();
-        _workspace.Dispose();
-    }
 }

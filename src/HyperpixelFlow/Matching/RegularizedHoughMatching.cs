@@ -2,70 +2,9 @@ using HyperpixelFlow.Hyperpixels;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using HyperpixelFlow.Kernels;
+
 namespace HyperpixelFlow.Matching;
-
-/// <summary>
-/// The discretised space of translations between a source and a target image: (Ws + Wt) x (Hs + Ht) pixels split
-/// into about <c>cells</c> square cells of side <see cref="CellSize"/>.
-/// </summary>
-public sealed record HoughSpace(int BinsX, int BinsY, double CellSize)
-{
-    /// <summary>The Hough space of a source and a target image of the given sizes with about <paramref name="cells"/> cells.</summary>
-    public static HoughSpace For(int sourceWidth, int sourceHeight, int targetWidth, int targetHeight, int cells)
-    {
-        int width = sourceWidth + targetWidth, height = sourceHeight + targetHeight;
-        double cell = Math.Sqrt((double)width * height / cells);
-        return new HoughSpace((int)(width / cell) + 1, (int)(height / cell) + 1, cell);
-    }
-
-    /// <summary>
-    /// Bin of a vote at coordinate <paramref name="vote"/> = (source extent - source centre + target centre), computed
-    /// in float32 as the reference implementation does, and clamped into range.
-    /// </summary>
-    public int Bin(int vote, int bins) => Math.Clamp((int)((float)vote / (float)CellSize), 0, bins - 1);
-}
-
-/// <summary>
-/// The grid offsets a pair of hyperpixels can have. Box centres are cell x jump, so along x a pair's pixel offset is
-/// unit x (TargetStep x xt - SourceStep x xs) plus a constant, with unit = gcd of the two jumps: one index per distinct
-/// offset, Width x Height of them (window cells; with equal jumps the index is xt - xs + ws - 1). Different jumps
-/// arise when the target grid is coarser than the source's (<see cref="HyperpixelOptions.TargetStride"/>).
-/// </summary>
-internal sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
-{
-    public static OffsetLattice Of(HyperpixelGrid source, HyperpixelGrid target)
-    {
-        int unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(source.Jump, target.Jump);
-        return new(source.Jump / unit, target.Jump / unit, source.Width, source.Height, target.Width, target.Height);
-    }
-
-    public bool SameSteps => SourceStep == TargetStep;
-    public int Width => SourceStep * (SourceWidth - 1) + TargetStep * (TargetWidth - 1) + 1;
-    public int Height => SourceStep * (SourceHeight - 1) + TargetStep * (TargetHeight - 1) + 1;
-
-    /// <summary>Offset index along x of source window column xs and target window column xt.</summary>
-    public int X(int xs, int xt) => TargetStep * xt + SourceStep * (SourceWidth - 1 - xs);
-
-    /// <summary>Offset index along y of source window row ys and target window row yt.</summary>
-    public int Y(int ys, int yt) => TargetStep * yt + SourceStep * (SourceHeight - 1 - ys);
-}
-
-/// <summary>
-/// Matching result: best target per source hyperpixel (and best source per target) with summary figures;
-/// <see cref="BestConfidenceOfSource"/> is the confidence of each source hyperpixel's best match, and
-/// <see cref="RefinedTargetOfSource"/> (when sub-hyperpixel refinement ran) the soft-argmax position of that match in
-/// target window cells (x, y), fractional.
-/// </summary>
-public sealed record HoughMatch(long[] BestTargetOfSource, long[] BestSourceOfTarget, HoughSpace Space,
-    double SimilaritySum, double SimilarityMax, double ConfidenceSum, double ConfidenceMax, float[] BestConfidenceOfSource,
-    (float X, float Y)[]? RefinedTargetOfSource = null)
-{
-    /// <summary>Whether source hyperpixel i and its best target are each other's best match.</summary>
-    public bool IsMutual(int i) => BestSourceOfTarget[BestTargetOfSource[i]] == i;
-
-    /// <summary>Confidence of source hyperpixel i's best match relative to the pair's largest confidence (0..1).</summary>
-    public double NormalizedConfidence(int i) => ConfidenceMax > 0 ? BestConfidenceOfSource[i] / ConfidenceMax : 0;
-}
 
 /// <summary>
 /// Regularized Hough matching (Min et al. 2019, after Cho et al. 2015): appearance similarity of every source /
@@ -236,7 +175,7 @@ internal static class RegularizedHoughMatching
     internal static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
         StageTimer? timer = null, long maxBlockBytes = 256L << 20, SimilarityWorkspace? workspace = null, int refineRadius = 0)
     {
-        if (refineRadius < 0) throw new ArgumentOutOfRangeException(nameof(refineRadius));
+        ArgumentOutOfRangeException.ThrowIfNegative(refineRadius);
         var space = HoughSpace.For(source.ImageWidth, source.ImageHeight, target.ImageWidth, target.ImageHeight, cells);
         return source.Groups[0].device_type == DeviceType.CPU
             ? MatchFused(source, target, space, weighting, gaussian, timer, maxBlockBytes, workspace, refineRadius)

@@ -181,7 +181,8 @@ public static class Pictures
     public static byte[] EncodePng(SKBitmap bitmap)
     {
         using var pixels = bitmap.PeekPixels();
-        using var data = pixels.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, zLibLevel: 3));
+        using var data = pixels.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, zLibLevel: 3))
+            ?? throw new InvalidOperationException("the PNG encoder returned nothing");
         return data.ToArray();
     }
 }

@@ -1,0 +1,248 @@
+using System.Runtime.CompilerServices;
+using HyperpixelFlow.Hyperpixels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+using HyperpixelFlow.Matching;
+
+namespace HyperpixelFlow.Kernels;
+
+/// <summary>
+/// Cosine similarity of hyperpixels without building the dense source hyperpixels. A hyperpixel is the concatenation
+/// of layer groups, every coarse group upsampled bilinearly; the dot product of two hyperpixels is the sum over groups,
+/// and since interpolation is linear, a coarse group's dot products are the bilinear blend (over the 4 cells each source
+/// hyperpixel interpolates) of the small Gram matrix G = S_g^T T_g at both ends. So: finest group by one GEMM at full
+/// resolution; each coarse group by a small GEMM over the low cells a block of source hyperpixels needs, blended along
+/// the target axis (4 cells per target hyperpixel) and then along the source axis (4 rows per source hyperpixel);
+/// divided by the norms. The sums are the paper's up to float rounding, at about a tenth of its multiply-adds for the
+/// default layers, and nothing held grows with N x M beyond the block asked for. When the two grids sit on layers of
+/// different strides (the coarse-target fast path), the groups are cut into channel segments that lie in one group on
+/// each side; a side whose segment is at its grid's resolution blends with a single tap of weight 1.
+/// </summary>
+internal sealed unsafe class FactoredSimilarity : IDisposable
+{
+    private readonly Tensor _finestSource, _finestTargetT;
+    private readonly CoarseGroup[] _coarse;
+    private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
+    private readonly HyperpixelGrid _targetGrid;
+    private readonly int _targets;
+    private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
+
+    /// <summary>
+    /// A coarse segment: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
+    /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
+    /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
+    /// keeps memory proportional to a block of source hyperpixels, not to N x M.
+    /// </summary>
+    private sealed class CoarseGroup(Tensor sourceCells, Tensor target, int[] index, float[] weight)
+    {
+        public Tensor SourceCells { get; } = sourceCells;
+        public Tensor Target { get; } = target;
+        public int[] Index { get; } = index;
+        public float[] Weight { get; } = weight;
+        public Tensor? Rows { get; set; }
+        public int RowsFrom { get; set; }
+        public int RowsTo { get; set; }
+    }
+
+    public FactoredSimilarity(HyperpixelSet source, HyperpixelSet target)
+    {
+        if (source.Channels != target.Channels)
+            throw new ArgumentException($"source hyperpixels have {source.Channels} channels, target ones {target.Channels}");
+        _targetGrid = target.Grid;
+        _targets = target.Grid.Count;
+        var segments = Segments(source, target);
+        // Channels that both sides hold at their own grid's resolution (a prefix of both first groups): one GEMM.
+        int direct = segments[0].Channels;
+        segments[0].SourceMap.Dispose();
+        segments[0].TargetMap.Dispose();
+        using (var scope = NewDisposeScope())
+        {
+            _finestSource = source.FinestChannels(direct).t().contiguous().MoveToOuterDisposeScope();
+            _finestTargetT = target.FinestChannels(direct).contiguous().MoveToOuterDisposeScope();
+        }
+        if (PackedGemm.IsSupported)
+            _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), direct, _targets);
+        _coarse = segments.Skip(1).Select(segment =>
+        {
+            var (gs, gt) = (segment.SourceMap, segment.TargetMap);
+            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
+            var cells = gs.reshape(segment.Channels, -1);
+            gs.Dispose();   // the view's handle; the cells view keeps the storage
+            return new CoarseGroup(cells, gt, index, weight);
+        }).ToArray();
+        _inverseSourceNorms = InverseNorms(source.SquaredNorms);
+        _inverseTargetNorms = InverseNorms(target.SquaredNorms);
+    }
+
+    /// <summary>A channel range that lies in one group on each side: the two maps (views of the groups).</summary>
+    private readonly record struct Segment(int Channels, Tensor SourceMap, Tensor TargetMap);
+
+    /// <summary>
+    /// Splits the channels where either side starts a new group. With both grids on the same layer the segments are
+    /// the groups; with grids of different strides (a finer layer resampled onto one side's grid) a group of one side
+    /// spans several of the other's. Segment 0 is at grid resolution on both sides.
+    /// </summary>
+    private static List<Segment> Segments(HyperpixelSet source, HyperpixelSet target)
+    {
+        var segments = new List<Segment>();
+        int a = 0, b = 0, startA = 0, startB = 0, channel = 0;
+        while (a < source.Groups.Count && b < target.Groups.Count)
+        {
+            int endA = startA + (int)source.Groups[a].shape[0], endB = startB + (int)target.Groups[b].shape[0];
+            int end = Math.Min(endA, endB);
+            segments.Add(new Segment(end - channel,
+                source.Groups[a][(channel - startA)..(end - startA)], target.Groups[b][(channel - startB)..(end - startB)]));
+            channel = end;
+            if (end == endA) { startA = endA; a++; }
+            if (end == endB) { startB = endB; b++; }
+        }
+        return segments;
+    }
+
+    /// <summary>Floats held in coarse-group rows now (what tiling bounds).</summary>
+    internal long HeldCoarseFloats => _coarse.Sum(c => c.Rows?.numel() ?? 0);
+
+    /// <summary>Makes the group's rows cover every low cell that source hyperpixels [from, to) blend.</summary>
+    private void EnsureRows(CoarseGroup group, int from, int to)
+    {
+        int low = int.MaxValue, high = int.MinValue;
+        for (int k = 4 * from; k < 4 * to; k++)
+        {
+            low = Math.Min(low, group.Index[k]);
+            high = Math.Max(high, group.Index[k] + 1);
+        }
+        if (group.Rows is not null && group.RowsFrom <= low && high <= group.RowsTo) return;
+        group.Rows?.Dispose();
+        var gt = group.Target;
+        using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
+        var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();   // [high-low, ht*wt]
+        group.Rows = BlendColumns(gram, _targetGrid, (int)gt.shape[1], (int)gt.shape[2]).MoveToOuterDisposeScope();   // [high-low, M]
+        group.RowsFrom = low;
+        group.RowsTo = high;
+    }
+
+    /// <summary>
+    /// Each row of a Gram matrix [n, ht*wt] bilinearly upsampled at the kept target hyperpixels: [n, M]. Separable, in
+    /// the order of the upsampling operator: along x into a per-row scratch, then along y over whole window rows.
+    /// </summary>
+    private static Tensor BlendColumns(Tensor gram, HyperpixelGrid target, int lowHeight, int lowWidth)
+    {
+        var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
+        var ys = BilinearBlend.Axis(target.FullHeight, lowHeight);
+        int n = (int)gram.shape[0], lowCount = lowHeight * lowWidth, w = target.Width, h = target.Height, m = target.Count;
+        int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
+        var rows = empty(n, m);
+        nint input = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+        FusedHoughKernel.ForRowRanges(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+        {
+            var alongX = new float[lowHeight * w];
+            fixed (float* scratch = alongX)
+            {
+                for (int a = from; a < to; a++)
+                {
+                    float* source = (float*)input + (long)a * lowCount, destination = (float*)output + (long)a * m;
+                    for (int yl = firstLowRow; yl <= lastLowRow; yl++)
+                        for (int xt = 0; xt < w; xt++)
+                        {
+                            var (x0, x1, lx) = xs[target.X0 + xt];
+                            scratch[yl * w + xt] = (1 - lx) * source[yl * lowWidth + x0] + lx * source[yl * lowWidth + x1];
+                        }
+                    for (int yt = 0; yt < h; yt++)
+                    {
+                        var (y0, y1, ly) = ys[target.Y0 + yt];
+                        FusedHoughKernel.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
+                    }
+                }
+            }
+        });
+        return rows;
+    }
+
+    private static float[] InverseNorms(Tensor squared) =>
+        squared.cpu().data<float>().ToArray().Select(v => 1f / MathF.Max(MathF.Sqrt(v), 1e-12f)).ToArray();
+
+    /// <summary>
+    /// Cosines of source hyperpixels [from, to) with every target hyperpixel, written into <paramref name="block"/>
+    /// ([to - from, M] float32, contiguous; a new tensor when null) and returned.
+    /// </summary>
+    public Tensor Cosines(int from, int to, Tensor? block = null)
+    {
+        if (from < 0 || to > _inverseSourceNorms.Length || from > to)
+            throw new ArgumentOutOfRangeException(nameof(from), $"source range [{from}, {to}) outside [0, {_inverseSourceNorms.Length})");
+        block ??= empty(to - from, _targets);
+        if (block.shape[0] != to - from || block.shape[1] != _targets || !block.is_contiguous())
+            throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
+        if (to <= from) return block;
+        // The finest group's dot products: tile by tile below when the packed kernel runs, else one GEMM here.
+        if (_packedFinestTarget is null) block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
+        foreach (var group in _coarse) EnsureRows(group, from, to);
+        nint b = (nint)TensorMemory.Floats(block), finestSource = (nint)TensorMemory.Floats(_finestSource);
+        int channels = (int)_finestSource.shape[1];
+        int m = _targets, taps = 4 * _coarse.Length;
+        var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows!)).ToArray();
+        // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache, and each tile of
+        // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
+        // summed in one pass over the tile.
+        const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
+        FusedHoughKernel.ForRowRanges(to - from, 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, firstRow, lastRow) =>
+        {
+            var tapRows = new nint[taps];
+            var tapWeights = new float[taps];
+            fixed (float* inverseTarget = _inverseTargetNorms)
+            fixed (float* packed = _packedFinestTarget)
+            fixed (nint* rowsOfTaps = tapRows)
+            fixed (float* weights = tapWeights)
+            {
+                for (int j0 = 0; j0 < m; j0 += Tile)
+                {
+                    int width = Math.Min(Tile, m - j0);
+                    for (int i0 = from + firstRow; i0 < from + lastRow; i0 += RowChunk)
+                    {
+                        int i1 = Math.Min(i0 + RowChunk, from + lastRow);
+                        if (packed is not null)
+                            PackedGemm.Multiply((float*)finestSource + (long)i0 * channels, i1 - i0, channels, packed, j0, width,
+                                (float*)b + (long)(i0 - from) * m + j0, m);
+                        for (int i = i0; i < i1; i++)
+                        {
+                            int count = GatherTaps(i, j0, rowsPointers, rowsOfTaps, weights);
+                            FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
+                                inverseTarget + j0, _inverseSourceNorms[i], width);
+                        }
+                    }
+                }
+            }
+        });
+        return block;
+    }
+
+    /// <summary>
+    /// The coarse-group rows (from column <paramref name="j0"/>) and weights that source hyperpixel <paramref name="i"/>
+    /// blends, skipping zero weights; returns how many.
+    /// </summary>
+    private int GatherTaps(int i, int j0, nint[] rowsPointers, nint* tapRows, float* tapWeights)
+    {
+        int count = 0;
+        for (int g = 0; g < _coarse.Length; g++)
+            for (int k = 0; k < 4; k++)
+            {
+                float weight = _coarse[g].Weight[4 * i + k];
+                if (weight == 0) continue;
+                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * _targets + j0);
+                tapWeights[count++] = weight;
+            }
+        return count;
+    }
+
+    public void Dispose()
+    {
+        _finestSource.Dispose();
+        _finestTargetT.Dispose();
+        foreach (var group in _coarse)
+        {
+            group.SourceCells.Dispose();
+            group.Target.Dispose();
+            group.Rows?.Dispose();
+        }
+    }
+}

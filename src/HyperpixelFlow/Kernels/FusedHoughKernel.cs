@@ -1,0 +1,316 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using HyperpixelFlow.Hyperpixels;
+
+using HyperpixelFlow.Matching;
+
+namespace HyperpixelFlow.Kernels;
+
+/// <summary>
+/// CPU kernels of regularized Hough matching over a row-major similarity block, fused so that the N x M matrix is
+/// read twice in all: once to apply max(., 0)^exponent in place and sum votes per grid offset, once to form
+/// confidences and keep the best match of every row and column. Rows are split across threads, each with private
+/// accumulators. Works on any block of source rows, so callers can tile the similarity matrix.
+/// </summary>
+internal static class FusedHoughKernel
+{
+    /// <summary>
+    /// Splits rows [0, rows) into contiguous ranges, one per worker (at most one per core, each of at least about
+    /// <paramref name="grain"/> rows), runs body(worker, from, to) in parallel and returns the number of workers.
+    /// Ranges increase with the worker index, which the argmax merge relies on.
+    /// </summary>
+    public static int ForRowRanges(int rows, int grain, Action<int, int, int> body)
+    {
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / grain + 1));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+            w => body(w, rows * w / workers, rows * (w + 1) / workers));
+        return workers;
+    }
+
+    /// <summary>
+    /// Turns the cosines of rows [rowStart, rowStart + rows) of the source grid (block holds exactly those rows) into
+    /// vote weights in place and adds every weight to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx],
+    /// row-major). Returns the largest weight.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe float WeighAndVote(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+        VoteWeighting weighting, double[] offsetVotes)
+    {
+        int ws = source.Width, wt = target.Width, ht = target.Height, m = target.Count;
+        var lattice = OffsetLattice.Of(source, target);
+        var layout = PhaseLayout.Of(lattice);
+        int maxWorkers = Environment.ProcessorCount;
+        var partial = new float[maxWorkers][];
+        var maxima = new float[maxWorkers];
+        nint basePtr = (nint)block;
+        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
+        {
+            var votes = partial[w] = new float[layout.Length];
+            float max = 0;
+            fixed (float* v = votes)
+            {
+                for (int r = from; r < to; r++)
+                {
+                    int i = rowStart + r, ys = i / ws, xs = i % ws;
+                    float* row = (float*)basePtr + (long)r * m;
+                    weighting.Weigh(row, i, m);
+                    max = MathF.Max(max, Max(row, m));
+                    for (int yt = 0; yt < ht; yt++)
+                        Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
+                }
+            }
+            maxima[w] = max;
+        });
+        for (int w = 0; w < workers; w++)
+            for (int y = 0; y < lattice.Height; y++)
+                for (int k = 0; k < lattice.Width; k++) offsetVotes[y * lattice.Width + k] += partial[w][layout.Start(y, k)];
+        return maxima.Take(workers).Max();
+    }
+
+    /// <summary>
+    /// Per-offset values laid out so that the offsets of one source cell with a row of target cells are contiguous:
+    /// lattice index k of lattice row y sits at (y x step + k mod step) x span + k div step, step being the lattice's
+    /// target step. With grids of equal jumps (step 1) that is the lattice's own row-major layout.
+    /// </summary>
+    private readonly record struct PhaseLayout(int Step, int Span, int Length)
+    {
+        public static PhaseLayout Of(OffsetLattice lattice)
+        {
+            int step = lattice.TargetStep, span = (lattice.Width + step - 1) / step;
+            return new PhaseLayout(step, span, lattice.Height * step * span);
+        }
+
+        public int Start(int y, int k) => (y * Step + k % Step) * Span + k / Step;
+    }
+
+    /// <summary>The largest of n values (negative infinity for none).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe float Max(float* row, int n)
+    {
+        int k = 0;
+        var best = new Vector<float>(float.NegativeInfinity);
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) best = Vector.Max(best, Vector.Load(row + k));
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < Vector<float>.Count; i++) max = MathF.Max(max, best[i]);
+        for (; k < n; k++) max = MathF.Max(max, row[k]);
+        return max;
+    }
+
+    /// <summary>
+    /// Best-so-far of rows and columns, merged over blocks and threads (ties keep the lower index, as argmax does).
+    /// With a refinement radius, every row's best target is also refined to the confidence-weighted mean position of
+    /// the target cells within that radius (window-local cell units).
+    /// </summary>
+    public sealed class Best(int rows, int columns, int refineRadius = 0)
+    {
+        public readonly int RefineRadius = refineRadius;
+        public readonly float[]? RefinedX = refineRadius > 0 ? new float[rows] : null, RefinedY = refineRadius > 0 ? new float[rows] : null;
+        public readonly float[] ColumnMax = Enumerable.Repeat(float.NegativeInfinity, columns).ToArray();
+        public readonly float[] RowMax = new float[rows];
+        public readonly long[] RowArg = new long[rows], ColumnArg = new long[columns];
+        public double ConfidenceSum;
+        public float ConfidenceMax = float.NegativeInfinity;
+    }
+
+    /// <summary>
+    /// Confidence = activated similarity x smoothed votes of the pair's offset, for rows [rowStart, rowStart + rows)
+    /// held in <paramref name="block"/>; updates <paramref name="best"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void ConfidenceArgmax(float* block, int rowStart, int rows, HyperpixelGrid source, HyperpixelGrid target,
+        float[] smoothedOffsetVotes, Best best)
+    {
+        int ws = source.Width, wt = target.Width, ht = target.Height, m = target.Count;
+        var lattice = OffsetLattice.Of(source, target);
+        var layout = PhaseLayout.Of(lattice);
+        var smoothed = new float[layout.Length];
+        for (int y = 0; y < lattice.Height; y++)
+            for (int k = 0; k < lattice.Width; k++) smoothed[layout.Start(y, k)] = smoothedOffsetVotes[y * lattice.Width + k];
+        int maxWorkers = Environment.ProcessorCount;
+        var columnMax = new float[maxWorkers][];
+        var columnArg = new int[maxWorkers][];
+        var sums = new double[maxWorkers];
+        var maxima = new float[maxWorkers];
+        nint basePtr = (nint)block;
+        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
+        {
+            var cMax = columnMax[w] = new float[m];
+            var cArg = columnArg[w] = new int[m];
+            Array.Fill(cMax, float.NegativeInfinity);
+            var confidence = new float[wt];
+            double sum = 0;
+            float max = float.NegativeInfinity;
+            fixed (float* s = smoothed)
+            fixed (float* c = confidence)
+            fixed (float* columnBest = cMax)
+            fixed (int* columnBestSource = cArg)
+            {
+                for (int r = from; r < to; r++)
+                {
+                    int i = rowStart + r, ys = i / ws, xs = i % ws;
+                    float* row = (float*)basePtr + (long)r * m;
+                    var rowBest = (Value: float.NegativeInfinity, Index: 0);
+                    for (int yt = 0; yt < ht; yt++)
+                    {
+                        int j0 = yt * wt;
+                        Multiply(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), c, wt);
+                        sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
+                    }
+                    best.RowArg[i] = rowBest.Index;
+                    best.RowMax[i] = rowBest.Value;
+                    if (best.RefineRadius > 0)
+                    {
+                        var (xs0, ys0) = (xs, ys);
+                        float* rowPtr = row, sPtr = s;
+                        (best.RefinedX![i], best.RefinedY![i]) = SubCellPeak(rowBest.Index % wt, rowBest.Index / wt, wt, ht, best.RefineRadius,
+                            (xt, yt) => rowPtr[yt * wt + xt] * sPtr[layout.Start(lattice.Y(ys0, yt), lattice.X(xs0, 0)) + xt]);
+                    }
+                    if (rowBest.Value > max) max = rowBest.Value;
+                }
+            }
+            sums[w] = sum;
+            maxima[w] = max;
+        });
+        // Workers cover increasing row ranges: merging in order with '>' keeps the lowest source index on ties.
+        for (int w = 0; w < workers; w++)
+        {
+            best.ConfidenceSum += sums[w];
+            best.ConfidenceMax = Math.Max(best.ConfidenceMax, maxima[w]);
+            for (int j = 0; j < m; j++)
+                if (columnMax[w][j] > best.ColumnMax[j]) { best.ColumnMax[j] = columnMax[w][j]; best.ColumnArg[j] = columnArg[w][j]; }
+        }
+    }
+
+    /// <summary>
+    /// Confidence-weighted mean (x, y) of the target cells within <paramref name="radius"/> of the best cell (bx, by),
+    /// clipped to the wt x ht window: a soft-argmax that places a match between hyperpixel centres. Confidences are
+    /// non-negative; an all-zero window keeps the best cell.
+    /// </summary>
+    public static (float X, float Y) SubCellPeak(int bx, int by, int wt, int ht, int radius, Func<int, int, float> confidence)
+    {
+        double sum = 0, sx = 0, sy = 0;
+        for (int yt = Math.Max(0, by - radius); yt <= Math.Min(ht - 1, by + radius); yt++)
+            for (int xt = Math.Max(0, bx - radius); xt <= Math.Min(wt - 1, bx + radius); xt++)
+            {
+                double c = confidence(xt, yt);
+                sum += c;
+                sx += c * xt;
+                sy += c * yt;
+            }
+        return sum > 0 ? ((float)(sx / sum), (float)(sy / sum)) : (bx, by);
+    }
+
+    /// <summary>
+    /// For n confidences of source <paramref name="source"/> at targets j0.. : raises each target's best (value, source)
+    /// where exceeded, raises <paramref name="rowBest"/> (first index of the maximum, as argmax) and returns their sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe double KeepBest(float* values, int n, int j0, int source, float* columnMax, int* columnArg,
+        ref (float Value, int Index) rowBest)
+    {
+        int k = 0;
+        double sum = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            var sources = new Vector<int>(source);
+            var lane = Vector<int>.Indices;
+            Vector<float> laneMax = new(float.NegativeInfinity), laneSum = Vector<float>.Zero;
+            Vector<int> laneArg = Vector<int>.Zero;
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var v = Vector.Load(values + k);
+                laneSum += v;
+                var beatsColumn = Vector.GreaterThan(v, Vector.Load(columnMax + k));
+                Vector.ConditionalSelect(beatsColumn, v, Vector.Load(columnMax + k)).Store(columnMax + k);
+                Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(columnArg + k)).Store(columnArg + k);
+                var beatsLane = Vector.GreaterThan(v, laneMax);
+                laneMax = Vector.ConditionalSelect(beatsLane, v, laneMax);
+                laneArg = Vector.ConditionalSelect(beatsLane, lane + new Vector<int>(j0 + k), laneArg);
+            }
+            sum = Vector.Sum(laneSum);
+            // Across lanes: the largest value, and of equal values the lowest index (each lane kept its first).
+            for (int l = 0; l < Vector<float>.Count; l++)
+                if (laneMax[l] > rowBest.Value || (laneMax[l] == rowBest.Value && laneArg[l] < rowBest.Index))
+                    rowBest = (laneMax[l], laneArg[l]);
+        }
+        for (; k < n; k++)
+        {
+            float v = values[k];
+            sum += v;
+            if (v > columnMax[k]) { columnMax[k] = v; columnArg[k] = source; }
+            if (v > rowBest.Value) rowBest = (v, j0 + k);
+        }
+        return sum;
+    }
+
+    /// <summary>Weighs rows [rowStart, rowStart + rows) of a block of cosines in place, rows split across threads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Weigh(float* block, int rowStart, int rows, int columns, VoteWeighting weighting)
+    {
+        nint basePtr = (nint)block;
+        ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+        {
+            for (int r = from; r < to; r++) weighting.Weigh((float*)basePtr + (long)r * columns, rowStart + r, columns);
+        });
+    }
+
+    /// <summary>destination += source over n values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Add(float* destination, float* source, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(destination + k) + Vector.Load(source + k)).Store(destination + k);
+        for (; k < n; k++) destination[k] += source[k];
+    }
+
+    /// <summary>destination = wa x a + wb x b over n values (one bilinear step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Blend(float* destination, float* a, float wa, float* b, float wb, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<float> va = new(wa), vb = new(wb);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (va * Vector.Load(a + k) + vb * Vector.Load(b + k)).Store(destination + k);
+        }
+        for (; k < n; k++) destination[k] = wa * a[k] + wb * b[k];
+    }
+
+    /// <summary>row[k] = (row[k] + sum_t weights[t] x sources[t][k]) x factor x scale[k] over n values, in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void AddRowsAndScale(float* row, float** sources, float* weights, int count, float* scale, float factor, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<float>(factor);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var sum = Vector.Load(row + k);
+                for (int t = 0; t < count; t++) sum += new Vector<float>(weights[t]) * Vector.Load(sources[t] + k);
+                (sum * (f * Vector.Load(scale + k))).Store(row + k);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float sum = row[k];
+            for (int t = 0; t < count; t++) sum += weights[t] * sources[t][k];
+            row[k] = sum * (factor * scale[k]);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Multiply(float* a, float* b, float* result, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(a + k) * Vector.Load(b + k)).Store(result + k);
+        for (; k < n; k++) result[k] = a[k] * b[k];
+    }
+}

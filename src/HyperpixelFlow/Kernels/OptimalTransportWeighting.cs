@@ -1,0 +1,362 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using static TorchSharp.torch;
+
+using HyperpixelFlow.Matching;
+
+namespace HyperpixelFlow.Kernels;
+
+/// <summary>
+/// SCOT's appearance term (Liu et al., "Semantic Correspondence as an Optimal Transport Problem", CVPR 2020): the
+/// vote weight of a pair is its mass in an entropic optimal-transport plan between the two hyperpixel sets, so that a
+/// source hyperpixel that resembles many targets spreads its weight and a target that attracts many sources is shared.
+/// Cost = 1 - max(cos, 0)^CostExponent, uniform marginals, Sinkhorn from a = 1/N as in SCOT's code (each iteration
+/// b = nu / K^T a, then a = mu / K b), plan P = diag(a) K diag(b); weight = (N P)^PlanExponent.
+/// <para>
+/// Computed in the log domain (log-sum-exp with running maxima), so no epsilon overflows or divides by zero, where
+/// SCOT doubles epsilon on NaN. Every iteration is one pass over the cosines for the columns and one for the rows; the
+/// last row pass is folded into the weighting itself, so one iteration costs a single extra pass. Nothing held grows
+/// with N x M beyond the caller's block.
+/// </para>
+/// </summary>
+internal sealed class OptimalTransportWeighting : VoteWeighting
+{
+    private float[] _logA = [], _logB = [];
+    private float[] _columnMax = [], _columnSum = [];
+    private int _sources, _targets;
+    private float? _fixedShift;   // the column pass's common shift, when no column can underflow (see Observe)
+    private float? _rowShift;     // the weighting's common shift, when no row can underflow (see EndPass)
+    private readonly object _merge = new();
+
+    /// <summary>A weighting with these (validated) settings.</summary>
+    public OptimalTransportWeighting(OptimalTransportOptions options)
+    {
+        options.Validate();
+        Options = options;
+    }
+
+    /// <summary>The settings in use.</summary>
+    public OptimalTransportOptions Options { get; }
+
+    /// <summary>Column passes (one per iteration) interleaved with the row passes of all but the last iteration.</summary>
+    public override int Passes => 2 * Options.Iterations - 1;
+
+    /// <inheritdoc />
+    public override void Begin(int sources, int targets)
+    {
+        _rowShift = null;
+        (_sources, _targets) = (sources, targets);
+        _logA = Enumerable.Repeat(-MathF.Log(sources), sources).ToArray();   // SCOT starts from a = 1/N
+        _logB = new float[targets];
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public override unsafe void Observe(int pass, float* block, int rowStart, int rows, int targets)
+    {
+        nint basePtr = (nint)block;
+        if (pass % 2 == 0)
+        {
+            if (rowStart == 0)
+            {
+                _columnMax = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
+                _columnSum = new float[targets];
+                // log K + log a lies within 1/eps + (max - min of log a) below max(log a): when that span cannot underflow
+                // exp in float32, one fixed shift serves every column (one exp per value instead of a running maximum).
+                float logAMax = _logA.Max();
+                _fixedShift = 1 / Options.Epsilon + (logAMax - _logA.Min()) < 80 ? logAMax : null;
+            }
+            if (_fixedShift is float shift)
+            {
+                FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+                {
+                    var sum = new float[targets];
+                    var x = new float[targets];
+                    fixed (float* sm = sum, xs = x)
+                    {
+                        for (int r = from; r < to; r++)
+                        {
+                            LogKernel((float*)basePtr + (long)r * targets, xs, targets, _logA[rowStart + r] - shift, null);
+                            AddExp(sm, xs, targets);
+                        }
+                    }
+                    lock (_merge)
+                        for (int j = 0; j < targets; j++) _columnSum[j] += sum[j];
+                });
+                return;
+            }
+            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+            {
+                var max = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
+                var sum = new float[targets];
+                var x = new float[targets];
+                fixed (float* mx = max, sm = sum, xs = x)
+                {
+                    for (int r = from; r < to; r++)
+                    {
+                        LogKernel((float*)basePtr + (long)r * targets, xs, targets, _logA[rowStart + r], null);
+                        AccumulateLogSumExp(mx, sm, xs, targets);
+                    }
+                }
+                lock (_merge)
+                    fixed (float* gm = _columnMax, gs = _columnSum, mx = max, sm = sum)
+                        MergeLogSumExp(gm, gs, mx, sm, targets);
+            });
+        }
+        else
+        {
+            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+            {
+                var y = new float[targets];
+                fixed (float* ys = y, lb = _logB)
+                    for (int r = from; r < to; r++)
+                    {
+                        LogKernel((float*)basePtr + (long)r * targets, ys, targets, 0, lb);
+                        _logA[rowStart + r] = -MathF.Log(_sources) - LogSumExp(ys, targets);
+                    }
+            });
+        }
+    }
+
+    /// <inheritdoc />
+    public override void EndPass(int pass)
+    {
+        if (pass % 2 != 0) return;
+        float logNu = -MathF.Log(_targets);
+        for (int j = 0; j < _targets; j++)
+            _logB[j] = logNu - ((_fixedShift ?? _columnMax[j]) + MathF.Log(_columnSum[j]));
+        // Rows: log K + log b <= max(log b) since log K <= 0, and >= that minus 1/eps minus the span of log b; when the
+        // span cannot underflow exp in float32 and the plan exponent has a closed form, Weigh needs no row maximum.
+        float logBMax = _logB.Max();
+        _rowShift = 1 / Options.Epsilon + (logBMax - _logB.Min()) < 80 && Options.PlanExponent is 1 or 0.5 ? logBMax : null;
+    }
+
+    /// <summary>
+    /// x = exp(p (log K + offset + logB)) in place for p = 1 or 0.5, from the raw cosines in x; returns the sum of
+    /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe float PowerOfKernel(float* x, int n, float offset, float* logB, float p)
+    {
+        LogKernel(x, x, n, offset, logB);
+        int k = 0;
+        float sum = 0;
+        bool half = p == 0.5f;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var acc = Vector<float>.Zero;
+            var scale = new Vector<float>(p);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var h = VectorExp.Exp(Vector.Load(x + k) * scale);
+                acc += half ? h * h : h;
+                h.Store(x + k);
+            }
+            sum = Vector.Sum(acc);
+        }
+        for (; k < n; k++)
+        {
+            float h = MathF.Exp(x[k] * p);
+            sum += half ? h * h : h;
+            x[k] = h;
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Multiply(float* x, int n, float factor)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<float>(factor);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) (Vector.Load(x + k) * f).Store(x + k);
+        }
+        for (; k < n; k++) x[k] *= factor;
+    }
+
+    /// <summary>sum += exp(x) over n values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AddExp(float* sum, float* x, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                (Vector.Load(sum + k) + VectorExp.Exp(Vector.Load(x + k))).Store(sum + k);
+        for (; k < n; k++) sum[k] += MathF.Exp(x[k]);
+    }
+
+    /// <summary>The last iteration's a = mu / K b, folded in: N P_ij = N mu_i softmax_j(log K_ij + log b_j).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public override unsafe void Weigh(float* values, int row, int targets)
+    {
+        fixed (float* lb = _logB)
+        {
+            if (_rowShift is float shift)
+            {
+                // One sweep: h = exp(p (y - shift)) with y = log K + log b, and the row's sum of exp(y - shift) = h^(1/p);
+                // then weight = h x sum^-p (= (N P)^p). The shift bounds every row from above, so no row maximum is needed.
+                float rowSum = PowerOfKernel(values, targets, -shift, lb, (float)Options.PlanExponent);
+                Multiply(values, targets, MathF.Pow(rowSum, -(float)Options.PlanExponent));
+                return;
+            }
+            LogKernel(values, values, targets, 0, lb);
+            float max = FusedHoughKernel.Max(values, targets);
+            float sum = ExpShifted(values, targets, max);
+            Scale(values, targets, 1f / sum, (float)Options.PlanExponent);
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor Weigh(Tensor cosines)
+    {
+        using var scope = NewDisposeScope();
+        long n = cosines.shape[0], m = cosines.shape[1];
+        var similarity = cosines.clamp_min(0);
+        if (Options.CostExponent != 1) similarity = similarity.pow(Options.CostExponent);
+        var logK = (similarity - 1) / Options.Epsilon;
+        var logA = full(n, -Math.Log(n), device: cosines.device);
+        Tensor logB = null!;
+        for (int iteration = 0; iteration < Options.Iterations; iteration++)
+        {
+            logB = -Math.Log(m) - (logA.unsqueeze(1) + logK).logsumexp(0);
+            if (iteration < Options.Iterations - 1) logA = -Math.Log(n) - (logK + logB.unsqueeze(0)).logsumexp(1);
+        }
+        var plan = (logK + logB.unsqueeze(0)).softmax(1);
+        return (Options.PlanExponent == 1 ? plan : plan.pow(Options.PlanExponent)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>destination[j] = (max(cos_j, 0)^p - 1) / eps + offset + (logB?[j] or 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void LogKernel(float* cosines, float* destination, int n, float offset, float* logB)
+    {
+        float inverseEps = (float)(1 / Options.Epsilon);
+        int p = Options.CostExponent;
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var scale = new Vector<float>(inverseEps);
+            var shift = new Vector<float>(offset - inverseEps);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var x = Vector.Max(Vector.Load(cosines + k), Vector<float>.Zero);
+                var s = x;
+                for (int e = 1; e < p; e++) s *= x;
+                var value = s * scale + shift;
+                if (logB != null) value += Vector.Load(logB + k);
+                value.Store(destination + k);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float x = MathF.Max(cosines[k], 0f), s = x;
+            for (int e = 1; e < p; e++) s *= x;
+            destination[k] = s * inverseEps + offset - inverseEps + (logB != null ? logB[k] : 0f);
+        }
+    }
+
+    /// <summary>Running column log-sum-exp: (max, sum of exp(x - max)) updated by one row x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AccumulateLogSumExp(float* max, float* sum, float* x, int n)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var m = Vector.Load(max + k);
+                var v = Vector.Load(x + k);
+                var top = Vector.Max(m, v);
+                // exp(-inf - -inf) would be NaN on the first row: the running sum is 0 there, so select instead.
+                var rescaled = Vector.ConditionalSelect(Vector.Equals(m, new Vector<float>(float.NegativeInfinity)),
+                    Vector<float>.Zero, Vector.Load(sum + k) * VectorExp.Exp(m - top));
+                (rescaled + VectorExp.Exp(v - top)).Store(sum + k);
+                top.Store(max + k);
+            }
+        for (; k < n; k++)
+        {
+            float top = MathF.Max(max[k], x[k]);
+            sum[k] = (float.IsNegativeInfinity(max[k]) ? 0 : sum[k] * MathF.Exp(max[k] - top)) + MathF.Exp(x[k] - top);
+            max[k] = top;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void MergeLogSumExp(float* max, float* sum, float* otherMax, float* otherSum, int n)
+    {
+        for (int k = 0; k < n; k++)
+        {
+            if (float.IsNegativeInfinity(otherMax[k])) continue;
+            if (float.IsNegativeInfinity(max[k])) { (max[k], sum[k]) = (otherMax[k], otherSum[k]); continue; }
+            float top = MathF.Max(max[k], otherMax[k]);
+            sum[k] = sum[k] * MathF.Exp(max[k] - top) + otherSum[k] * MathF.Exp(otherMax[k] - top);
+            max[k] = top;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float LogSumExp(float* x, int n)
+    {
+        float max = FusedHoughKernel.Max(x, n);
+        float sum = 0;
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var top = new Vector<float>(max);
+            var acc = Vector<float>.Zero;
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) acc += VectorExp.Exp(Vector.Load(x + k) - top);
+            sum = Vector.Sum(acc);
+        }
+        for (; k < n; k++) sum += MathF.Exp(x[k] - max);
+        return max + MathF.Log(sum);
+    }
+
+    /// <summary>x = exp(x - shift) in place; returns the sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float ExpShifted(float* x, int n, float shift)
+    {
+        int k = 0;
+        float sum = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var top = new Vector<float>(shift);
+            var acc = Vector<float>.Zero;
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var e = VectorExp.Exp(Vector.Load(x + k) - top);
+                acc += e;
+                e.Store(x + k);
+            }
+            sum = Vector.Sum(acc);
+        }
+        for (; k < n; k++) sum += x[k] = MathF.Exp(x[k] - shift);
+        return sum;
+    }
+
+    /// <summary>x = (factor x)^exponent in place (exponents 1 and 0.5 without logarithms).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Scale(float* x, int n, float factor, float exponent)
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<float>(factor);
+            var e = new Vector<float>(exponent);
+            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            {
+                var v = Vector.Load(x + k) * f;
+                v = exponent switch
+                {
+                    1f => v,
+                    0.5f => Vector.SquareRoot(v),
+                    _ => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), VectorExp.Exp(e * Vector.Log(v)), Vector<float>.Zero),
+                };
+                v.Store(x + k);
+            }
+        }
+        for (; k < n; k++)
+        {
+            float v = x[k] * factor;
+            x[k] = exponent == 1f ? v : v > 0 ? MathF.Pow(v, exponent) : 0f;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+using HyperpixelFlow.Matching;
+
+namespace HyperpixelFlow.Kernels;
+
+/// <summary>
+/// C = A x B for the finest layer group's cosines, where A is [rows, k] row-major (source hyperpixels) and B is
+/// [k, m] (target hyperpixels, k small: 64 channels for ResNet-18's stride-4 layers). B is packed once per pair into
+/// panels of 16 columns ([k][16] each, zero-padded), so the 6 x 16 AVX2/FMA micro-kernel reads it sequentially;
+/// unpacked, every k step of the kernel touched another page of B and libtorch's GEMM ran at about half the rate
+/// (docs/performance-log.md). Called per tile of rows and columns so that the caller can finish each tile while
+/// it is in cache. Sums run over k in order, one FMA per step: float rounding differs from a BLAS, not the maths.
+/// </summary>
+internal static unsafe class PackedGemm
+{
+    public const int PanelWidth = 16;
+    private const int RowsPerKernel = 6;
+
+    /// <summary>Whether this CPU runs the kernel (AVX2 + FMA); elsewhere callers use the tensor engine's GEMM.</summary>
+    public static bool IsSupported => Avx.IsSupported && Fma.IsSupported;
+
+    /// <summary>Packs B [k, m] (row-major) into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float[] Pack(float* b, int k, int m)
+    {
+        int panels = (m + PanelWidth - 1) / PanelWidth;
+        var packed = new float[(long)panels * k * PanelWidth];
+        fixed (float* p = packed)
+            for (int panel = 0; panel < panels; panel++)
+            {
+                int j0 = panel * PanelWidth, width = Math.Min(PanelWidth, m - j0);
+                for (int t = 0; t < k; t++)
+                    Buffer.MemoryCopy(b + (long)t * m + j0, p + ((long)panel * k + t) * PanelWidth, PanelWidth * sizeof(float), width * sizeof(float));
+            }
+        return packed;
+    }
+
+    /// <summary>
+    /// C[0..rows, j0..j0+width) = A[0..rows, :] x B[:, j0..j0+width), C with row stride <paramref name="ldc"/> and
+    /// already offset to column j0. <paramref name="j0"/> must be a multiple of the panel width.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Multiply(float* a, int rows, int k, float* packed, int j0, int width, float* c, int ldc)
+    {
+        float* partial = stackalloc float[RowsPerKernel * PanelWidth];
+        for (int j = 0; j < width; j += PanelWidth)
+        {
+            float* panel = packed + (long)((j0 + j) / PanelWidth) * k * PanelWidth;
+            int columns = Math.Min(PanelWidth, width - j);
+            for (int i = 0; i < rows; i += RowsPerKernel)
+            {
+                int count = Math.Min(RowsPerKernel, rows - i);
+                float* aRows = a + (long)i * k;
+                if (count == RowsPerKernel && columns == PanelWidth)
+                {
+                    Kernel6(aRows, k, panel, c + (long)i * ldc + j, ldc);
+                    continue;
+                }
+                // Edges: full panel into a scratch tile, then the valid part.
+                for (int r = 0; r < count; r++) Kernel1(aRows + (long)r * k, k, panel, partial + r * PanelWidth);
+                for (int r = 0; r < count; r++)
+                    Buffer.MemoryCopy(partial + r * PanelWidth, c + (long)(i + r) * ldc + j, columns * sizeof(float), columns * sizeof(float));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6(float* a, int k, float* panel, float* c, int ldc)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int t = 0; t < k; t++, panel += PanelWidth)
+        {
+            var b0 = Avx.LoadVector256(panel);
+            var b1 = Avx.LoadVector256(panel + 8);
+            var x = Vector256.Create(a[t]);
+            c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[k + t]);
+            c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2 * k + t]);
+            c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3 * k + t]);
+            c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4 * k + t]);
+            c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5 * k + t]);
+            c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+        }
+        Avx.Store(c, c00); Avx.Store(c + 8, c01);
+        Avx.Store(c + ldc, c10); Avx.Store(c + ldc + 8, c11);
+        Avx.Store(c + 2 * ldc, c20); Avx.Store(c + 2 * ldc + 8, c21);
+        Avx.Store(c + 3 * ldc, c30); Avx.Store(c + 3 * ldc + 8, c31);
+        Avx.Store(c + 4 * ldc, c40); Avx.Store(c + 4 * ldc + 8, c41);
+        Avx.Store(c + 5 * ldc, c50); Avx.Store(c + 5 * ldc + 8, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel1(float* a, int k, float* panel, float* c)
+    {
+        Vector256<float> c0 = default, c1 = default;
+        for (int t = 0; t < k; t++, panel += PanelWidth)
+        {
+            var x = Vector256.Create(a[t]);
+            c0 = Fma.MultiplyAdd(x, Avx.LoadVector256(panel), c0);
+            c1 = Fma.MultiplyAdd(x, Avx.LoadVector256(panel + 8), c1);
+        }
+        Avx.Store(c, c0);
+        Avx.Store(c + 8, c1);
+    }
+}
