@@ -33,7 +33,7 @@ internal static class BenchServeCommand
         if (pairCount < 1 || clickCount < 1) throw new HyperpixelFlowException("--pairs and --clicks must be at least 1");
         var pairs = PfWillowDataset.Load(root).Pairs.Take(pairCount + 1).ToList();   // the first one warms up
         using var service = new MatchService(options);
-        await using var app = WebApp.Create(service, "127.0.0.1", 0);
+        await using var app = WebApp.Create(service, "127.0.0.1", 0, ServeAccess.Open);
         await app.StartAsync();
         using var client = new HttpClient { BaseAddress = new Uri(WebApp.Address(app)) };
         AnsiConsole.MarkupLine($"bench-serve: {pairs.Count - 1} pairs x {clickCount} clicks, {service.BackboneName}, {Markup.Escape(options.DescribeMethod())}, max side {options.Image.MaxSide}");

@@ -58,7 +58,8 @@ internal static class EvaluateCommand
         }
         finally { Console.CancelKeyPress -= onCancel; }
         Report(summary);
-        if (summaryPath is not null) WriteSummary(summary, summaryPath);
+        if (summaryPath is not null)
+            WriteSummary(summary, summaryPath, resultsPath);
         if (!summary.Complete)
         {
             AnsiConsole.MarkupLine($"[yellow]interrupted[/] after {summary.Pairs}/{summary.TotalPairs} pairs; run the same command again to finish");
@@ -80,12 +81,37 @@ internal static class EvaluateCommand
             AnsiConsole.MarkupLine($"LT-ACC {summary.LabelTransferAccuracy:0.00}  IoU {summary.IntersectionOverUnion:0.00}");
         else AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"{summary.SecondsPerPair:0.000} s per pair (mean over the logged pairs, backbone of new images included)");
+        if (summary.Confidence is { } c)
+            AnsiConsole.MarkupLine($"confidence (calibrated) at PCK@{c.Alpha}: AUROC {c.Auroc:0.000}, ECE {c.Ece:0.000}, right among the most confident 25/50/75 %: {c.Top25:0.0} / {c.Top50:0.0} / {c.Top75:0.0}");
+        else AnsiConsole.MarkupLine("confidence: these settings have no calibration (hpf calibrate fits one)");
+        if (summary.Score is { } s)
+            AnsiConsole.MarkupLine($"score (uncalibrated ranking) at PCK@{s.Alpha}: AUROC {s.Auroc:0.000}, right among the most confident 25/50/75 %: {s.Top25:0.0} / {s.Top50:0.0} / {s.Top75:0.0}");
+    }
+
+    /// <summary>Where the risk-coverage plot of a summary goes: beside it.</summary>
+    public static string RiskCoveragePath(string summaryPath) => Path.ChangeExtension(summaryPath, null) + ".risk-coverage.png";
+
+    private static void WriteRiskCoverage(EvaluationSummary summary, string resultsPath, string path)
+    {
+        var results = ResultsLog<EvaluationSettings, PairResult>.ReadAll(resultsPath).Items;
+        var alphas = summary.Settings.Alphas;
+        var confidence = EvaluationSummary.Outcomes(results, alphas, o => o.Confidence);
+        var score = EvaluationSummary.Outcomes(results, alphas, o => o.Score);
+        var oracle = score.Select(p => (p.Right ? 1.0 : 0.0, p.Right)).ToList();
+        RiskCoveragePlot.Write(path,
+        [
+            ("calibrated", new SkiaSharp.SKColor(30, 100, 220), confidence),
+            ("score", new SkiaSharp.SKColor(150, 150, 150), score),
+            ("oracle", new SkiaSharp.SKColor(40, 170, 70), oracle),
+        ], $"{summary.Settings.Dataset} {summary.Settings.Split}: {score.Count} keypoints, PCK@{EvaluationSummary.ConfidenceAlpha(alphas)}");
     }
 
     private static string Format(double v) => double.IsNaN(v) ? "-" : v.ToString("0.00", CultureInfo.InvariantCulture);
 
-    public static void WriteSummary(EvaluationSummary summary, string path)
+    /// <summary>Writes the summary JSON and, beside it, the risk-coverage plot of the results log's keypoints.</summary>
+    public static void WriteSummary(EvaluationSummary summary, string path, string resultsPath)
     {
+        WriteRiskCoverage(summary, resultsPath, RiskCoveragePath(path));
         var s = summary.Settings;
         var json = new
         {
@@ -105,6 +131,8 @@ internal static class EvaluateCommand
             lt_acc = summary.LabelTransferAccuracy,
             iou = summary.IntersectionOverUnion,
             seconds_per_pair = summary.SecondsPerPair,
+            confidence = summary.Confidence,
+            score_ranking = summary.Score,
         };
         JsonOptions.WriteFile(path, json);
     }

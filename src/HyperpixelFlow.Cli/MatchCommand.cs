@@ -88,7 +88,10 @@ internal static class ResultJson
 {
     /// <summary>One transferred point as result.json and the web API write it.</summary>
     public static PointJson Point(PointMatch p, int id) =>
-        new(id, [p.Source.X, p.Source.Y], [p.Target.X, p.Target.Y], Math.Round(p.Confidence, 4), p.Mutual, Math.Round(p.CycleError, 3));
+        new(id, [p.Source.X, p.Source.Y], [p.Target.X, p.Target.Y], Rounded(p.Confidence, 4), Rounded(p.Score, 4), p.Mutual, Rounded(p.CycleError, 3));
+
+    /// <summary>A value rounded for JSON; null where it is not known (NaN: no calibration for the settings).</summary>
+    public static double? Rounded(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
 
     public static string Serialize(MatchResult result, string sourceName, string targetName, bool withHyperpixelMatches)
     {
@@ -109,7 +112,9 @@ internal static class ResultJson
 }
 
 /// <summary>A transferred point in result.json: id (1-based, as numbered in matches.png), positions in original pixels.</summary>
-internal sealed record PointJson(int Id, double[] Source, double[] Target, double Confidence, bool Mutual, double CycleErrorPx);
+/// <remarks><c>confidence</c>: the calibrated probability that the point is right (null where the settings have no
+/// calibration); <c>score</c>: the mean normalised confidence of the boxes that moved it.</remarks>
+internal sealed record PointJson(int Id, double[] Source, double[] Target, double? Confidence, double? Score, bool Mutual, double? CycleErrorPx);
 
 /// <summary>The opt-in list of every kept hyperpixel's best match (<c>--hyperpixel-matches</c>).</summary>
 internal sealed record HyperpixelMatchesJson(string Format, IReadOnlyList<double[]> Matches);

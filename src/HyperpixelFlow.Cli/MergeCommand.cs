@@ -35,7 +35,7 @@ internal static class MergeCommand
                 var merged = EvaluationSummary.From(header.Settings, items, header.Items);
                 AnsiConsole.MarkupLine($"merged {files.Length} files: {items.Count} pairs -> {Markup.Escape(output)}");
                 EvaluateCommand.Report(merged);
-                if (summaryPath is not null) EvaluateCommand.WriteSummary(merged, summaryPath);
+                if (summaryPath is not null) EvaluateCommand.WriteSummary(merged, summaryPath, output);
                 return 0;
             }
             case BatchTransfer.LogKind:

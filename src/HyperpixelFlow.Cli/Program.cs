@@ -11,6 +11,7 @@ var root = new RootCommand("hpf: Hyperpixel Flow semantic correspondence (Min et
 root.Subcommands.Add(MatchCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
+root.Subcommands.Add(CalibrateCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(BackbonesCommand.Create());
 root.Subcommands.Add(BeamSearchCommand.Create());

@@ -26,23 +26,31 @@ internal static class TransferCommand
         var pictures = new Option<string?>("--pictures") { Description = "also draw every target's matches into this folder (NNNNNN.png, the line's index)" };
         var summary = new Option<string?>("--summary") { Description = "write the run's summary JSON here" };
         var restart = new Option<bool>("--restart") { Description = "discard earlier results in the results file instead of resuming" };
+        var minConfidence = new Option<double>("--min-confidence")
+        {
+            Description = "points whose calibrated confidence (probability of being right) is below this are listed for review (they stay in the results)",
+            DefaultValueFactory = _ => 0.5,
+        };
+        var review = new Option<string?>("--review") { Description = "write the targets to look at (a point below --min-confidence), worst first, to this CSV" };
         var shard = CommonOptions.ShardOption();
         var common = new CommonOptions();
         var command = new Command("transfer", "carry an exemplar's points onto many images: one JSON line per image, resumable, shardable")
-            { exemplar, targets, pairs, points, names, pointsFile, output, pictures, summary, restart, shard };
+            { exemplar, targets, pairs, points, names, pointsFile, output, pictures, summary, restart, minConfidence, review, shard };
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var (items, root, work) = WorkList(r.GetValue(exemplar), r.GetValue(targets), r.GetValue(pairs),
                 ExemplarPoints(r.GetValue(points), r.GetValue(names), r.GetValue(pointsFile)));
+            double min = r.GetValue(minConfidence);
+            if (!(min >= 0 && min <= 1)) throw new HyperpixelFlowException($"--min-confidence must be a probability between 0 and 1, got {min}");
             return Run(items, root, work, common.Parse(r), r.GetValue(output), r.GetValue(pictures), r.GetValue(summary), r.GetValue(restart),
-                Shard.Parse(r.GetValue(shard)!));
+                Shard.Parse(r.GetValue(shard)!), min, r.GetValue(review));
         }));
         return command;
     }
 
     private static int Run(IReadOnlyList<TransferItem> items, string root, string work, HyperpixelFlowOptions options, string? resultsPath,
-        string? pictures, string? summaryPath, bool restart, Shard shard)
+        string? pictures, string? summaryPath, bool restart, Shard shard, double minConfidence, string? reviewPath)
     {
         using var matcher = new HyperpixelMatcher(options);
         var transfer = new BatchTransfer(matcher);
@@ -64,6 +72,7 @@ internal static class TransferCommand
         finally { Console.CancelKeyPress -= onCancel; }
         Report(result);
         if (summaryPath is not null) WriteSummary(result, settings, shard, summaryPath);
+        ReportReview(ResultsLog<TransferSettings, TransferLine>.ReadAll(resultsPath).Items, matcher.HasCalibratedConfidence, minConfidence, reviewPath);
         if (!result.Complete)
         {
             AnsiConsole.MarkupLine($"[yellow]interrupted[/] after {result.Done}/{result.Items} images; run the same command again to finish");
@@ -78,6 +87,25 @@ internal static class TransferCommand
             $"{summary.Seconds:0.0} s{(summary.ImagesPerSecond > 0 ? $", {summary.ImagesPerSecond:0.0} images/s this run" : "")}");
         foreach (var (reason, count) in summary.FailureReasons.OrderByDescending(kv => kv.Value))
             AnsiConsole.MarkupLine($"  {count} x {Markup.Escape(reason)}");
+    }
+
+    /// <summary>How many targets need a look, and the list of them when asked for.</summary>
+    private static void ReportReview(IReadOnlyList<TransferLine> lines, bool calibrated, double minConfidence, string? reviewPath)
+    {
+        if (!calibrated)
+        {
+            AnsiConsole.MarkupLine("confidence: these settings have no calibration (hpf calibrate fits one), so no review list");
+            return;
+        }
+        var review = BatchTransfer.Review(lines, minConfidence);
+        int below = review.Sum(r => r.PointsBelow.Count), points = lines.Sum(l => l.Points?.Count ?? 0);
+        AnsiConsole.MarkupLine($"review: {review.Count} of {lines.Count(l => l.Points is not null)} targets have a point below confidence {minConfidence:0.##} " +
+            $"({below} of {points} points){(reviewPath is null ? "; --review FILE lists them" : "")}");
+        if (reviewPath is null) return;
+        var csv = new System.Text.StringBuilder("index,target,expected_correct,points_below\n");
+        foreach (var r in review)
+            csv.Append(FormattableString.Invariant($"{r.Index},\"{r.Target.Replace("\"", "\"\"")}\",{r.ExpectedCorrect:0.####},\"{string.Join(";", r.PointsBelow)}\"\n"));
+        File.WriteAllText(reviewPath, csv.ToString());
     }
 
     public static void WriteSummary(TransferSummary summary, TransferSettings settings, Shard shard, string path)

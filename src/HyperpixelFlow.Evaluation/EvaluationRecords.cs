@@ -101,13 +101,55 @@ public sealed record PairResult(
     double? LabelTransferAccuracy,
     double? IntersectionOverUnion,
     double[][] Predicted,
-    double Seconds) : ILoggedItem
+    double Seconds,
+    IReadOnlyList<PointOutcome>? Points = null) : ILoggedItem
 {
     /// <summary>PCK of this pair at alpha (fraction 0..1); a pair without keypoints has none.</summary>
     public double? Pck(double alpha) => Keypoints == 0 ? null : (double)Correct[AlphaKey(alpha)] / Keypoints;
 
     /// <summary>The key of an alpha in <see cref="Correct"/> and the summaries ("0.1").</summary>
     public static string AlphaKey(double alpha) => alpha.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// One evaluated keypoint: its error over the pair's PCK threshold (it is right at alpha when <see cref="Error"/> &lt;=
+/// alpha), its calibrated confidence (null where the settings have no calibration), its score, and the raw signals
+/// the calibration reads (what <c>hpf calibrate</c> fits on).
+/// </summary>
+public sealed record PointOutcome(double Error, double? Confidence, double Score, double[] Signals)
+{
+    internal static PointOutcome Of(Flow.PointPrediction prediction, Flow.Point2 predicted, Flow.Point2 truth, double thresholdPixels)
+    {
+        var s = prediction.Signals;
+        double error = Math.Sqrt(Math.Pow(predicted.X - truth.X, 2) + Math.Pow(predicted.Y - truth.Y, 2)) / thresholdPixels;
+        return new PointOutcome(Math.Round(error, 6), double.IsFinite(prediction.Confidence) ? Math.Round(prediction.Confidence, 6) : null,
+            Math.Round(prediction.Score, 6),
+            [.. new[] { s.Score, s.CycleStrides, s.Mutual ? 1 : 0, s.SpreadStrides, s.DominantStrides, s.TargetBorder, s.NearSpreadStrides, s.FarSpreadStrides, s.BackSpreadStrides, s.PairMutualFraction, s.PairMeanScore }
+                .Select(v => Math.Round(v, 6))]);
+    }
+
+    /// <summary>The signals as the calibration takes them.</summary>
+    internal Calibration.PointSignals ToSignals() =>
+        Signals.Length == 11
+            ? new(Signals[0], Signals[1], Signals[2] > 0.5, Signals[3], Signals[4], Signals[5], Signals[6], Signals[7], Signals[8], Signals[9], Signals[10])
+            : throw new HyperpixelFlowException("the results log holds the signals of another version; evaluate again (--restart)");
+}
+
+/// <summary>
+/// How well a per-point confidence tells right points from wrong ones (right = within alpha x the PCK threshold):
+/// AUROC, expected calibration error over 10 equal-width bins (only for a probability), and the percentage right among
+/// the most confident 25, 50 and 75 % of the points.
+/// </summary>
+public sealed record ConfidenceFigures(double Alpha, int Points, double Auroc, double? Ece, double Top25, double Top50, double Top75)
+{
+    /// <summary>The figures of (confidence, right) points; null without both right and wrong points.</summary>
+    public static ConfidenceFigures? Of(IReadOnlyList<(double Confidence, bool Right)> points, double alpha, bool isProbability)
+    {
+        if (points.Count == 0 || points.All(p => p.Right) || points.All(p => !p.Right)) return null;
+        return new ConfidenceFigures(alpha, points.Count, Metrics.Auroc(points), isProbability ? Metrics.ExpectedCalibrationError(points, 10) : null,
+            100 * Metrics.AccuracyOfMostConfident(points, 0.25), 100 * Metrics.AccuracyOfMostConfident(points, 0.5),
+            100 * Metrics.AccuracyOfMostConfident(points, 0.75));
+    }
 }
 
 /// <summary>Means over pairs (PCK in percent), overall, per category and, where pairs carry labels, per label level.</summary>
@@ -120,8 +162,13 @@ public sealed record EvaluationSummary(
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> PckPerLabelLevel,
     double? LabelTransferAccuracy,
     double? IntersectionOverUnion,
-    double SecondsPerPair)
+    double SecondsPerPair,
+    ConfidenceFigures? Confidence = null,
+    ConfidenceFigures? Score = null)
 {
+    /// <summary>The alpha confidence is judged at: 0.1 when evaluated, else the first.</summary>
+    public static double ConfidenceAlpha(IReadOnlyList<double> alphas) => alphas.Contains(0.1) ? 0.1 : alphas[0];
+
     /// <summary>Whether every pair of the split was evaluated.</summary>
     public bool Complete => Pairs == TotalPairs;
 
@@ -148,6 +195,17 @@ public sealed record EvaluationSummary(
             perCategory, perLevel,
             masks.Count == 0 ? null : 100 * masks.Average(r => r.LabelTransferAccuracy!.Value),
             masks.Count == 0 ? null : 100 * masks.Average(r => r.IntersectionOverUnion!.Value),
-            results.Count == 0 ? 0 : results.Average(r => r.Seconds));
+            results.Count == 0 ? 0 : results.Average(r => r.Seconds),
+            ConfidenceFigures.Of(Outcomes(results, settings.Alphas, o => o.Confidence), ConfidenceAlpha(settings.Alphas), isProbability: true),
+            ConfidenceFigures.Of(Outcomes(results, settings.Alphas, o => o.Score), ConfidenceAlpha(settings.Alphas), isProbability: false));
+    }
+
+    /// <summary>(confidence, right at the confidence alpha) of every logged keypoint that has a value.</summary>
+    internal static List<(double Confidence, bool Right)> Outcomes(IEnumerable<PairResult> results, IReadOnlyList<double> alphas,
+        Func<PointOutcome, double?> value)
+    {
+        double alpha = ConfidenceAlpha(alphas);
+        return results.SelectMany(r => r.Points ?? []).Where(o => value(o).HasValue && double.IsFinite(value(o)!.Value))
+            .Select(o => (value(o)!.Value, o.Error <= alpha)).ToList();
     }
 }

@@ -65,8 +65,11 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         var watch = Stopwatch.StartNew();
         var source = cache.GetOrAdd(pair.SourceImage, Matcher.Describe);
         var target = cache.GetOrAdd(pair.TargetImage, Matcher.Describe);
-        var predicted = PredictResized(Matcher, source, target, pair.SourcePoints);
+        var prediction = Matcher.Predict(source, target);
+        var transferred = pair.SourcePoints.Select(p => prediction.Transfer(p)).ToList();
+        var predicted = transferred.Select(p => p.TargetInPrimaryFrame).ToList();
         var truth = Resized(pair.TargetPoints, target.Primary.Scale);
+        List<PointOutcome>? outcomes = null;
         var correct = new Dictionary<string, int>();
         double threshold = 0;
         double? accuracy = null, iou = null;
@@ -81,10 +84,11 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         {
             threshold = Metrics.PckThresholdPixels(pair, kind, target.OriginalWidth, target.OriginalHeight, target.Primary.Scale);
             foreach (var alpha in alphas) correct[PairResult.AlphaKey(alpha)] = Metrics.CorrectKeypoints(predicted, truth, threshold, alpha);
+            outcomes = transferred.Select((p, i) => PointOutcome.Of(p, predicted[i], truth[i], threshold)).ToList();
         }
         return new PairResult(index, pair.Id, pair.Category, pair.SourceMask is null ? pair.SourcePoints.Count : 0, threshold, correct,
             pair.Labels, accuracy, iou, predicted.Select(p => new[] { Math.Round(p.X, 4), Math.Round(p.Y, 4) }).ToArray(),
-            watch.Elapsed.TotalSeconds);
+            watch.Elapsed.TotalSeconds, outcomes);
     }
 
     /// <summary>Matches two described images and transfers source points (original pixels) into the target's primary resized pixels.</summary>

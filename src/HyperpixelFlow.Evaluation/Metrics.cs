@@ -80,4 +80,61 @@ public static class Metrics
         }
         return ((double)agree / truth.Length, union == 0 ? 1.0 : (double)intersection / union);
     }
+
+    /// <summary>
+    /// Area under the ROC curve of a confidence separating right from wrong points: the probability that a random
+    /// right point is more confident than a random wrong one (ties count half).
+    /// </summary>
+    public static double Auroc(IReadOnlyList<(double Confidence, bool Right)> points)
+    {
+        var sorted = points.OrderBy(p => p.Confidence).ToList();
+        double rankSum = 0;
+        for (int i = 0; i < sorted.Count;)
+        {
+            int j = i;
+            while (j < sorted.Count && sorted[j].Confidence == sorted[i].Confidence) j++;
+            double meanRank = (i + 1 + j) / 2.0;   // ranks i+1 .. j share their mean
+            for (int k = i; k < j; k++) if (sorted[k].Right) rankSum += meanRank;
+            i = j;
+        }
+        long right = points.Count(p => p.Right), wrong = points.Count - right;
+        if (right == 0 || wrong == 0) throw new ArgumentException("AUROC needs right and wrong points");
+        return (rankSum - right * (right + 1) / 2.0) / ((double)right * wrong);
+    }
+
+    /// <summary>
+    /// Expected calibration error of probabilities: points binned by confidence into <paramref name="bins"/> equal-width
+    /// bins over [0, 1]; the mean over bins, weighted by their share of the points, of |fraction right - mean confidence|.
+    /// </summary>
+    public static double ExpectedCalibrationError(IReadOnlyList<(double Confidence, bool Right)> points, int bins)
+    {
+        double total = 0;
+        foreach (var bin in points.GroupBy(p => Math.Min((int)(Math.Clamp(p.Confidence, 0, 1) * bins), bins - 1)))
+            total += bin.Count() * Math.Abs(bin.Average(p => p.Right ? 1.0 : 0.0) - bin.Average(p => p.Confidence));
+        return total / points.Count;
+    }
+
+    /// <summary>Fraction right among the most confident <paramref name="fraction"/> of the points (at least one).</summary>
+    public static double AccuracyOfMostConfident(IReadOnlyList<(double Confidence, bool Right)> points, double fraction)
+    {
+        int keep = Math.Max(1, (int)Math.Round(points.Count * fraction));
+        return points.OrderByDescending(p => p.Confidence).Take(keep).Average(p => p.Right ? 1.0 : 0.0);
+    }
+
+    /// <summary>
+    /// The risk-coverage (sparsification) curve: for every coverage k / n of the most confident points, the fraction of
+    /// them that are wrong.
+    /// </summary>
+    public static IReadOnlyList<(double Coverage, double Risk)> RiskCoverage(IReadOnlyList<(double Confidence, bool Right)> points)
+    {
+        var sorted = points.OrderByDescending(p => p.Confidence).ToList();
+        var curve = new List<(double, double)>(sorted.Count);
+        int wrong = 0;
+        for (int k = 0; k < sorted.Count; k++)
+        {
+            if (!sorted[k].Right) wrong++;
+            curve.Add(((k + 1) / (double)sorted.Count, wrong / (double)(k + 1)));
+        }
+        return curve;
+    }
 }

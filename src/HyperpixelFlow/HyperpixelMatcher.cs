@@ -60,6 +60,8 @@ public sealed class HyperpixelMatcher : IDisposable
         {
             Layers = backbone.LayersFor(options);
             _matching = MatchingRegistry.Create(options);
+            CalibrationKey = Calibration.ConfidenceCalibration.KeyOf(backbone.Name, Layers, options);
+            _calibration = Calibration.ConfidenceCalibration.For(CalibrationKey);
         }
         catch
         {
@@ -196,7 +198,18 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
-        new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer));
+        new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer), _calibration);
+
+    /// <summary>
+    /// Whether points get a calibrated confidence (the probability that they are right): only the settings a
+    /// calibration was fitted for have one (<c>hpf calibrate</c>); with any other, confidence is NaN rather than wrong.
+    /// </summary>
+    public bool HasCalibratedConfidence => _calibration is not null;
+
+    /// <summary>The setting a confidence calibration must have been fitted for (null: weights from a file).</summary>
+    internal string? CalibrationKey { get; }
+
+    private readonly Calibration.ConfidenceCalibration? _calibration;
 
     /// <summary>Resize to the working side (max side, enlarging when <see cref="ImageOptions.Upscale"/>) and move to the backbone's device.</summary>
     internal PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);

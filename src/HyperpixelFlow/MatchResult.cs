@@ -3,14 +3,17 @@ using HyperpixelFlow.Flow;
 namespace HyperpixelFlow;
 
 /// <summary>
-/// A source point and where it lands in the target image, both in original-image pixels, with how far to trust it:
-/// <see cref="Confidence"/> is the mean normalised confidence (0..1, relative to the pair's best match) of the source
-/// hyperpixels that moved it; <see cref="Mutual"/> says that the match holds both ways (for a point: its round trip
-/// source -> target -> source lands within one hyperpixel stride, <see cref="CycleError"/> source pixels away; for a
-/// hyperpixel match: the two hyperpixels are each other's best match).
+/// A source point and where it lands in the target image, both in original-image pixels, with how far to trust it.
+/// For a transferred point, <see cref="Confidence"/> is the calibrated probability (0..1) that it is right (within
+/// 0.1 x the object's size, the PCK@0.1 rule), NaN where the matcher's settings have no calibration;
+/// <see cref="Score"/> the mean normalised confidence (0..1, relative to the pair's best match) of the source
+/// hyperpixels that moved it, a ranking score; <see cref="Mutual"/> says that the match holds both ways (its round
+/// trip source -> target -> source lands within one hyperpixel stride, <see cref="CycleError"/> source pixels away).
+/// For a hyperpixel match, <see cref="Confidence"/> is that hyperpixel's normalised confidence and
+/// <see cref="Mutual"/> that the two hyperpixels are each other's best match.
 /// </summary>
 public readonly record struct PointMatch(Point2 Source, Point2 Target, double Confidence = double.NaN, bool Mutual = false,
-    double CycleError = double.NaN);
+    double CycleError = double.NaN, double Score = double.NaN);
 
 /// <summary>
 /// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride / TargetHyperpixelStride: pixels

@@ -76,7 +76,7 @@ public class LeverTests
         {
             var fused = prediction.Transfer(p);
             var primary = primaryOnly.Transfer(p);
-            Assert.True(fused.Confidence >= primary.Confidence, $"fused {fused.Confidence} < primary {primary.Confidence}");
+            Assert.True(fused.Score >= primary.Score, $"fused {fused.Score} < primary {primary.Score}");
             if (fused.Variant == 0) Assert.Equal(primary.Target, fused.Target);
             // In the primary frame, a point of another variant is its original position times the primary scale.
             Assert.Equal(fused.Target.X * target.Primary.Scale, fused.TargetInPrimaryFrame.X, 3);

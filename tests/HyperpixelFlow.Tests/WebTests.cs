@@ -12,15 +12,20 @@ using SkiaSharp;
 namespace HyperpixelFlow.Tests;
 
 /// <summary><c>hpf serve</c> as a separate process on a free loopback port, shared by the web tests.</summary>
-public sealed class HpfServer : IDisposable
+public class HpfServer : IDisposable
 {
     private readonly Process _process;
 
-    public HpfServer()
+    public HpfServer() : this([])
+    {
+    }
+
+    protected HpfServer(string[] extraArguments)
     {
         Dir = TestFolders.Create("web");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "hpf.dll"), "serve", "--port", "0", "--host", "127.0.0.1" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "hpf.dll"), "serve", "--port", "0", "--host", "127.0.0.1" }.Concat(extraArguments))
+            info.ArgumentList.Add(a);
         info.Environment["TMPDIR"] = Dir;   // the server is killed at the end: its runtime's pipes and socket go with the folder
         _process = Process.Start(info)!;
         var line = _process.StandardOutput.ReadLineAsync();
@@ -32,6 +37,8 @@ public sealed class HpfServer : IDisposable
         var address = System.Text.RegularExpressions.Regex.Match(line.Result, @"http://[^ ]+").Value;
         Assert.StartsWith("http://127.0.0.1:", address);
         Address = address;
+        var access = _process.StandardOutput.ReadLineAsync();
+        AccessLine = access.Wait(TimeSpan.FromSeconds(30)) ? access.Result ?? "" : "";
         Client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(2) };
         var pair = SyntheticPairs.Create();
         (SourcePath, TargetPath) = (Path.Combine(Dir, "source.png"), Path.Combine(Dir, "target.png"));
@@ -44,6 +51,8 @@ public sealed class HpfServer : IDisposable
     }
 
     public string Address { get; }
+    /// <summary>The second line hpf serve prints: its access rules.</summary>
+    public string AccessLine { get; }
     public HttpClient Client { get; }
     public string Dir { get; }
     public string SourcePath { get; }
@@ -79,6 +88,7 @@ public sealed class HpfServer : IDisposable
 
     public void Dispose()
     {
+        GC.SuppressFinalize(this);
         Client.Dispose();
         try { _process.Kill(true); _process.WaitForExit(10_000); } catch (InvalidOperationException) { }
         _process.Dispose();
@@ -244,5 +254,71 @@ public class WebApiTests(HpfServer server) : IClassFixture<HpfServer>
         }));
         Assert.Equal(sequential, parallel);
         Assert.NotEqual(sequential[0], sequential[1]);
+    }
+}
+
+/// <summary>A server started with a token and a low rate limit.</summary>
+public sealed class TokenServer() : HpfServer(["--token", TokenServer.Token, "--rate-limit", "3"])
+{
+    public const string Token = "test-token-0123456789abcdef";
+}
+
+[Trait("Category", TestCategory.System)]
+public class WebAccessTests(TokenServer server) : IClassFixture<TokenServer>
+{
+    private async Task<(HttpStatusCode Status, string Body)> Get(string path, Action<HttpRequestHeaders>? headers = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        headers?.Invoke(request.Headers);
+        var response = await server.Client.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Every_api_call_needs_the_token_and_each_client_is_rate_limited()
+    {
+        Assert.Contains("token required", server.AccessLine);
+        Assert.Contains("at most 3 requests/s per client", server.AccessLine);
+        // The page itself is public; the API is not.
+        Assert.Equal(HttpStatusCode.OK, (await Get("/")).Status);
+        var (status, body) = await Get("/api/options");
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Contains("needs its token", JsonDocument.Parse(body).RootElement.GetProperty("error").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get("/api/options", h => h.Add("X-Hpf-Token", "wrong-token-0123456789"))).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get("/api/options?token=" + TokenServer.Token[..^1])).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/api/options", h => h.Add("X-Hpf-Token", TokenServer.Token))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/api/examples", h => h.Authorization = new AuthenticationHeaderValue("Bearer", TokenServer.Token))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/api/health?token=" + TokenServer.Token)).Status);
+        // 3 requests/s, bursts of 12: a quick run of 30 is refused part way, with a message; the loop is bounded.
+        var statuses = new List<HttpStatusCode>();
+        string? refusal = null;
+        for (int i = 0; i < 30; i++)
+        {
+            var (s, b) = await Get("/api/health", h => h.Add("X-Hpf-Token", TokenServer.Token));
+            statuses.Add(s);
+            if (s == HttpStatusCode.TooManyRequests) refusal ??= b;
+        }
+        Assert.Contains(HttpStatusCode.OK, statuses);
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        Assert.Contains("too many requests", JsonDocument.Parse(refusal!).RootElement.GetProperty("error").GetString());
+    }
+}
+
+public class ServeAccessTests
+{
+    [Fact]
+    public void A_token_is_required_off_loopback_generated_when_none_is_given_and_short_ones_are_refused()
+    {
+        var loopback = Cli.Web.ServeAccess.For("127.0.0.1", null, null, 50);
+        Assert.Null(loopback.Token);
+        Assert.Null(Cli.Web.ServeAccess.For("::1", null, null, 50).Token);
+        var exposed = Cli.Web.ServeAccess.For("0.0.0.0", null, null, 50);
+        Assert.True(exposed.TokenGenerated);
+        Assert.True(exposed.Token!.Length >= 32);
+        Assert.NotEqual(exposed.Token, Cli.Web.ServeAccess.For("0.0.0.0", null, null, 50).Token);
+        Assert.Equal("from-the-environment-123", Cli.Web.ServeAccess.For("0.0.0.0", null, "from-the-environment-123", 50).Token);
+        Assert.Equal("given-on-the-command-line", Cli.Web.ServeAccess.For("10.0.0.1", "given-on-the-command-line", "from-the-environment-123", 50).Token);
+        Assert.Contains("at least 16", Assert.Throws<HyperpixelFlowException>(() => Cli.Web.ServeAccess.For("0.0.0.0", "short", null, 50)).Message);
+        Assert.Contains("rate-limit", Assert.Throws<HyperpixelFlowException>(() => Cli.Web.ServeAccess.For("127.0.0.1", null, null, 0)).Message);
     }
 }

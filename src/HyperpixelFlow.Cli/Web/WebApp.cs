@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -30,7 +31,7 @@ internal static class WebApp
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,   // readable messages: 'id', not \u0027id\u0027
     };
 
-    public static WebApplication Create(MatchService service, string host, int port)
+    public static WebApplication Create(MatchService service, string host, int port, ServeAccess access)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -41,7 +42,37 @@ internal static class WebApp
             else k.Listen(System.Net.IPAddress.Parse(host), port);
         });
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f => f.MultipartBodyLengthLimit = MatchService.MaxUploadBytes + (64 << 10));
+        if (access.RequestsPerSecond > 0)
+            builder.Services.AddRateLimiter(limits =>
+            {
+                limits.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context => RateLimitPartition.GetTokenBucketLimiter(
+                    context.Connection.RemoteIpAddress?.ToString() ?? "unknown", _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = 4 * access.RequestsPerSecond,
+                        TokensPerPeriod = access.RequestsPerSecond,
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    }));
+                limits.OnRejected = (rejected, cancel) =>
+                {
+                    rejected.HttpContext.Response.StatusCode = 429;
+                    return new ValueTask(rejected.HttpContext.Response.WriteAsJsonAsync(
+                        new { error = $"too many requests: at most {access.RequestsPerSecond} a second per client" }, Json, cancel));
+                };
+            });
         var app = builder.Build();
+        if (access.RequestsPerSecond > 0) app.UseRateLimiter();
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/api") && !access.Allows(context.Request))
+            {
+                context.Response.StatusCode = 401;
+                await context.Response.WriteAsJsonAsync(new { error = "this server needs its token: open the address hpf serve printed (it ends in ?token=...), or send the header X-Hpf-Token" }, Json);
+                return;
+            }
+            await next(context);
+        });
         app.Use(async (context, next) =>
         {
             try { await next(context); }

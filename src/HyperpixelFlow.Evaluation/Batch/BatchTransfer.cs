@@ -12,12 +12,21 @@ internal sealed record NamedPoint(string Name, Point2 Point);
 /// <summary>One item of a transfer: the exemplar's points to carry onto the target image.</summary>
 internal sealed record TransferItem(string Exemplar, string Target, IReadOnlyList<NamedPoint> Points);
 
-/// <summary>A transferred point as a results line holds it: original pixels of both images.</summary>
-internal sealed record TransferredPoint(string Name, double[] Source, double[] Target, double Confidence, bool Mutual, double CycleErrorPx);
+/// <summary>
+/// A transferred point as a results line holds it: original pixels of both images; confidence = the calibrated
+/// probability that it is right (null where the settings have no calibration), score = the uncalibrated ranking score.
+/// </summary>
+internal sealed record TransferredPoint(string Name, double[] Source, double[] Target, double? Confidence, double? Score, bool Mutual, double? CycleErrorPx);
 
-/// <summary>One finished target: its points, or the reason it failed (the run goes on).</summary>
+/// <summary>
+/// One finished target: its points, or the reason it failed (the run goes on). <see cref="ExpectedCorrect"/> is the
+/// mean calibrated confidence of its points, the fraction of them expected to be right: which targets need a look.
+/// </summary>
 internal sealed record TransferLine(int Index, string Exemplar, string Target, int? Width, int? Height,
-    IReadOnlyList<TransferredPoint>? Points, string? Error, string? Picture, double Seconds) : ILoggedItem;
+    IReadOnlyList<TransferredPoint>? Points, string? Error, string? Picture, double Seconds, double? ExpectedCorrect = null) : ILoggedItem;
+
+/// <summary>A target to look at: its expected fraction of right points and the points below the confidence asked for.</summary>
+internal sealed record ReviewItem(int Index, string Target, double? ExpectedCorrect, IReadOnlyList<string> PointsBelow);
 
 /// <summary>
 /// What a transfer's results depend on: the work list's content (every item's exemplar content hash, target path
@@ -149,11 +158,25 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
             using var bitmap = Pictures.Correspondences(exemplar.Image, target, matches);
             Pictures.SavePng(bitmap, Path.Combine(picturesFolder, picture));
         }
-        return new TransferLine(index, item.Exemplar, item.Target, target.Width, target.Height,
-            item.Points.Zip(matches, (p, m) => new TransferredPoint(p.Name, [m.Source.X, m.Source.Y], [Math.Round(m.Target.X, 3), Math.Round(m.Target.Y, 3)],
-                Math.Round(m.Confidence, 4), m.Mutual, Math.Round(m.CycleError, 3))).ToList(),
-            null, picture, watch.Elapsed.TotalSeconds);
+        var points = item.Points.Zip(matches, (p, m) => new TransferredPoint(p.Name, [m.Source.X, m.Source.Y], [Math.Round(m.Target.X, 3), Math.Round(m.Target.Y, 3)],
+            Rounded(m.Confidence, 4), Rounded(m.Score, 4), m.Mutual, Rounded(m.CycleError, 3))).ToList();
+        double? expected = points.Count > 0 && points.All(p => p.Confidence.HasValue) ? Math.Round(points.Average(p => p.Confidence!.Value), 4) : null;
+        return new TransferLine(index, item.Exemplar, item.Target, target.Width, target.Height, points, null, picture, watch.Elapsed.TotalSeconds, expected);
     }
+
+    private static double? Rounded(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+
+    /// <summary>
+    /// The targets to look at, worst first: those with a point whose calibrated confidence is below
+    /// <paramref name="minConfidence"/> (the points are kept in the results, only listed here), ordered by their
+    /// expected fraction of right points.
+    /// </summary>
+    public static IReadOnlyList<ReviewItem> Review(IEnumerable<TransferLine> lines, double minConfidence) =>
+        lines.Where(l => l.Points is not null)
+            .Select(l => new ReviewItem(l.Index, l.Target, l.ExpectedCorrect,
+                l.Points!.Where(p => p.Confidence is { } c && c < minConfidence).Select(p => p.Name).ToList()))
+            .Where(r => r.PointsBelow.Count > 0)
+            .OrderBy(r => r.ExpectedCorrect ?? 0).ThenBy(r => r.Index).ToList();
 
     /// <summary>Failures counted by reason: each error message without the file it names.</summary>
     public static IReadOnlyDictionary<string, int> FailureReasons(IEnumerable<string> errors) =>

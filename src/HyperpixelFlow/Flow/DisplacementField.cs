@@ -17,6 +17,7 @@ internal sealed class DisplacementField
 {
     private readonly HyperpixelGrid _grid;
     private readonly SummedArea _sumX, _sumY;
+    private readonly SummedArea _sumXX, _sumYY;
     private readonly SummedArea? _sumScore;
     private readonly float[] _dx, _dy;            // per kept cell, resized-image pixels
     private readonly float[]? _score;
@@ -43,6 +44,8 @@ internal sealed class DisplacementField
         (_dx, _dy, _score) = (displacement.Dx, displacement.Dy, score);
         _sumX = new SummedArea(_dx, sourceGrid.Width, sourceGrid.Height);
         _sumY = new SummedArea(_dy, sourceGrid.Width, sourceGrid.Height);
+        _sumXX = new SummedArea(Array.ConvertAll(_dx, d => d * d), sourceGrid.Width, sourceGrid.Height);
+        _sumYY = new SummedArea(Array.ConvertAll(_dy, d => d * d), sourceGrid.Width, sourceGrid.Height);
         if (score is not null) _sumScore = new SummedArea(score, sourceGrid.Width, sourceGrid.Height);
     }
 
@@ -91,6 +94,81 @@ internal sealed class DisplacementField
     {
         if (_score is null) return double.NaN;
         return Covering(p) is var (x0, x1, y0, y1) ? _sumScore!.Mean(x0, x1, y0, y1) : _score[NearestCell(p)];
+    }
+
+    /// <summary>
+    /// How much the boxes that move p disagree: the standard deviation of their displacements (resized pixels, x and y
+    /// together); 0 where one box or none covers p.
+    /// </summary>
+    public double Spread(Point2 p) => Covering(p) is var (x0, x1, y0, y1) ? Spread(x0, x1, y0, y1) : 0;
+
+    /// <summary>The spread of the displacements of the cells within <paramref name="radius"/> cells of p's nearest cell.</summary>
+    public double Spread(Point2 p, int radius)
+    {
+        int n = NearestCell(p), gx = n % _grid.Width, gy = n / _grid.Width;
+        return Spread(Math.Max(gx - radius, 0), Math.Min(gx + radius, _grid.Width - 1), Math.Max(gy - radius, 0), Math.Min(gy + radius, _grid.Height - 1));
+    }
+
+    private double Spread(int x0, int x1, int y0, int y1)
+    {
+        double mx = _sumX.Mean(x0, x1, y0, y1), my = _sumY.Mean(x0, x1, y0, y1);
+        double variance = _sumXX.Mean(x0, x1, y0, y1) - mx * mx + _sumYY.Mean(x0, x1, y0, y1) - my * my;
+        return Math.Sqrt(Math.Max(variance, 0));
+    }
+
+    /// <summary>
+    /// The pair's dominant motion: an affine map of source to target positions (resized pixels) fitted to where the
+    /// given cells' box centres move, by least squares, refitted twice on the 70 % of cells it fits best (robust to
+    /// wrong matches). Identity where fewer than 6 cells are given.
+    /// </summary>
+    public Func<Point2, Point2> DominantMotion(IReadOnlyList<int> cells)
+    {
+        var points = cells.Select(c =>
+        {
+            var box = _grid.BoxAt(c);
+            double x = 0.5 * (box.X1 + box.X2), y = 0.5 * (box.Y1 + box.Y2);
+            return (X: x, Y: y, U: x + _dx[c], V: y + _dy[c]);
+        }).ToList();
+        if (points.Count < 6) return p => p;
+        double[] ax = [1, 0, 0], ay = [0, 1, 0];
+        for (int round = 0; round < 3; round++)
+        {
+            ax = LeastSquares(points.Select(p => (p.X, p.Y, p.U)));
+            ay = LeastSquares(points.Select(p => (p.X, p.Y, p.V)));
+            if (round == 2) break;
+            var (bx, by) = (ax, ay);
+            points = points.OrderBy(p => Math.Pow(bx[0] * p.X + bx[1] * p.Y + bx[2] - p.U, 2) + Math.Pow(by[0] * p.X + by[1] * p.Y + by[2] - p.V, 2))
+                .Take(Math.Max(6, (int)(points.Count * 0.7))).ToList();
+        }
+        return p => new Point2(ax[0] * p.X + ax[1] * p.Y + ax[2], ay[0] * p.X + ay[1] * p.Y + ay[2]);
+    }
+
+    /// <summary>(a, b, c) minimising the squared error of a x + b y + c = value (normal equations, 3 x 3).</summary>
+    private static double[] LeastSquares(IEnumerable<(double X, double Y, double Value)> samples)
+    {
+        var m = new double[3, 4];
+        foreach (var (x, y, v) in samples)
+        {
+            double[] row = [x, y, 1];
+            for (int i = 0; i < 3; i++)
+            {
+                for (int j = 0; j < 3; j++) m[i, j] += row[i] * row[j];
+                m[i, 3] += row[i] * v;
+            }
+        }
+        for (int i = 0; i < 3; i++) m[i, i] += 1e-6;   // a degenerate set (all cells in one row) stays solvable
+        for (int col = 0; col < 3; col++)
+        {
+            int pivot = Enumerable.Range(col, 3 - col).MaxBy(r => Math.Abs(m[r, col]));
+            for (int j = 0; j < 4; j++) (m[col, j], m[pivot, j]) = (m[pivot, j], m[col, j]);
+            for (int r = 0; r < 3; r++)
+            {
+                if (r == col || m[col, col] == 0) continue;
+                double f = m[r, col] / m[col, col];
+                for (int j = col; j < 4; j++) m[r, j] -= f * m[col, j];
+            }
+        }
+        return [m[0, 3] / m[0, 0], m[1, 3] / m[1, 1], m[2, 3] / m[2, 2]];
     }
 
     /// <summary>Window-local cells whose boxes contain p, or null when none does.</summary>

@@ -1,3 +1,4 @@
+using HyperpixelFlow.Calibration;
 using HyperpixelFlow.Matching;
 
 namespace HyperpixelFlow.Flow;
@@ -5,11 +6,17 @@ namespace HyperpixelFlow.Flow;
 /// <summary>A transferred point: where it lands and how far to trust it.</summary>
 /// <param name="Target">original target pixels</param>
 /// <param name="TargetInPrimaryFrame">resized pixels of the target's primary view (the evaluator's frame)</param>
-/// <param name="Confidence">mean normalised confidence (0..1) of the source boxes that moved it</param>
+/// <param name="Confidence">calibrated probability (0..1) that the point is right; NaN where the matcher's settings have no calibration</param>
+/// <param name="Score">mean normalised confidence (0..1) of the source boxes that moved it (a ranking score, not a probability)</param>
 /// <param name="CycleError">original source pixels between the point and its round trip source -> target -> source</param>
 /// <param name="Mutual">the round trip lands within one hyperpixel stride of the point</param>
 /// <param name="Variant">index of the (scale, flip) variant whose prediction was kept</param>
-public readonly record struct PointPrediction(Point2 Target, Point2 TargetInPrimaryFrame, double Confidence, double CycleError, bool Mutual, int Variant);
+public readonly record struct PointPrediction(Point2 Target, Point2 TargetInPrimaryFrame, double Confidence, double Score, double CycleError, bool Mutual,
+    int Variant)
+{
+    /// <summary>What the calibration reads (and <c>hpf calibrate</c> fits on).</summary>
+    internal PointSignals Signals { get; init; }
+}
 
 /// <summary>
 /// The matches of a pair under every test-time variant (each source view with each target view of the same scale,
@@ -21,15 +28,33 @@ public sealed class PairPrediction
 {
     private readonly List<Variant> _variants = [];
     private readonly float _primaryTargetScale;
+    private readonly ConfidenceCalibration? _calibration;
 
     private sealed record Variant(ImageView Source, ImageView Target, HoughMatch Match, DisplacementField Forward, DisplacementField Backward)
     {
         public int SourceJump => Source.AsSource!.Grid.Jump;
+
+        /// <summary>
+        /// What the calibration reads of the whole pair, made on the first transferred point (the dense flow needs
+        /// none of it): the fraction of source hyperpixels whose best match is mutual, their mean normalised
+        /// confidence, and the dominant motion fitted to the mutual matches (where it takes a source point, resized pixels).
+        /// </summary>
+        public (double MutualFraction, double MeanScore, Func<Point2, Point2> Dominant) PairSignals => _pairSignals.Value;
+
+        private readonly Lazy<(double, double, Func<Point2, Point2>)> _pairSignals = new(() =>
+        {
+            var mutual = Enumerable.Range(0, Match.BestTargetOfSource.Length).Where(Match.IsMutual).ToList();
+            return (mutual.Count / (double)Math.Max(Match.BestTargetOfSource.Length, 1),
+                Enumerable.Range(0, Match.BestTargetOfSource.Length).Average(Match.NormalizedConfidence),
+                Forward.DominantMotion(mutual));
+        });
     }
 
     /// <summary>Matches every variant of the pair with <paramref name="match"/> (source view, target view -> best matches).</summary>
-    internal PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match)
+    internal PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match,
+        ConfidenceCalibration? calibration)
     {
+        _calibration = calibration;
         _primaryTargetScale = target.Primary.Scale;
         (SourceWidth, SourceHeight, TargetWidth, TargetHeight) = (source.OriginalWidth, source.OriginalHeight, target.OriginalWidth, target.OriginalHeight);
         HyperpixelChannels = (int)source.Primary.AsSource!.Channels;
@@ -85,14 +110,22 @@ public sealed class PairPrediction
         double cycle = CycleError(v, resized, landed);
         var original = Original(v, landed);
         var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
-        return new PointPrediction(original, primaryFrame, v.Forward.Score(resized), cycle, cycle <= v.SourceJump / v.Source.Scale, k);
+        double score = v.Forward.Score(resized), jump = v.SourceJump;
+        var pair = v.PairSignals;
+        bool mutual = cycle <= jump / v.Source.Scale;
+        var signals = new PointSignals(score, cycle * v.Source.Scale / jump, mutual, v.Forward.Spread(resized) / jump,
+            Distance(landed, pair.Dominant(resized)) / jump,
+            Math.Max(0, Math.Min(Math.Min(landed.X, landed.Y), Math.Min(v.Target.Width - 1 - landed.X, v.Target.Height - 1 - landed.Y)))
+                / Math.Max(v.Target.Width, v.Target.Height),
+            v.Forward.Spread(resized, 1) / jump, v.Forward.Spread(resized, 4) / jump, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Jump, pair.MutualFraction, pair.MeanScore);
+        return new PointPrediction(original, primaryFrame, _calibration?.Probability(signals) ?? double.NaN, score, cycle, mutual, k) { Signals = signals };
     }
 
     /// <summary>A source point (original pixels) with where it lands and how far to trust it, as results report it.</summary>
     public PointMatch MatchOf(Point2 sourceOriginal)
     {
         var predicted = Transfer(sourceOriginal);
-        return new PointMatch(sourceOriginal, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError);
+        return new PointMatch(sourceOriginal, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError, predicted.Score);
     }
 
     /// <summary>
@@ -126,6 +159,8 @@ public sealed class PairPrediction
         var back = v.Backward.Transfer(landed);
         return Math.Sqrt(Math.Pow(back.X - resized.X, 2) + Math.Pow(back.Y - resized.Y, 2)) / v.Source.Scale;
     }
+
+    private static double Distance(Point2 a, Point2 b) => Math.Sqrt((a.X - b.X) * (a.X - b.X) + (a.Y - b.Y) * (a.Y - b.Y));
 
     /// <summary>A landing point of a variant's (possibly mirrored) target view in original target pixels.</summary>
     private static Point2 Original(Variant v, Point2 landed)

@@ -27,9 +27,14 @@ async function busy(text, work) {
   finally { if (--state.busy === 0) $('busy').hidden = true; }
 }
 
+// The server's token when it needs one: the address hpf serve prints carries it (?token=...).
+const token = new URLSearchParams(location.search).get('token');
+const withToken = path => token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path;
+
 // Every call: JSON errors of the server become readable messages; a network failure says so.
 async function api(path, options = {}) {
   let response;
+  if (token) options = { ...options, headers: { ...(options.headers || {}), 'X-Hpf-Token': token } };
   try { response = await fetch(path, options); }
   catch (e) { throw new Error(`the server cannot be reached (${e.message})`); }
   if (!response.ok) {
@@ -88,7 +93,7 @@ function setImage(side, image) {
   state[side] = image;
   const img = $(`${side}-img`);
   img.onload = () => { drawAll(); };
-  img.src = `/api/images/${image.id}`;
+  img.src = withToken(`/api/images/${image.id}`);
   $(`${side}-view`).hidden = false;
   $(`${side}-svg`).setAttribute('viewBox', `0 0 ${image.width} ${image.height}`);
   if (side === 'source') { state.points = []; state.matches = []; state.selected = -1; }
@@ -221,13 +226,19 @@ function drawAll() {
       if (!m) return;
       const [x, y] = m.target;
       el('circle', { cx: x, cy: y, r: r * 1.1, stroke: colour(i), 'stroke-width': r / 2, class: 'target-marker', 'data-index': i,
-        'stroke-opacity': 0.35 + 0.65 * m.confidence }, tsvg);
+        'stroke-opacity': 0.35 + 0.65 * opacity(m) }, tsvg);
+      el('circle', { cx: x, cy: y, r: r * 0.55, fill: confidenceColour(m.confidence), class: 'confidence-dot', 'data-index': i }, tsvg);
       el('text', { x: x + r * 1.3, y: y - r * 1.3, fill: colour(i), class: 'marker-label', 'font-size': r * 2.6 }, tsvg).textContent = i + 1;
     });
   }
   drawLinks();
   drawTable();
 }
+
+// A point's calibrated confidence (probability of being right) as a colour: red = doubtful, green = sure; grey when
+// the settings have no calibration (confidence null).
+const confidenceColour = c => c == null ? '#888' : `hsl(${Math.round(120 * c)}, 75%, 40%)`;
+const opacity = m => m.confidence ?? m.score ?? 1;
 
 // Lines across the two panels, in page pixels of the stage.
 function drawLinks() {
@@ -249,7 +260,7 @@ function drawLinks() {
   state.matches.forEach((m, i) => {
     if (!m) return;
     const [a, b] = sp(state.points[i].x, state.points[i].y), [d, e] = tp(m.target[0], m.target[1]);
-    el('line', { x1: a, y1: b, x2: d, y2: e, stroke: colour(i), 'stroke-width': 1.6, 'stroke-opacity': 0.3 + 0.6 * m.confidence }, links);
+    el('line', { x1: a, y1: b, x2: d, y2: e, stroke: colour(i), 'stroke-width': 1.6, 'stroke-opacity': 0.3 + 0.6 * opacity(m) }, links);
   });
 }
 
@@ -265,7 +276,8 @@ function drawTable() {
     tr.innerHTML = `<td><span class="swatch" style="background:${colour(i)}"></span>${i + 1}</td>` +
       `<td class="src">${fmt(p.x)}, ${fmt(p.y)}</td><td>→</td>` +
       `<td class="trg">${m ? `${fmt(m.target[0])}, ${fmt(m.target[1])}` : '…'}</td>` +
-      `<td>${m ? m.confidence.toFixed(2) : ''}</td><td>${m ? (m.mutual ? 'yes' : 'no') : ''}</td>` +
+      `<td class="confidence">${!m ? '' : m.confidence == null ? '–' : `<span style="color:${confidenceColour(m.confidence)}">${(100 * m.confidence).toFixed(0)} %</span>`}</td>` +
+      `<td>${m ? (m.mutual ? 'yes' : 'no') : ''}</td>` +
       `<td><button type="button" class="remove" title="remove point ${i + 1}">×</button></td>`;
     tr.querySelector('.remove').addEventListener('click', () => removePoint(i));
     tr.addEventListener('click', e => { if (e.target.tagName !== 'BUTTON') { state.selected = i; drawTable(); heat(); } });

@@ -1,0 +1,169 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HyperpixelFlow.Calibration;
+
+/// <summary>
+/// A calibrated confidence: the probability that a transferred point is right (within 0.1 x the target object's
+/// bounding-box side, the PCK@0.1 rule), from a logistic model over <see cref="PointSignals"/>. A calibration belongs
+/// to one setting (<see cref="Key"/>: backbone, bundled weights, layers, every result-changing option) and is used for
+/// that setting only: any other gets no calibrated confidence rather than a wrong one. Fitted on PF-WILLOW val by
+/// <c>hpf calibrate</c>; the shipped ones are embedded from <c>src/HyperpixelFlow/Calibration/*.json</c>.
+/// </summary>
+internal sealed record ConfidenceCalibration(
+    int Format, string Key, string Description, string FittedOn, string CorrectRule, IReadOnlyList<string> Features,
+    double[] Mean, double[] Scale, double[] Weights, double Bias, IReadOnlyDictionary<string, double> Validation)
+{
+    public const int CurrentFormat = 1;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>P(correct) of a point.</summary>
+    public double Probability(PointSignals signals)
+    {
+        var x = signals.Features();
+        double z = Bias;
+        for (int i = 0; i < x.Length; i++) z += Weights[i] * (x[i] - Mean[i]) / Scale[i];
+        return 1 / (1 + Math.Exp(-z));
+    }
+
+    /// <summary>
+    /// The setting a calibration belongs to; null for weights loaded from a file (the shipped calibrations are for the
+    /// bundled weights only).
+    /// </summary>
+    public static string? KeyOf(string backbone, IReadOnlyList<int> layers, HyperpixelFlowOptions options) =>
+        options.Hyperpixels.WeightsPath is not null
+            ? null
+            : $"backbone={backbone};weights=bundled;layers={string.Join(",", layers)};" +
+              string.Join(";", options.ResultSettings().Select(kv => kv.Key + "=" + kv.Value));
+
+    private static readonly Lazy<IReadOnlyList<ConfidenceCalibration>> Shipped = new(() =>
+    {
+        var assembly = Assembly.GetExecutingAssembly();
+        return assembly.GetManifestResourceNames().Where(n => n.StartsWith("calibration/", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            .Select(n =>
+            {
+                using var stream = assembly.GetManifestResourceStream(n)!;
+                return Read(stream, n);
+            }).ToList();
+    });
+
+    /// <summary>The shipped calibrations.</summary>
+    public static IReadOnlyList<ConfidenceCalibration> All => Shipped.Value;
+
+    /// <summary>The shipped calibration of exactly this setting, or null.</summary>
+    public static ConfidenceCalibration? For(string? key) => key is null ? null : All.FirstOrDefault(c => c.Key == key);
+
+    /// <summary>Reads a calibration file; a clear error for a damaged one or one made for other signals.</summary>
+    public static ConfidenceCalibration Read(Stream stream, string name)
+    {
+        ConfidenceCalibration? calibration;
+        try { calibration = JsonSerializer.Deserialize<ConfidenceCalibration>(stream, Json); }
+        catch (JsonException e) { throw new HyperpixelFlowException($"{name}: not a calibration file ({e.Message.Split(". Path:")[0]})"); }
+        if (calibration is null || calibration.Format != CurrentFormat)
+            throw new HyperpixelFlowException($"{name}: calibration format {calibration?.Format} is not {CurrentFormat}; refit it with hpf calibrate");
+        int n = PointSignals.FeatureNames.Count;
+        if (!calibration.Features.SequenceEqual(PointSignals.FeatureNames) || calibration.Mean.Length != n || calibration.Scale.Length != n
+            || calibration.Weights.Length != n || calibration.Scale.Any(s => !(s > 0)))
+            throw new HyperpixelFlowException($"{name}: made for other signals than this version computes; refit it with hpf calibrate");
+        return calibration;
+    }
+
+    /// <summary>Writes the calibration as indented JSON.</summary>
+    public void Write(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+
+    /// <summary>
+    /// Fits the logistic model to points known right or wrong: features standardised, weights by Newton's method
+    /// (iteratively reweighted least squares) with a small ridge penalty so that separable or collinear features
+    /// stay finite.
+    /// </summary>
+    public static (double[] Mean, double[] Scale, double[] Weights, double Bias) Fit(IReadOnlyList<PointSignals> points, IReadOnlyList<bool> correct,
+        double ridge = 1e-2)
+    {
+        if (points.Count != correct.Count) throw new ArgumentException("one label per point");
+        if (points.Count < 20 || correct.All(c => c) || !correct.Any(c => c))
+            throw new HyperpixelFlowException($"a calibration needs right and wrong points, at least 20 in all ({points.Count} given)");
+        var raw = points.Select(p => p.Features()).ToArray();
+        int n = raw.Length, d = raw[0].Length;
+        var mean = new double[d];
+        var scale = new double[d];
+        for (int j = 0; j < d; j++)
+        {
+            mean[j] = raw.Average(x => x[j]);
+            double sd = Math.Sqrt(raw.Average(x => (x[j] - mean[j]) * (x[j] - mean[j])));
+            scale[j] = sd > 1e-12 ? sd : 1;
+        }
+        // Design matrix with the bias as the last column.
+        var x = raw.Select(r => Enumerable.Range(0, d).Select(j => (r[j] - mean[j]) / scale[j]).Append(1.0).ToArray()).ToArray();
+        var w = new double[d + 1];
+        for (int iteration = 0; iteration < 50; iteration++)
+        {
+            var gradient = new double[d + 1];
+            var hessian = new double[d + 1, d + 1];
+            for (int i = 0; i < n; i++)
+            {
+                double z = 0;
+                for (int j = 0; j <= d; j++) z += w[j] * x[i][j];
+                double p = 1 / (1 + Math.Exp(-z)), r = (correct[i] ? 1 : 0) - p, s = p * (1 - p);
+                for (int j = 0; j <= d; j++)
+                {
+                    gradient[j] += r * x[i][j];
+                    for (int k = 0; k <= j; k++) hessian[j, k] += s * x[i][j] * x[i][k];
+                }
+            }
+            for (int j = 0; j <= d; j++)
+            {
+                for (int k = 0; k < j; k++) hessian[k, j] = hessian[j, k];
+                if (j < d)
+                {
+                    gradient[j] -= ridge * n * w[j];
+                    hessian[j, j] += ridge * n;
+                }
+            }
+            var step = Solve(hessian, gradient);
+            double change = 0;
+            for (int j = 0; j <= d; j++)
+            {
+                w[j] += step[j];
+                change = Math.Max(change, Math.Abs(step[j]));
+            }
+            if (change < 1e-9) break;
+        }
+        return (mean, scale, w[..d], w[d]);
+    }
+
+    /// <summary>Solves A x = b for a symmetric positive definite A (Cholesky).</summary>
+    private static double[] Solve(double[,] a, double[] b)
+    {
+        int n = b.Length;
+        var l = new double[n, n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = a[i, j];
+                for (int k = 0; k < j; k++) sum -= l[i, k] * l[j, k];
+                l[i, j] = i == j ? Math.Sqrt(Math.Max(sum, 1e-12)) : sum / l[j, j];
+            }
+        var y = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double sum = b[i];
+            for (int k = 0; k < i; k++) sum -= l[i, k] * y[k];
+            y[i] = sum / l[i, i];
+        }
+        var x = new double[n];
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double sum = y[i];
+            for (int k = i + 1; k < n; k++) sum -= l[k, i] * x[k];
+            x[i] = sum / l[i, i];
+        }
+        return x;
+    }
+}

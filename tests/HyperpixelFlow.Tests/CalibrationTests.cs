@@ -1,0 +1,179 @@
+using HyperpixelFlow.Calibration;
+using HyperpixelFlow.Flow;
+using HyperpixelFlow.Imaging;
+
+namespace HyperpixelFlow.Tests;
+
+/// <summary>The calibrated confidence: its metrics, its fit, and that a calibration serves only the setting it was fitted for.</summary>
+public class CalibrationTests
+{
+    [Fact]
+    public void Auroc_ece_and_top_fraction_accuracy_follow_their_definitions()
+    {
+        (double, bool)[] separated = [(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
+        Assert.Equal(1.0, Metrics.Auroc(separated));
+        Assert.Equal(0.0, Metrics.Auroc(separated.Select(p => (1 - p.Item1, p.Item2)).ToList()));
+        Assert.Equal(0.5, Metrics.Auroc([(0.5, true), (0.5, false)]));
+        // One right point ranked below one of two wrong ones: 3 of 4 (right, wrong) pairs are ordered.
+        Assert.Equal(0.75, Metrics.Auroc([(0.9, true), (0.4, true), (0.6, false), (0.2, false)]), 12);
+        // Bins [0.9, 1]: confidence 0.95, right 1/2 -> 0.45; [0.1, 0.2): 0.15, right 0/2 -> 0.15; weighted equally.
+        Assert.Equal(0.30, Metrics.ExpectedCalibrationError([(0.95, true), (0.95, false), (0.15, false), (0.15, false)], 10), 12);
+        Assert.Equal(1.0, Metrics.AccuracyOfMostConfident(separated, 0.5));
+        Assert.Equal(0.5, Metrics.AccuracyOfMostConfident(separated, 1.0));
+        var curve = Metrics.RiskCoverage(separated);
+        Assert.Equal([0.0, 0.0, 1 / 3.0, 0.5], curve.Select(p => p.Risk));
+    }
+
+    [Fact]
+    public void The_fit_recovers_a_known_logistic_model()
+    {
+        // Points right with probability sigmoid(6 * (score - 0.5) - 2 * log1p(cycle)): the fitted model must rank them
+        // as the truth does and give probabilities close to the true ones.
+        var random = new Random(5);
+        var signals = new List<PointSignals>();
+        var truth = new List<double>();
+        for (int i = 0; i < 4000; i++)
+        {
+            double score = random.NextDouble(), cycle = 3 * random.NextDouble();
+            signals.Add(new PointSignals(score, cycle, cycle <= 1, random.NextDouble(), random.NextDouble(), random.NextDouble(), random.NextDouble(), random.NextDouble(),
+                random.NextDouble(), random.NextDouble(), random.NextDouble()));
+            truth.Add(1 / (1 + Math.Exp(-(6 * (score - 0.5) - 2 * Math.Log(1 + cycle)))));
+        }
+        var right = truth.Select(p => random.NextDouble() < p).ToList();
+        var (mean, scale, weights, bias) = ConfidenceCalibration.Fit(signals, right);
+        var model = new ConfidenceCalibration(ConfidenceCalibration.CurrentFormat, "test", "", "", "", PointSignals.FeatureNames, mean, scale, weights, bias,
+            new Dictionary<string, double>());
+        var predicted = signals.Select(model.Probability).ToList();
+        Assert.True(predicted.Zip(truth).Average(p => Math.Abs(p.First - p.Second)) < 0.05);
+        var points = predicted.Zip(right, (p, r) => (p, r)).ToList();
+        Assert.True(Metrics.ExpectedCalibrationError(points, 10) < 0.04);
+        Assert.True(Metrics.Auroc(points) > 0.8);
+    }
+
+    [Fact]
+    public void A_calibration_serves_only_the_setting_it_was_fitted_for()
+    {
+        using var matcher = new HyperpixelMatcher();
+        Assert.True(matcher.HasCalibratedConfidence, "the default preset ships a calibration");
+        var pair = SyntheticPairs.Create();
+        var calibrated = matcher.Match(pair.Source, pair.Target, pair.SourcePoints);
+        Assert.All(calibrated.Points, p => Assert.InRange(p.Confidence, 0, 1));
+        Assert.All(calibrated.Points, p => Assert.InRange(p.Score, 0, 1));
+        // The same network with one result-changing option changed (another working side; other layers) has none.
+        foreach (var other in new[]
+                 {
+                     matcher.Options with { Image = matcher.Options.Image with { MaxSide = 320 } },
+                     matcher.Options.WithLayers([1, 2, 4]),
+                 })
+        {
+            using var changed = new HyperpixelMatcher(matcher.Backbone, other);
+            Assert.False(changed.HasCalibratedConfidence);
+            var result = changed.Match(pair.Source, pair.Target, pair.SourcePoints);
+            Assert.All(result.Points, p => Assert.True(double.IsNaN(p.Confidence)));
+            Assert.All(result.Points, p => Assert.InRange(p.Score, 0, 1));
+        }
+        // Every shipped calibration names the setting it belongs to, and each preset with one finds exactly its own.
+        Assert.NotEmpty(ConfidenceCalibration.All);
+        Assert.Equal(ConfidenceCalibration.All.Count, ConfidenceCalibration.All.Select(c => c.Key).Distinct().Count());
+        foreach (var preset in Presets.All)
+        {
+            var key = ConfidenceCalibration.KeyOf(matcher.Backbone.Name, matcher.Backbone.LayersFor(preset.Options), preset.Options);
+            var found = ConfidenceCalibration.For(key);
+            if (found is not null) Assert.StartsWith(preset.Name + ":", found.Description);
+        }
+    }
+
+    [Fact]
+    public void A_calibration_file_for_other_signals_or_damaged_is_refused_by_name()
+    {
+        var shipped = ConfidenceCalibration.All[0];
+        string dir = TestFolders.Create("calibration");
+        try
+        {
+            string path = Path.Combine(dir, "other.json");
+            (shipped with { Features = [.. shipped.Features.Skip(1)] }).Write(path);
+            using (var stream = File.OpenRead(path))
+                Assert.Contains("other signals", Assert.Throws<HyperpixelFlowException>(() => ConfidenceCalibration.Read(stream, "other.json")).Message);
+            File.WriteAllText(path, "{ not json");
+            using (var stream = File.OpenRead(path))
+                Assert.Contains("not a calibration file", Assert.Throws<HyperpixelFlowException>(() => ConfidenceCalibration.Read(stream, "other.json")).Message);
+        }
+        finally { TestFolders.Delete(dir); }
+    }
+
+    [Trait("Category", TestCategory.Data)]
+    [SkippableFact]
+    public void On_held_out_pairs_the_calibrated_confidence_ranks_right_points_first_and_a_shuffled_one_does_not()
+    {
+        // A fixed small set of PF-WILLOW test pairs (images the calibration never saw).
+        var data = SharedData.PfWillowPairs("test", 30);
+        using var matcher = new HyperpixelMatcher();
+        var points = new List<(double Confidence, bool Right)>();
+        foreach (var pair in data.Pairs)
+        {
+            using var source = matcher.Describe(pair.SourceImage);
+            using var target = matcher.Describe(pair.TargetImage);
+            var prediction = matcher.Predict(source, target);
+            double threshold = Metrics.PckThresholdPixels(pair, data.DefaultThreshold, target.OriginalWidth, target.OriginalHeight, 1f);
+            for (int i = 0; i < pair.SourcePoints.Count; i++)
+            {
+                var p = prediction.Transfer(pair.SourcePoints[i]);
+                double error = Math.Sqrt(Math.Pow(p.Target.X - pair.TargetPoints[i].X, 2) + Math.Pow(p.Target.Y - pair.TargetPoints[i].Y, 2));
+                points.Add((p.Confidence, error <= 0.1 * threshold));
+            }
+        }
+        Assert.True(Metrics.Auroc(points) >= 0.75, $"AUROC {Metrics.Auroc(points):0.000} on {points.Count} held-out points");
+        var random = new Random(1);
+        var shuffled = points.Select(p => p.Confidence).OrderBy(_ => random.Next()).Zip(points, (c, p) => (c, p.Right)).ToList();
+        Assert.True(Metrics.Auroc(shuffled) < 0.65, "a shuffled confidence must fail the same check");
+    }
+}
+
+/// <summary>What evaluation and batch transfer report of the confidence.</summary>
+public class ConfidenceReportTests
+{
+    private static PairResult Pair(int index, params (double Error, double? Confidence, double Score)[] points) =>
+        new(index, $"p{index}", "cat", points.Length, 10,
+            new Dictionary<string, int> { ["0.05"] = points.Count(p => p.Error <= 0.05), ["0.1"] = points.Count(p => p.Error <= 0.1) }, null, null, null,
+            [.. points.Select(_ => new[] { 0.0, 0.0 })], 0.1, [.. points.Select(p => new PointOutcome(p.Error, p.Confidence, p.Score, new double[11]))]);
+
+    [Fact]
+    public void The_summary_judges_confidence_and_score_by_the_points_right_at_alpha_0_1()
+    {
+        var settings = new EvaluationSettings("pfwillow", "val", "/data", "hash", "resnet18-cntk", "bundled", [1, 2], new Dictionary<string, string>(), [0.05, 0.1], "BoundingBox");
+        // Right points (error <= 0.1) have the higher confidence; the score ranks them the other way round.
+        var results = new[] { Pair(0, (0.05, 0.9, 0.1), (0.5, 0.2, 0.9)), Pair(1, (0.1, 0.8, 0.2), (0.3, 0.1, 0.8)) };
+        var summary = EvaluationSummary.From(settings, results, 2);
+        Assert.Equal(1.0, summary.Confidence!.Auroc);
+        Assert.Equal(0.0, summary.Score!.Auroc);
+        Assert.Equal(100, summary.Confidence.Top50);
+        Assert.Equal(0.1, summary.Confidence.Alpha);
+        Assert.NotNull(summary.Confidence.Ece);
+        Assert.Null(summary.Score.Ece);   // a score is no probability: no calibration error
+        // Without calibrated confidences (settings without a calibration) there are no confidence figures.
+        var uncalibrated = EvaluationSummary.From(settings, [Pair(0, (0.05, null, 0.1), (0.5, null, 0.9))], 1);
+        Assert.Null(uncalibrated.Confidence);
+        Assert.NotNull(uncalibrated.Score);
+    }
+
+    [Fact]
+    public void The_review_lists_targets_with_a_doubtful_point_worst_first_and_keeps_every_point()
+    {
+        TransferredPoint Point(string name, double? confidence) => new(name, [0, 0], [1, 1], confidence, 0.5, true, 0);
+        TransferLine Line(int index, double? expected, params TransferredPoint[] points) =>
+            new(index, "exemplar.png", $"t{index}.png", 10, 10, points, null, null, 0.1, expected);
+        var lines = new[]
+        {
+            Line(0, 0.9, Point("eye", 0.95), Point("nose", 0.85)),
+            Line(1, 0.6, Point("eye", 0.9), Point("nose", 0.3)),
+            Line(2, 0.35, Point("eye", 0.4), Point("nose", 0.3)),
+            new TransferLine(3, "exemplar.png", "broken.png", null, null, null, "broken.png: not an image", null, 0.1),
+        };
+        var review = BatchTransfer.Review(lines, 0.5);
+        Assert.Equal([2, 1], review.Select(r => r.Index));
+        Assert.Equal(["eye", "nose"], review[0].PointsBelow);
+        Assert.Equal(["nose"], review[1].PointsBelow);
+        Assert.Empty(BatchTransfer.Review(lines, 0.2));
+        Assert.Equal(3, BatchTransfer.Review(lines, 0.99).Count);
+    }
+}
