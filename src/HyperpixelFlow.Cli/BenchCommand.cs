@@ -39,6 +39,19 @@ internal static class BenchCommand
 
     private static readonly string[] Stages = ["decode", "resize", "backbone", "hyperpixels", "similarity", "voting", "transfer"];
 
+    /// <summary>What one bench run measured: per-stage and whole-pair times, evaluation throughput, memory, the baseline.</summary>
+    private sealed class Figures
+    {
+        public Dictionary<string, List<double>> Stages { get; } = BenchCommand.Stages.ToDictionary(s => s, _ => new List<double>());
+        public List<double> Cold { get; } = [];
+        public List<double> Warm { get; } = [];
+        public double EvaluationPairsPerSecond { get; set; }
+        public double PeakRssMb { get; set; }
+        public Dictionary<string, List<double>> PaperStages { get; } = BenchCommand.Stages.ToDictionary(s => s, _ => new List<double>());
+        public List<double> PaperCold { get; } = [];
+        public List<double> AlternateCold { get; } = [];
+    }
+
     private static int Run(string root, int pairCount, int repeat, string? jsonPath, bool baseline, HyperpixelFlowOptions options)
     {
         if (pairCount < 1 || repeat < 1) throw new HyperpixelFlowException("--pairs and --repeat must be at least 1");
@@ -49,51 +62,68 @@ internal static class BenchCommand
             $"{get_num_threads()} threads{options.Hyperpixels.DescribeGrids()}, " +
             $"max side {options.Image.MaxSide}{(options.Image.Upscale ? " (upscale)" : "")}, {Markup.Escape(options.DescribeMethod())}");
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
+        var figures = new Figures();
+        MeasureCold(matcher, pairs, repeat, figures);
+        MeasureWarm(matcher, pairs, repeat, figures);
+        MeasureEvaluation(matcher, dataset with { Pairs = pairs }, figures);
+        figures.PeakRssMb = PeakRssMb();   // before the baseline, whose N x M and N x bins tensors would dominate it
+        if (baseline) MeasureBaseline(matcher, pairs, repeat, figures);
+        Report(figures, baseline);
+        if (jsonPath is not null) WriteJson(jsonPath, figures, baseline, pairs.Count, repeat, matcher, options);
+        return 0;
+    }
 
-        var stageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
-        var cold = new List<double>();
-        var warm = new List<double>();
+    private static void MeasureCold(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)
+    {
         for (int r = 0; r < repeat; r++)
             foreach (var pair in pairs)
             {
                 var timings = Cold(matcher, pair);
-                foreach (var (stage, seconds) in timings) stageTimes[stage].Add(seconds);
-                cold.Add(timings.Values.Sum());
+                foreach (var (stage, seconds) in timings) figures.Stages[stage].Add(seconds);
+                figures.Cold.Add(timings.Values.Sum());
             }
-        using (var cache = new LruCache<string, ImageDescription>(2 * pairs.Count + 2))
-            for (int r = 0; r < repeat + 1; r++)
-                foreach (var pair in pairs)
-                {
-                    var source = cache.GetOrAdd(pair.SourceImage, matcher.Describe);
-                    var target = cache.GetOrAdd(pair.TargetImage, matcher.Describe);
-                    var watch = Stopwatch.StartNew();
-                    Predict(matcher, pair, source, target, null);
-                    if (r > 0) warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache
-                }
-        var evalWatch = Stopwatch.StartNew();
+    }
+
+    /// <summary>Both images' hyperpixels cached: what a click on the page or a batch with one exemplar pays.</summary>
+    private static void MeasureWarm(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)
+    {
+        using var cache = new LruCache<string, ImageDescription>(2 * pairs.Count + 2);
+        for (int r = 0; r < repeat + 1; r++)
+            foreach (var pair in pairs)
+            {
+                var source = cache.GetOrAdd(pair.SourceImage, matcher.Describe);
+                var target = cache.GetOrAdd(pair.TargetImage, matcher.Describe);
+                var watch = Stopwatch.StartNew();
+                Predict(matcher, pair, source, target, null);
+                if (r > 0) figures.Warm.Add(watch.Elapsed.TotalSeconds); // pass 0 fills the cache
+            }
+    }
+
+    private static void MeasureEvaluation(HyperpixelMatcher matcher, BenchmarkDataset dataset, Figures figures)
+    {
+        var watch = Stopwatch.StartNew();
         string results = Path.Combine(Path.GetTempPath(), $"hpf-bench-{Environment.ProcessId}.jsonl");
-        new Evaluator(matcher).Run(dataset with { Pairs = pairs }, [0.1], PckThreshold.Auto, results, restart: true);
-        double evalPairsPerSecond = pairs.Count / evalWatch.Elapsed.TotalSeconds;
+        new Evaluator(matcher).Run(dataset, [0.1], PckThreshold.Auto, results, restart: true);
+        figures.EvaluationPairsPerSecond = dataset.Pairs.Count / watch.Elapsed.TotalSeconds;
         File.Delete(results);
-        double peakRssMb = PeakRssMb();   // before the baseline, whose N x M and N x bins tensors would dominate it
+    }
 
-        // The baseline runs after, pair by pair alternating with this pipeline, so that both see the same machine load.
-        var paperStageTimes = Stages.ToDictionary(s => s, _ => new List<double>());
-        var paperCold = new List<double>();
-        var alternateCold = new List<double>();
-        if (baseline)
-        {
-            ColdPaperFormulation(matcher, pairs[0]);
-            for (int r = 0; r < repeat; r++)
-                foreach (var pair in pairs)
-                {
-                    var timings = ColdPaperFormulation(matcher, pair);
-                    foreach (var (stage, seconds) in timings) paperStageTimes[stage].Add(seconds);
-                    paperCold.Add(timings.Values.Sum());
-                    alternateCold.Add(Cold(matcher, pair).Values.Sum());
-                }
-        }
+    /// <summary>The paper code's pipeline, pair by pair alternating with this one, so that both see the same machine load.</summary>
+    private static void MeasureBaseline(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)
+    {
+        ColdPaperFormulation(matcher, pairs[0]);
+        for (int r = 0; r < repeat; r++)
+            foreach (var pair in pairs)
+            {
+                var timings = ColdPaperFormulation(matcher, pair);
+                foreach (var (stage, seconds) in timings) figures.PaperStages[stage].Add(seconds);
+                figures.PaperCold.Add(timings.Values.Sum());
+                figures.AlternateCold.Add(Cold(matcher, pair).Values.Sum());
+            }
+    }
 
+    private static void Report(Figures figures, bool baseline)
+    {
         var table = new Table().AddColumns("stage", "median s", "p10 s", "p90 s");
         if (baseline) table.AddColumns("paper formulation median s", "speed-up");
         void Row(string name, List<double> values, List<double>? paper)
@@ -102,42 +132,38 @@ internal static class BenchCommand
             if (baseline) cells.AddRange(paper is null ? ["", ""] : [F(Median(paper)), $"{Median(paper) / Median(values):0.0}x"]);
             table.AddRow(cells.ToArray());
         }
-        foreach (var (stage, values) in stageTimes) Row(stage, values, baseline ? paperStageTimes[stage] : null);
-        Row("cold pair", cold, baseline ? paperCold : null);
-        Row("warm pair", warm, null);
+        foreach (var (stage, values) in figures.Stages) Row(stage, values, baseline ? figures.PaperStages[stage] : null);
+        Row("cold pair", figures.Cold, baseline ? figures.PaperCold : null);
+        Row("warm pair", figures.Warm, null);
         AnsiConsole.Write(table);
-        double? speedup = baseline ? Median(paperCold) / Median(alternateCold) : null;
-        if (speedup is { } x)
-            AnsiConsole.MarkupLine($"cold pair vs the paper formulation, alternating pair by pair: {F(Median(alternateCold))} s vs " +
-                $"{F(Median(paperCold))} s = [bold]{x:0.0}x[/]");
-        AnsiConsole.MarkupLine($"evaluation with feature cache: {evalPairsPerSecond:0.00} pairs/s; peak RSS {peakRssMb:0} MB");
-        if (jsonPath is not null)
-        {
-            var figures = new
-            {
-                pairs = pairs.Count,
-                repeat,
-                threads = get_num_threads(),
-                backbone = matcher.Backbone.Name,
-                layers = matcher.Layers,
-                options = options.ResultSettings(),
-                hyperpixel_stride = options.Hyperpixels.Stride,
-                target_hyperpixel_stride = options.Hyperpixels.TargetStride,
-                cold_pair_s = Median(cold),
-                warm_pair_s = Median(warm),
-                stages_median_s = stageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)),
-                stages_p10_s = stageTimes.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.1)),
-                stages_p90_s = stageTimes.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.9)),
-                eval_pairs_per_s = evalPairsPerSecond,
-                peak_rss_mb = peakRssMb,
-                baseline_cold_pair_s = baseline ? Median(paperCold) : (double?)null,
-                baseline_stages_median_s = baseline ? paperStageTimes.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,
-                cold_speedup_vs_baseline = speedup,
-            };
-            JsonOptions.WriteFile(jsonPath, figures);
-        }
-        return 0;
+        if (baseline)
+            AnsiConsole.MarkupLine($"cold pair vs the paper formulation, alternating pair by pair: {F(Median(figures.AlternateCold))} s vs " +
+                $"{F(Median(figures.PaperCold))} s = [bold]{Median(figures.PaperCold) / Median(figures.AlternateCold):0.0}x[/]");
+        AnsiConsole.MarkupLine($"evaluation with feature cache: {figures.EvaluationPairsPerSecond:0.00} pairs/s; peak RSS {figures.PeakRssMb:0} MB");
     }
+
+    private static void WriteJson(string path, Figures figures, bool baseline, int pairs, int repeat, HyperpixelMatcher matcher, HyperpixelFlowOptions options) =>
+        JsonOptions.WriteFile(path, new
+        {
+            pairs,
+            repeat,
+            threads = get_num_threads(),
+            backbone = matcher.Backbone.Name,
+            layers = matcher.Layers,
+            options = options.ResultSettings(),
+            hyperpixel_stride = options.Hyperpixels.Stride,
+            target_hyperpixel_stride = options.Hyperpixels.TargetStride,
+            cold_pair_s = Median(figures.Cold),
+            warm_pair_s = Median(figures.Warm),
+            stages_median_s = figures.Stages.ToDictionary(kv => kv.Key, kv => Median(kv.Value)),
+            stages_p10_s = figures.Stages.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.1)),
+            stages_p90_s = figures.Stages.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.9)),
+            eval_pairs_per_s = figures.EvaluationPairsPerSecond,
+            peak_rss_mb = figures.PeakRssMb,
+            baseline_cold_pair_s = baseline ? Median(figures.PaperCold) : (double?)null,
+            baseline_stages_median_s = baseline ? figures.PaperStages.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,
+            cold_speedup_vs_baseline = baseline ? Median(figures.PaperCold) / Median(figures.AlternateCold) : (double?)null,
+        });
 
     /// <summary>One pair from the files, no cache: the stages the original implementation's 0.42 s covers, plus decoding.</summary>
     private static IReadOnlyDictionary<string, double> Cold(HyperpixelMatcher matcher, BenchmarkPair pair)

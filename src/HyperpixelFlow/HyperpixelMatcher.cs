@@ -123,7 +123,7 @@ public sealed class HyperpixelMatcher : IDisposable
         timer.Lap("flow");
         var diagnostics = new MatchDiagnostics(prediction.SourceWidth, prediction.SourceHeight, prediction.TargetWidth, prediction.TargetHeight,
             ps.Width, ps.Height, pt.Width, pt.Height,
-            sourceGrid.Count, targetGrid.Count, prediction.HyperpixelChannels, sourceGrid.Jump, targetGrid.Jump,
+            sourceGrid.Count, targetGrid.Count, prediction.HyperpixelChannels, sourceGrid.Stride, targetGrid.Stride,
             match.Space.BinsX, match.Space.BinsY, match.Space.CellSize,
             match.SimilaritySum, match.SimilarityMax, match.ConfidenceSum, match.ConfidenceMax, Options.DescribeMatching(), prediction.VariantCount);
         var hyperpixelMatches = Enumerable.Range(0, sourceGrid.Count).Select(n =>

@@ -8,7 +8,7 @@ public class GeometryTests
     [Fact]
     public void Boxes_follow_jump_and_half_receptive_field()
     {
-        var grid = HyperpixelGrid.Create(jump: 4, receptiveField: 43, fullWidth: 10, fullHeight: 8, imageWidth: 40, imageHeight: 32, prune: false, tolerance: 4);
+        var grid = HyperpixelGrid.Create(stride: 4, receptiveField: 43, fullWidth: 10, fullHeight: 8, imageWidth: 40, imageHeight: 32, prune: false, tolerance: 4);
         Assert.Equal(80, grid.Count);
         Assert.Equal(new Box(-21, -21, 21, 21), grid.BoxAt(0));
         Assert.Equal(new Box(3 * 4 - 21, 2 * 4 - 21, 3 * 4 + 21, 2 * 4 + 21), grid.BoxAt(2 * 10 + 3));
@@ -72,9 +72,9 @@ public class GeometryTests
 
         using var paper = HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true);
         using var fast = HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 8);
-        Assert.Equal((4, 43, 75, 57), (paper.Grid.Jump, paper.Grid.ReceptiveField, paper.Grid.FullWidth, paper.Grid.FullHeight));
+        Assert.Equal((4, 43, 75, 57), (paper.Grid.Stride, paper.Grid.ReceptiveField, paper.Grid.FullWidth, paper.Grid.FullHeight));
         // The grid moves to layer 4's map; boxes keep layer 2's receptive field.
-        Assert.Equal((8, 43, 38, 29), (fast.Grid.Jump, fast.Grid.ReceptiveField, fast.Grid.FullWidth, fast.Grid.FullHeight));
+        Assert.Equal((8, 43, 38, 29), (fast.Grid.Stride, fast.Grid.ReceptiveField, fast.Grid.FullWidth, fast.Grid.FullHeight));
         Assert.Equal(new long[] { 64 + 128, 512, 512 }, fast.Groups.Select(g => g.shape[0]));
         Assert.Equal(paper.Channels, fast.Channels);
         // align_corners resizing of 57x75 to 29x38 lands exactly on every other cell of layer 2, then layer 4 follows.

@@ -43,7 +43,7 @@ internal sealed class ConfidenceMatrix
     public AnswerMap Row(Point2 sourcePoint)
     {
         int Nearest(double resized, int first, int count) =>
-            Math.Clamp((int)Math.Round((resized - _source.Center(0)) / _source.Jump), first, first + count - 1) - first;
+            Math.Clamp((int)Math.Round((resized - _source.Center(0)) / _source.Stride), first, first + count - 1) - first;
         int ix = Nearest(sourcePoint.X * _sourceScale, _source.X0, _source.Width);
         int iy = Nearest(sourcePoint.Y * _sourceScale, _source.Y0, _source.Height);
         int m = _target.Count;
@@ -56,6 +56,6 @@ internal sealed class ConfidenceMatrix
             new Point2(_source.Center(_source.X0 + ix) / (double)_sourceScale, _source.Center(_source.Y0 + iy) / (double)_sourceScale),
             t.Width, t.Height,
             new Point2(t.Center(t.X0) / (double)_targetScale, t.Center(t.Y0) / (double)_targetScale),
-            new Point2(t.Jump / (double)_targetScale, t.Jump / (double)_targetScale), row);
+            new Point2(t.Stride / (double)_targetScale, t.Stride / (double)_targetScale), row);
     }
 }

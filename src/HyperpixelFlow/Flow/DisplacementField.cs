@@ -70,8 +70,8 @@ internal sealed class DisplacementField
             else
             {
                 // Boxes of both grids have the first layer's size: a box's top-left moves with its centre.
-                dx[n] = (targetGrid.X0 + refined[n].X) * targetGrid.Jump - targetGrid.HalfField - sourceBox.X1;
-                dy[n] = (targetGrid.Y0 + refined[n].Y) * targetGrid.Jump - targetGrid.HalfField - sourceBox.Y1;
+                dx[n] = (targetGrid.X0 + refined[n].X) * targetGrid.Stride - targetGrid.HalfField - sourceBox.X1;
+                dy[n] = (targetGrid.Y0 + refined[n].Y) * targetGrid.Stride - targetGrid.HalfField - sourceBox.Y1;
             }
         }
         return (dx, dy);
@@ -182,7 +182,7 @@ internal sealed class DisplacementField
     /// <summary>Window-local cell range whose boxes cover coordinate v: gx*j - r/2 &lt;= v &lt;= gx*j + r/2.</summary>
     private (int First, int Last) CoveringCells(double v, int origin, int count)
     {
-        int j = _grid.Jump, half = _grid.HalfField;
+        int j = _grid.Stride, half = _grid.HalfField;
         int first = (int)Math.Ceiling((v - half) / j) - origin;
         int last = (int)Math.Floor((v + half) / j) - origin;
         return (Math.Max(first, 0), Math.Min(last, count - 1));
@@ -190,8 +190,8 @@ internal sealed class DisplacementField
 
     private int NearestCell(Point2 p)
     {
-        int gx = Math.Clamp((int)Math.Round(p.X / _grid.Jump) - _grid.X0, 0, _grid.Width - 1);
-        int gy = Math.Clamp((int)Math.Round(p.Y / _grid.Jump) - _grid.Y0, 0, _grid.Height - 1);
+        int gx = Math.Clamp((int)Math.Round(p.X / _grid.Stride) - _grid.X0, 0, _grid.Width - 1);
+        int gy = Math.Clamp((int)Math.Round(p.Y / _grid.Stride) - _grid.Y0, 0, _grid.Height - 1);
         return gy * _grid.Width + gx;
     }
 

@@ -32,7 +32,7 @@ public sealed class PairPrediction
 
     private sealed record Variant(ImageView Source, ImageView Target, HoughMatch Match, DisplacementField Forward, DisplacementField Backward)
     {
-        public int SourceJump => Source.AsSource!.Grid.Jump;
+        public int SourceStride => Source.AsSource!.Grid.Stride;
 
         /// <summary>
         /// What the calibration reads of the whole pair, made on the first transferred point (the dense flow needs
@@ -110,14 +110,14 @@ public sealed class PairPrediction
         double cycle = CycleError(v, resized, landed);
         var original = Original(v, landed);
         var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
-        double score = v.Forward.Score(resized), jump = v.SourceJump;
+        double score = v.Forward.Score(resized), stride = v.SourceStride;
         var pair = v.PairSignals;
-        bool mutual = cycle <= jump / v.Source.Scale;
-        var signals = new PointSignals(score, cycle * v.Source.Scale / jump, mutual, v.Forward.Spread(resized) / jump,
-            Distance(landed, pair.Dominant(resized)) / jump,
+        bool mutual = cycle <= stride / v.Source.Scale;
+        var signals = new PointSignals(score, cycle * v.Source.Scale / stride, mutual, v.Forward.Spread(resized) / stride,
+            Distance(landed, pair.Dominant(resized)) / stride,
             Math.Max(0, Math.Min(Math.Min(landed.X, landed.Y), Math.Min(v.Target.Width - 1 - landed.X, v.Target.Height - 1 - landed.Y)))
                 / Math.Max(v.Target.Width, v.Target.Height),
-            v.Forward.Spread(resized, 1) / jump, v.Forward.Spread(resized, 4) / jump, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Jump, pair.MutualFraction, pair.MeanScore);
+            v.Forward.Spread(resized, 1) / stride, v.Forward.Spread(resized, 4) / stride, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Stride, pair.MutualFraction, pair.MeanScore);
         return new PointPrediction(original, primaryFrame, _calibration?.Probability(signals) ?? double.NaN, score, cycle, mutual, k) { Signals = signals };
     }
 

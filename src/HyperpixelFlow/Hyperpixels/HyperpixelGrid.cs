@@ -3,11 +3,14 @@ namespace HyperpixelFlow.Hyperpixels;
 /// <summary>
 /// The hyperpixels of one image: a rectangular window (X0, Y0, Width x Height) of the feature grid
 /// (FullWidth x FullHeight). Hyperpixel n (row-major in the window) sits at grid (X0 + n % Width, Y0 + n / Width)
-/// and owns the receptive box [gx*j - r/2, gy*j - r/2, gx*j + r/2, gy*j + r/2] (r/2 integer division), j and r
-/// being the jump and receptive field of the first selected layer. Margin pruning keeps a window because its
-/// conditions are per axis.
+/// and owns the receptive box [gx*s - r/2, gy*s - r/2, gx*s + r/2, gy*s + r/2] (r/2 integer division), r being the
+/// receptive field of the first selected layer and s the grid's stride: that layer's jump on the paper's grid, a
+/// multiple of it on a coarser one. Two words, two things: a layer's <em>jump</em> is the input pixels between its
+/// neighbouring cells (<see cref="Backbones.CandidateGeometry"/>, the paper's term); the grid's <em>stride</em> is the
+/// pixels between neighbouring hyperpixels (options: <c>Hyperpixels.Stride</c>; diagnostics: <c>HyperpixelStride</c>).
+/// Margin pruning keeps a window because its conditions are per axis.
 /// </summary>
-internal sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
+internal sealed record HyperpixelGrid(int Stride, int ReceptiveField, int FullWidth, int FullHeight, int X0, int Y0, int Width, int Height)
 {
     /// <summary>Number of hyperpixels (kept cells).</summary>
     public int Count => Width * Height;
@@ -24,12 +27,12 @@ internal sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidt
 
     /// <summary>Receptive box of feature-grid cell (gx, gy).</summary>
     public Box BoxOfCell(int gx, int gy) =>
-        new(gx * Jump - HalfField, gy * Jump - HalfField, gx * Jump + HalfField, gy * Jump + HalfField);
+        new(gx * Stride - HalfField, gy * Stride - HalfField, gx * Stride + HalfField, gy * Stride + HalfField);
 
     /// <summary>
-    /// Box centre of grid cell g along either axis, as the paper's code computes it: x1 + (x2 - x1) div 2 (equals g * jump).
+    /// Box centre of grid cell g along either axis, as the paper's code computes it: x1 + (x2 - x1) div 2 (equals g * stride).
     /// </summary>
-    public int Center(int g) => g * Jump - HalfField + (2 * HalfField) / 2;
+    public int Center(int g) => g * Stride - HalfField + (2 * HalfField) / 2;
 
     /// <summary>
     /// The full grid, or with pruning the window of boxes that stay within <c>tolerance</c> pixels of an image of
@@ -37,22 +40,22 @@ internal sealed record HyperpixelGrid(int Jump, int ReceptiveField, int FullWidt
     /// leave an axis empty (a very small image), that axis is kept whole: a match from boxes that overhang the
     /// image beats no match at all.
     /// </summary>
-    public static HyperpixelGrid Create(int jump, int receptiveField, int fullWidth, int fullHeight,
+    public static HyperpixelGrid Create(int stride, int receptiveField, int fullWidth, int fullHeight,
         int imageWidth, int imageHeight, bool prune, int tolerance)
     {
         if (fullWidth < 1 || fullHeight < 1) throw new ArgumentException("feature grid is empty");
         int half = receptiveField / 2;
-        (int x0, int w) = prune ? KeptRange(fullWidth, jump, half, imageWidth, tolerance) : (0, fullWidth);
-        (int y0, int h) = prune ? KeptRange(fullHeight, jump, half, imageHeight, tolerance) : (0, fullHeight);
-        return new HyperpixelGrid(jump, receptiveField, fullWidth, fullHeight, x0, y0, w, h);
+        (int x0, int w) = prune ? KeptRange(fullWidth, stride, half, imageWidth, tolerance) : (0, fullWidth);
+        (int y0, int h) = prune ? KeptRange(fullHeight, stride, half, imageHeight, tolerance) : (0, fullHeight);
+        return new HyperpixelGrid(stride, receptiveField, fullWidth, fullHeight, x0, y0, w, h);
     }
 
-    private static (int Start, int Count) KeptRange(int cells, int jump, int half, int extent, int tolerance)
+    private static (int Start, int Count) KeptRange(int cells, int stride, int half, int extent, int tolerance)
     {
         int first = -1, last = -1;
         for (int g = 0; g < cells; g++)
         {
-            bool keep = g * jump - half >= -tolerance && g * jump + half < extent + tolerance;
+            bool keep = g * stride - half >= -tolerance && g * stride + half < extent + tolerance;
             if (!keep) continue;
             if (first < 0) first = g;
             last = g;

@@ -3,17 +3,17 @@ using HyperpixelFlow.Hyperpixels;
 namespace HyperpixelFlow.Matching;
 
 /// <summary>
-/// The grid offsets a pair of hyperpixels can have. Box centres are cell x jump, so along x a pair's pixel offset is
-/// unit x (TargetStep x xt - SourceStep x xs) plus a constant, with unit = gcd of the two jumps: one index per distinct
-/// offset, Width x Height of them (window cells; with equal jumps the index is xt - xs + ws - 1). Different jumps
+/// The grid offsets a pair of hyperpixels can have. Box centres are cell x stride, so along x a pair's pixel offset is
+/// unit x (TargetStep x xt - SourceStep x xs) plus a constant, with unit = gcd of the two strides: one index per distinct
+/// offset, Width x Height of them (window cells; with equal strides the index is xt - xs + ws - 1). Different strides
 /// arise when the target grid is coarser than the source's (<see cref="HyperpixelOptions.TargetStride"/>).
 /// </summary>
 internal sealed record OffsetLattice(int SourceStep, int TargetStep, int SourceWidth, int SourceHeight, int TargetWidth, int TargetHeight)
 {
     public static OffsetLattice Of(HyperpixelGrid source, HyperpixelGrid target)
     {
-        int unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(source.Jump, target.Jump);
-        return new(source.Jump / unit, target.Jump / unit, source.Width, source.Height, target.Width, target.Height);
+        int unit = (int)System.Numerics.BigInteger.GreatestCommonDivisor(source.Stride, target.Stride);
+        return new(source.Stride / unit, target.Stride / unit, source.Width, source.Height, target.Width, target.Height);
     }
 
     public bool SameSteps => SourceStep == TargetStep;
