@@ -30,7 +30,7 @@ internal static class MatFile
         {
             return Parse(File.ReadAllBytes(path));
         }
-        catch (Exception e) when (e is FormatException or InvalidDataException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException or ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
             throw new DatasetFormatException(path, null, $"not a readable MAT-file ({e.Message})");
         }

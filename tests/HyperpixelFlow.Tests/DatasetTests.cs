@@ -1,6 +1,8 @@
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
 
+using HyperpixelFlow.Fuzz;
+
 namespace HyperpixelFlow.Tests;
 
 public class DatasetTests

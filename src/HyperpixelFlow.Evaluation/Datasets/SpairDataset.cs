@@ -34,7 +34,7 @@ public static class SpairDataset
 
     private static readonly string[] SpairLabels = ["viewpoint_variation", "scale_variation", "truncation", "occlusion"];
 
-    private static BenchmarkPair SpairPair(string root, string path)
+    internal static BenchmarkPair SpairPair(string root, string path)
     {
         JsonElement json;
         try { json = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }

@@ -26,14 +26,14 @@ internal sealed class OnnxModel
 
     public static OnnxModel Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: {path}", path);
+        if (!File.Exists(path)) throw new HyperpixelFlowException($"ONNX model not found: {path}");
         try
         {
             return Parse(File.ReadAllBytes(path));
         }
         catch (FormatException e)
         {
-            throw new InvalidDataException($"{path} is not a readable ONNX model: {e.Message}", e);
+            throw new HyperpixelFlowException($"{path} is not a readable ONNX model: {e.Message}", e);
         }
     }
 

@@ -29,6 +29,8 @@ internal static class WeightFiles
         bool safetensors = LooksLikeSafetensors(path);
         if (!safetensors && !LooksLikeZip(path))
             throw new HyperpixelFlowException($"{path}: not a PyTorch checkpoint (a .pth zip archive from torch.save) or a safetensors file");
+        if (safetensors) CheckpointGuard.CheckSafetensors(path);
+        else CheckpointGuard.CheckPth(path);
         try
         {
             raw = safetensors ? Safetensors.LoadStateDict(path) : ReadPickle(path);

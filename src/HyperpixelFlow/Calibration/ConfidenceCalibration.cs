@@ -68,9 +68,13 @@ internal sealed record ConfidenceCalibration(
         catch (JsonException e) { throw new HyperpixelFlowException($"{name}: not a calibration file ({e.Message.Split(". Path:")[0]})"); }
         if (calibration is null || calibration.Format != CurrentFormat)
             throw new HyperpixelFlowException($"{name}: calibration format {calibration?.Format} is not {CurrentFormat}; refit it with hpf calibrate");
+        // The deserializer leaves absent or null fields null whatever their declared type.
+        if (calibration.Key is null || calibration.Features is null || calibration.Mean is null || calibration.Scale is null || calibration.Weights is null)
+            throw new HyperpixelFlowException($"{name}: a calibration file without its key, features or coefficients");
         int n = PointSignals.FeatureNames.Count;
         if (!calibration.Features.SequenceEqual(PointSignals.FeatureNames) || calibration.Mean.Length != n || calibration.Scale.Length != n
-            || calibration.Weights.Length != n || calibration.Scale.Any(s => !(s > 0)))
+            || calibration.Weights.Length != n || calibration.Scale.Any(s => !(s > 0) || !double.IsFinite(s))
+            || calibration.Mean.Concat(calibration.Weights).Append(calibration.Bias).Any(v => !double.IsFinite(v)))
             throw new HyperpixelFlowException($"{name}: made for other signals than this version computes; refit it with hpf calibrate");
         return calibration;
     }

@@ -2,10 +2,10 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace HyperpixelFlow.Tests;
+namespace HyperpixelFlow.Fuzz;
 
-/// <summary>Writes MATLAB level-5 MAT-files byte by byte from the format specification, for the reader's tests.</summary>
-internal static class MatWriter
+/// <summary>Writes MATLAB level-5 MAT-files byte by byte from the format specification, for the reader's tests and the fuzzer's seeds.</summary>
+public static class MatWriter
 {
     private const int MiInt8 = 1, MiUInt8 = 2, MiInt32 = 5, MiUInt32 = 6, MiDouble = 9, MiMatrix = 14, MiCompressed = 15;
     private const int MxDouble = 6, MxUInt8 = 9;
@@ -15,7 +15,7 @@ internal static class MatWriter
     public static byte[] Write(IEnumerable<Variable> variables, bool compress = false, bool bigEndian = false)
     {
         var file = new List<byte>();
-        var text = Encoding.ASCII.GetBytes("MATLAB 5.0 MAT-file, written by HyperpixelFlow tests".PadRight(116));
+        var text = Encoding.ASCII.GetBytes("MATLAB 5.0 MAT-file, written by HyperpixelFlow tools".PadRight(116));
         file.AddRange(text);
         file.AddRange(new byte[8]);                                     // subsystem data offset
         file.AddRange(U16(0x0100, bigEndian));                          // version
