@@ -134,7 +134,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
         var rows = empty(n, m);
         nint input = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
-        FusedHoughKernel.ForRowRanges(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+        RowRanges.For(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             var alongX = new float[lowHeight * w];
             fixed (float* scratch = alongX)
@@ -151,7 +151,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                     for (int yt = 0; yt < h; yt++)
                     {
                         var (y0, y1, ly) = ys[target.Y0 + yt];
-                        FusedHoughKernel.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
+                        VectorOps.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
                     }
                 }
             }
@@ -185,7 +185,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
         // summed in one pass over the tile.
         const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
-        FusedHoughKernel.ForRowRanges(to - from, 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, firstRow, lastRow) =>
+        RowRanges.For(to - from, 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, firstRow, lastRow) =>
         {
             var tapRows = new nint[taps];
             var tapWeights = new float[taps];
@@ -206,7 +206,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                         for (int i = i0; i < i1; i++)
                         {
                             int count = GatherTaps(i, j0, rowsPointers, rowsOfTaps, weights);
-                            FusedHoughKernel.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
+                            VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
                                 inverseTarget + j0, _inverseSourceNorms[i], width);
                         }
                     }

@@ -16,19 +16,6 @@ namespace HyperpixelFlow.Kernels;
 internal static class FusedHoughKernel
 {
     /// <summary>
-    /// Splits rows [0, rows) into contiguous ranges, one per worker (at most one per core, each of at least about
-    /// <paramref name="grain"/> rows), runs body(worker, from, to) in parallel and returns the number of workers.
-    /// Ranges increase with the worker index, which the argmax merge relies on.
-    /// </summary>
-    public static int ForRowRanges(int rows, int grain, Action<int, int, int> body)
-    {
-        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, rows / grain + 1));
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
-            w => body(w, rows * w / workers, rows * (w + 1) / workers));
-        return workers;
-    }
-
-    /// <summary>
     /// Turns the cosines of rows [rowStart, rowStart + rows) of the source grid (block holds exactly those rows) into
     /// vote weights in place and adds every weight to its grid-offset cell of <paramref name="offsetVotes"/> ([Ly, Lx],
     /// row-major). Returns the largest weight.
@@ -44,7 +31,7 @@ internal static class FusedHoughKernel
         var partial = new float[maxWorkers][];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
+        int workers = RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
         {
             var votes = partial[w] = new float[layout.Length];
             float max = 0;
@@ -55,9 +42,9 @@ internal static class FusedHoughKernel
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
                     weighting.Weigh(row, i, m);
-                    max = MathF.Max(max, Max(row, m));
+                    max = MathF.Max(max, VectorOps.Max(row, m));
                     for (int yt = 0; yt < ht; yt++)
-                        Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
+                        VectorOps.Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
                 }
             }
             maxima[w] = max;
@@ -82,20 +69,6 @@ internal static class FusedHoughKernel
         }
 
         public int Start(int y, int k) => (y * Step + k % Step) * Span + k / Step;
-    }
-
-    /// <summary>The largest of n values (negative infinity for none).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe float Max(float* row, int n)
-    {
-        int k = 0;
-        var best = new Vector<float>(float.NegativeInfinity);
-        if (Vector.IsHardwareAccelerated)
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count) best = Vector.Max(best, Vector.Load(row + k));
-        float max = float.NegativeInfinity;
-        for (int i = 0; i < Vector<float>.Count; i++) max = MathF.Max(max, best[i]);
-        for (; k < n; k++) max = MathF.Max(max, row[k]);
-        return max;
     }
 
     /// <summary>
@@ -134,7 +107,7 @@ internal static class FusedHoughKernel
         var sums = new double[maxWorkers];
         var maxima = new float[maxWorkers];
         nint basePtr = (nint)block;
-        int workers = ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
+        int workers = RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
         {
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new int[m];
@@ -155,7 +128,7 @@ internal static class FusedHoughKernel
                     for (int yt = 0; yt < ht; yt++)
                     {
                         int j0 = yt * wt;
-                        Multiply(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), c, wt);
+                        VectorOps.Multiply(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), c, wt);
                         sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
                     }
                     best.RowArg[i] = rowBest.Index;
@@ -250,67 +223,10 @@ internal static class FusedHoughKernel
     public static unsafe void Weigh(float* block, int rowStart, int rows, int columns, VoteWeighting weighting)
     {
         nint basePtr = (nint)block;
-        ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+        RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             for (int r = from; r < to; r++) weighting.Weigh((float*)basePtr + (long)r * columns, rowStart + r, columns);
         });
     }
 
-    /// <summary>destination += source over n values.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Add(float* destination, float* source, int n)
-    {
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(destination + k) + Vector.Load(source + k)).Store(destination + k);
-        for (; k < n; k++) destination[k] += source[k];
-    }
-
-    /// <summary>destination = wa x a + wb x b over n values (one bilinear step).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void Blend(float* destination, float* a, float wa, float* b, float wb, int n)
-    {
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            Vector<float> va = new(wa), vb = new(wb);
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (va * Vector.Load(a + k) + vb * Vector.Load(b + k)).Store(destination + k);
-        }
-        for (; k < n; k++) destination[k] = wa * a[k] + wb * b[k];
-    }
-
-    /// <summary>row[k] = (row[k] + sum_t weights[t] x sources[t][k]) x factor x scale[k] over n values, in one pass.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void AddRowsAndScale(float* row, float** sources, float* weights, int count, float* scale, float factor, int n)
-    {
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var f = new Vector<float>(factor);
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-            {
-                var sum = Vector.Load(row + k);
-                for (int t = 0; t < count; t++) sum += new Vector<float>(weights[t]) * Vector.Load(sources[t] + k);
-                (sum * (f * Vector.Load(scale + k))).Store(row + k);
-            }
-        }
-        for (; k < n; k++)
-        {
-            float sum = row[k];
-            for (int t = 0; t < count; t++) sum += weights[t] * sources[t][k];
-            row[k] = sum * (factor * scale[k]);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Multiply(float* a, float* b, float* result, int n)
-    {
-        int k = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(a + k) * Vector.Load(b + k)).Store(result + k);
-        for (; k < n; k++) result[k] = a[k] * b[k];
-    }
 }

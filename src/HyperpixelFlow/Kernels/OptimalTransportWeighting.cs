@@ -68,7 +68,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
             }
             if (_fixedShift is float shift)
             {
-                FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+                RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
                 {
                     var sum = new float[targets];
                     var x = new float[targets];
@@ -85,7 +85,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
                 });
                 return;
             }
-            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+            RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
             {
                 var max = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
                 var sum = new float[targets];
@@ -105,7 +105,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         }
         else
         {
-            FusedHoughKernel.ForRowRanges(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+            RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
             {
                 var y = new float[targets];
                 fixed (float* ys = y, lb = _logB)
@@ -201,7 +201,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
                 return;
             }
             LogKernel(values, values, targets, 0, lb);
-            float max = FusedHoughKernel.Max(values, targets);
+            float max = VectorOps.Max(values, targets);
             float sum = ExpShifted(values, targets, max);
             Scale(values, targets, 1f / sum, (float)Options.PlanExponent);
         }
@@ -296,7 +296,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float LogSumExp(float* x, int n)
     {
-        float max = FusedHoughKernel.Max(x, n);
+        float max = VectorOps.Max(x, n);
         float sum = 0;
         int k = 0;
         if (Vector.IsHardwareAccelerated)
