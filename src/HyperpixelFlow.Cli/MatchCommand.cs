@@ -98,6 +98,7 @@ internal static class ResultJson
         var d = result.Diagnostics;
         var document = new ResultDocument(
             sourceName, targetName, result.Backbone, result.Layers, d.Matching,
+            result.Points.Count > 0 && result.Points.All(p => double.IsFinite(p.Confidence)) ? Math.Round(result.Points.Average(p => p.Confidence), 4) : null,
             result.Points.Select((p, i) => Point(p, i + 1)).ToList(),
             !withHyperpixelMatches ? null : new HyperpixelMatchesJson(
                 "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",
@@ -123,8 +124,10 @@ internal sealed record HyperpixelMatchesJson(string Format, IReadOnlyList<double
 internal sealed record FlowFileJson(string File, string Format, int Width, int Height);
 
 /// <summary>The whole of result.json.</summary>
+/// <remarks><c>expected_correct</c>: the mean calibrated confidence of the points, the fraction of them expected to be
+/// right (null without a calibration): which pairs need a look.</remarks>
 internal sealed record ResultDocument(string Source, string Target, string Backbone, IReadOnlyList<int> Layers, string Method,
-    IReadOnlyList<PointJson> Points, HyperpixelMatchesJson? HyperpixelMatches, FlowFileJson Flow, MatchDiagnostics Diagnostics,
+    double? ExpectedCorrect, IReadOnlyList<PointJson> Points, HyperpixelMatchesJson? HyperpixelMatches, FlowFileJson Flow, MatchDiagnostics Diagnostics,
     IReadOnlyDictionary<string, double> TimingsS);
 
 /// <summary>result.json's serializer, generated at compile time: no reflection at run time, so a short <c>hpf match</c>
