@@ -62,11 +62,6 @@ public sealed class HyperpixelMatcher : IDisposable
             _matching = MatchingRegistry.Create(options);
             CalibrationKey = Calibration.ConfidenceCalibration.KeyOf(backbone.Name, Layers, options);
             _calibration = Calibration.ConfidenceCalibration.For(CalibrationKey);
-            // Test-time variants compete, point by point, on the probability that the calibration of the setting
-            // without variants gives each (fitted on single-variant predictions, it ranks them; it reports nothing).
-            if (options.Image.Scales.Count > 1 || options.Image.FlipTarget)
-                _selection = Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(backbone.Name, Layers,
-                    options with { Image = options.Image with { Scales = [1.0], FlipTarget = false } }));
         }
         catch
         {
@@ -203,7 +198,7 @@ public sealed class HyperpixelMatcher : IDisposable
 
     /// <summary>Matches two described images under every test-time variant; the result transfers points and forms flow.</summary>
     public PairPrediction Predict(ImageDescription source, ImageDescription target, StageTimer? timer = null) =>
-        new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer), _calibration, _selection);
+        new(source, target, (s, t) => MatchHyperpixels(s.AsSource!, t.AsTarget, timer), _calibration);
 
     /// <summary>
     /// Whether points get a calibrated confidence (the probability that they are right): only the settings a
@@ -214,7 +209,7 @@ public sealed class HyperpixelMatcher : IDisposable
     /// <summary>The setting a confidence calibration must have been fitted for (null: weights from a file).</summary>
     internal string? CalibrationKey { get; }
 
-    private readonly Calibration.ConfidenceCalibration? _calibration, _selection;
+    private readonly Calibration.ConfidenceCalibration? _calibration;
 
     /// <summary>Resize to the working side (max side, enlarging when <see cref="ImageOptions.Upscale"/>) and move to the backbone's device.</summary>
     internal PreparedImage Prepare(RgbImage image) => PreparedImage.From(image, Options.Image.MaxSide, Backbone.Device, Options.Image.Upscale);

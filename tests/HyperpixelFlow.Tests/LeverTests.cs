@@ -84,37 +84,6 @@ public class LeverTests
     }
 
     [Fact]
-    public void With_a_selection_calibration_each_point_keeps_the_variant_it_finds_likeliest()
-    {
-        var pair = SyntheticPairs.Create(400, 300, seed: 2);
-        using var multi = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { Scales = [1, 0.5] } });
-        using var source = multi.Describe(pair.Source);
-        using var target = multi.Describe(pair.Target);
-        // Two made-up selections that look at the score alone, one preferring it high, one low.
-        Calibration.ConfidenceCalibration Prefer(double weight)
-        {
-            int n = Calibration.PointSignals.FeatureNames.Count;
-            var weights = new double[n];
-            weights[0] = weight;
-            return new(Calibration.ConfidenceCalibration.CurrentFormat, "test", "", "", "", Calibration.PointSignals.FeatureNames,
-                new double[n], Enumerable.Repeat(1.0, n).ToArray(), weights, 0, new Dictionary<string, double>());
-        }
-        PairPrediction With(Calibration.ConfidenceCalibration selection) =>
-            new(source, target, (s, t) => multi.MatchHyperpixels(s.AsSource!, t.AsTarget), null, selection);
-        var high = With(Prefer(10));
-        var low = With(Prefer(-10));
-        var points = pair.SourcePoints.Concat([new Point2(10, 10), new Point2(390, 290), new Point2(200, 20)]).ToList();
-        var chosenHigh = points.Select(p => high.Transfer(p)).ToList();
-        var chosenLow = points.Select(p => low.Transfer(p)).ToList();
-        for (int i = 0; i < points.Count; i++) Assert.True(chosenLow[i].Score <= chosenHigh[i].Score, $"point {i}");
-        Assert.Contains(Enumerable.Range(0, points.Count), i => chosenLow[i].Variant != chosenHigh[i].Variant);
-        // The shipped default calibration is the default preset's selection when it runs with test-time scales.
-        Assert.True(Matcher.Value.HasCalibratedConfidence);
-        Assert.False(multi.HasCalibratedConfidence);   // it selects, it does not report
-        Assert.All(points.Select(p => multi.Predict(source, target).Transfer(p)), p => Assert.True(double.IsNaN(p.Confidence)));
-    }
-
-    [Fact]
     public void Soft_argmax_is_the_confidence_weighted_position_in_the_window()
     {
         // Peak at (2, 1) with a neighbour at (3, 1) half as confident: x = (2 x 1 + 3 x 0.5) / 1.5; the far cell is outside radius 1.

@@ -20,17 +20,15 @@ public readonly record struct PointPrediction(Point2 Target, Point2 TargetInPrim
 
 /// <summary>
 /// The matches of a pair under every test-time variant (each source view with each target view of the same scale,
-/// mirrored or not) and the rule that fuses them: every pixel of the dense flow keeps the prediction of the variant
-/// whose boxes are the most confident (ties: the earlier variant, so the primary one wins when alone); every point
-/// does too, unless there is a selection calibration (that of the same setting without test-time variants), in which
-/// case it keeps the variant that calibration finds likeliest to be right. With one variant this is exactly the
-/// paper's keypoint transfer.
+/// mirrored or not) and the rule that fuses them: every point, and every pixel of the dense flow, keeps the
+/// prediction of the variant whose boxes are the most confident (ties: the earlier variant, so the primary one wins
+/// when alone). With one variant this is exactly the paper's keypoint transfer.
 /// </summary>
 public sealed class PairPrediction
 {
     private readonly List<Variant> _variants = [];
     private readonly float _primaryTargetScale;
-    private readonly ConfidenceCalibration? _calibration, _selection;
+    private readonly ConfidenceCalibration? _calibration;
 
     private sealed record Variant(ImageView Source, ImageView Target, HoughMatch Match, DisplacementField Forward, DisplacementField Backward)
     {
@@ -54,9 +52,9 @@ public sealed class PairPrediction
 
     /// <summary>Matches every variant of the pair with <paramref name="match"/> (source view, target view -> best matches).</summary>
     internal PairPrediction(ImageDescription source, ImageDescription target, Func<ImageView, ImageView, HoughMatch> match,
-        ConfidenceCalibration? calibration, ConfidenceCalibration? selection = null)
+        ConfidenceCalibration? calibration)
     {
-        (_calibration, _selection) = (calibration, selection);
+        _calibration = calibration;
         _primaryTargetScale = target.Primary.Scale;
         (SourceWidth, SourceHeight, TargetWidth, TargetHeight) = (source.OriginalWidth, source.OriginalHeight, target.OriginalWidth, target.OriginalHeight);
         HyperpixelChannels = (int)source.Primary.AsSource!.Channels;
@@ -105,26 +103,13 @@ public sealed class PairPrediction
     /// </summary>
     public PointPrediction Transfer(Point2 sourceOriginal, bool scaleInFloat = true)
     {
-        int k;
-        if (_selection is not null && _variants.Count > 1)
-        {
-            // Each variant's prediction with the probability the selection calibration gives it; the likeliest wins.
-            var candidates = _variants.Select(v => PredictWith(v, sourceOriginal, scaleInFloat)).ToList();
-            k = Enumerable.Range(0, candidates.Count).MaxBy(i => _selection.Probability(candidates[i].Signals));
-        }
-        else k = MostConfident(sourceOriginal, scaleInFloat);
-        var (landed, cycle, mutual, score, signals) = PredictWith(_variants[k], sourceOriginal, scaleInFloat);
-        var original = Original(_variants[k], landed);
-        var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
-        return new PointPrediction(original, primaryFrame, _calibration?.Probability(signals) ?? double.NaN, score, cycle, mutual, k) { Signals = signals };
-    }
-
-    /// <summary>Where a variant moves a source point (its resized target view), and what the calibration reads of it.</summary>
-    private static (Point2 Landed, double Cycle, bool Mutual, double Score, PointSignals Signals) PredictWith(Variant v, Point2 sourceOriginal, bool scaleInFloat)
-    {
+        int k = MostConfident(sourceOriginal, scaleInFloat);
+        var v = _variants[k];
         var resized = Resized(v, sourceOriginal, scaleInFloat);
         var landed = v.Forward.Transfer(resized);
         double cycle = CycleError(v, resized, landed);
+        var original = Original(v, landed);
+        var primaryFrame = k == 0 ? landed : new Point2(original.X * _primaryTargetScale, original.Y * _primaryTargetScale);
         double score = v.Forward.Score(resized), stride = v.SourceStride;
         var pair = v.PairSignals;
         bool mutual = cycle <= stride / v.Source.Scale;
@@ -132,9 +117,8 @@ public sealed class PairPrediction
             Distance(landed, pair.Dominant(resized)) / stride,
             Math.Max(0, Math.Min(Math.Min(landed.X, landed.Y), Math.Min(v.Target.Width - 1 - landed.X, v.Target.Height - 1 - landed.Y)))
                 / Math.Max(v.Target.Width, v.Target.Height),
-            v.Forward.Spread(resized, 1) / stride, v.Forward.Spread(resized, 4) / stride, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Stride,
-            pair.MutualFraction, pair.MeanScore);
-        return (landed, cycle, mutual, score, signals);
+            v.Forward.Spread(resized, 1) / stride, v.Forward.Spread(resized, 4) / stride, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Stride, pair.MutualFraction, pair.MeanScore);
+        return new PointPrediction(original, primaryFrame, _calibration?.Probability(signals) ?? double.NaN, score, cycle, mutual, k) { Signals = signals };
     }
 
     /// <summary>A source point (original pixels) with where it lands and how far to trust it, as results report it.</summary>
