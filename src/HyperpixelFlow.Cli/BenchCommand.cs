@@ -46,6 +46,9 @@ internal static class BenchCommand
         public List<double> Cold { get; } = [];
         public List<double> Warm { get; } = [];
         public double EvaluationPairsPerSecond { get; set; }
+        /// <summary>The backbone's work on a pair's two images at the working size, mean over the pairs; null for a backbone that cannot count it.</summary>
+        public double? BackboneGigaFlopsPerPair { get; set; }
+        public double? BackboneGigaFlopsPerSecond => BackboneGigaFlopsPerPair / Median(Stages["backbone"]);
         public double PeakRssMb { get; set; }
         public Dictionary<string, List<double>> PaperStages { get; } = BenchCommand.Stages.ToDictionary(s => s, _ => new List<double>());
         public List<double> PaperCold { get; } = [];
@@ -64,6 +67,7 @@ internal static class BenchCommand
         Cold(matcher, pairs[0]); // warm-up: JIT, allocator, kernel selection
         var figures = new Figures();
         MeasureCold(matcher, pairs, repeat, figures);
+        figures.BackboneGigaFlopsPerPair = BackboneWork(matcher, pairs);
         MeasureWarm(matcher, pairs, repeat, figures);
         MeasureEvaluation(matcher, dataset with { Pairs = pairs }, figures);
         figures.PeakRssMb = PeakRssMb();   // before the baseline, whose N x M and N x bins tensors would dominate it
@@ -71,6 +75,22 @@ internal static class BenchCommand
         Report(figures, baseline);
         if (jsonPath is not null) WriteJson(jsonPath, figures, baseline, pairs.Count, repeat, matcher, options);
         return 0;
+    }
+
+    /// <summary>Mean GFLOP of the backbone per pair (both images at their working size); null unless it is a ResNet.</summary>
+    private static double? BackboneWork(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs)
+    {
+        if (matcher.Backbone is not Backbones.ResNetBackbone resnet) return null;
+        var bySize = new Dictionary<(int, int), double>();
+        double Image(string path)
+        {
+            var image = ImageLoader.Load(path, matcher.Options.Runtime.MaxImagePixels);
+            using var prepared = PreparedImage.From(image, matcher.Options.Image.MaxSide, upscale: matcher.Options.Image.Upscale);
+            var size = (prepared.Width, prepared.Height);
+            if (!bySize.TryGetValue(size, out double gflop)) bySize[size] = gflop = resnet.GigaFlops(size.Width, size.Height, matcher.Layers);
+            return gflop;
+        }
+        return pairs.Average(p => Image(p.SourceImage) + Image(p.TargetImage));
     }
 
     private static void MeasureCold(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)
@@ -139,6 +159,8 @@ internal static class BenchCommand
         if (baseline)
             AnsiConsole.MarkupLine($"cold pair vs the paper formulation, alternating pair by pair: {F(Median(figures.AlternateCold))} s vs " +
                 $"{F(Median(figures.PaperCold))} s = [bold]{Median(figures.PaperCold) / Median(figures.AlternateCold):0.0}x[/]");
+        if (figures.BackboneGigaFlopsPerPair is { } work)
+            AnsiConsole.MarkupLine($"backbone: {work:0.00} GFLOP per pair (both images), {figures.BackboneGigaFlopsPerSecond:0.0} GFLOP/s at the median");
         AnsiConsole.MarkupLine($"evaluation with feature cache: {figures.EvaluationPairsPerSecond:0.00} pairs/s; peak RSS {figures.PeakRssMb:0} MB");
     }
 
@@ -159,6 +181,8 @@ internal static class BenchCommand
             stages_p10_s = figures.Stages.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.1)),
             stages_p90_s = figures.Stages.ToDictionary(kv => kv.Key, kv => Percentile(kv.Value, 0.9)),
             eval_pairs_per_s = figures.EvaluationPairsPerSecond,
+            backbone_gflop_per_pair = figures.BackboneGigaFlopsPerPair,
+            backbone_gflops_per_s = figures.BackboneGigaFlopsPerSecond,
             peak_rss_mb = figures.PeakRssMb,
             baseline_cold_pair_s = baseline ? Median(figures.PaperCold) : (double?)null,
             baseline_stages_median_s = baseline ? figures.PaperStages.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,

@@ -48,6 +48,9 @@ public class CliTests
         foreach (var stage in new[] { "backbone", "similarity", "voting" })
             Assert.True(figures.GetProperty("baseline_stages_median_s").GetProperty(stage).GetDouble() > 0, stage);
         Assert.Contains("paper formulation", run.Stdout);
+        // The backbone's work: two ResNet-18 passes over images of at most 300 px (about 5.5 GFLOP each at 300 x 225).
+        Assert.InRange(figures.GetProperty("backbone_gflop_per_pair").GetDouble(), 2, 12);
+        Assert.True(figures.GetProperty("backbone_gflops_per_s").GetDouble() > 0);
     }
 
     [Fact]

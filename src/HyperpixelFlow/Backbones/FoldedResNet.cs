@@ -27,8 +27,15 @@ internal sealed class FoldedConv : IDisposable
         return new FoldedConv(weight.MoveToOuterDisposeScope(), bias.contiguous().MoveToOuterDisposeScope(), stride, padding, dilation);
     }
 
-    public Tensor Apply(Tensor x) =>
-        nn.functional.conv2d(x, _weight, _bias, strides: [_stride, _stride], padding: [_padding, _padding], dilation: [_dilation, _dilation]);
+    public Tensor Apply(Tensor x)
+    {
+        var y = nn.functional.conv2d(x, _weight, _bias, strides: [_stride, _stride], padding: [_padding, _padding], dilation: [_dilation, _dilation]);
+        if (CountedMultiplyAdds is { } count) CountedMultiplyAdds = count + y.numel() * _weight.shape[1] * _weight.shape[2] * _weight.shape[3];
+        return y;
+    }
+
+    /// <summary>When not null, every convolution run on this thread adds its multiply-adds here (<see cref="ResNetBackbone.GigaFlops"/>).</summary>
+    [ThreadStatic] internal static long? CountedMultiplyAdds;
 
     /// <summary>Writes the geometry and the tensors in their memory order (channels-last weights as such).</summary>
     public void Write(BinaryWriter writer, bool channelsLast)

@@ -90,6 +90,19 @@ internal sealed class ResNetBackbone : Backbone
     /// <summary>The inference form <see cref="Extract"/> runs.</summary>
     internal FoldedResNet Inference => _inference;
 
+    /// <summary>The convolutions' floating-point operations (2 per multiply-add) of one image of this size through the given layers, in billions.</summary>
+    internal double GigaFlops(int width, int height, IReadOnlyList<int> layers)
+    {
+        using var scope = NewDisposeScope();
+        FoldedConv.CountedMultiplyAdds = 0;
+        try
+        {
+            Extract(zeros(1, 3, height, width), layers);
+            return 2.0 * FoldedConv.CountedMultiplyAdds!.Value / 1e9;
+        }
+        finally { FoldedConv.CountedMultiplyAdds = null; }
+    }
+
     /// <summary>Features of the given (validated) layers for an RGB 0..1 image [1, 3, H, W].</summary>
     public override Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
     {
