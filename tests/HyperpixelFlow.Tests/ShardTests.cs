@@ -88,7 +88,8 @@ public class ShardTests
             ["transfer", "--exemplar", images[0], "--points", "60,60;120,90", "--names", "nose,eye", "--targets", list, "--out", results, "--shard", shard];
 
         string whole = Path.Combine(dir, "whole.jsonl");
-        var run = CliTests.Hpf([.. Args(whole, "1/1"), "--summary", Path.Combine(dir, "whole.json")]);
+        string review = Path.Combine(dir, "review.csv");
+        var run = CliTests.Hpf([.. Args(whole, "1/1"), "--summary", Path.Combine(dir, "whole.json"), "--min-confidence", "0.99", "--review", review]);
         Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
         var lines = File.ReadAllLines(whole).Skip(1).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(targets.Count, lines.Count);
@@ -100,6 +101,19 @@ public class ShardTests
         Assert.Equal(["nose", "eye"], ok.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
         var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "whole.json"))).RootElement;
         Assert.Equal(1, summary.GetProperty("failed").GetInt32());
+        // Calibrated confidence per point and expected_correct per target; the review lists the targets with a point
+        // below 0.99, worst first, and the results keep every point.
+        Assert.All(lines.Where(l => !l.TryGetProperty("error", out _)), l =>
+        {
+            Assert.InRange(l.GetProperty("expected_correct").GetDouble(), 0, 1);
+            Assert.All(l.GetProperty("points").EnumerateArray(), p => Assert.InRange(p.GetProperty("confidence").GetDouble(), 0, 1));
+        });
+        var reviewed = File.ReadAllLines(review);
+        Assert.Equal("index,target,expected_correct,points_below", reviewed[0]);
+        Assert.True(reviewed.Length > 1, "some target has a point below 0.99");
+        var expected = reviewed.Skip(1).Select(l => double.Parse(l.Split(',')[^2], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(expected.Order(), expected);
+        Assert.Contains("review:", run.Stdout);
 
         // Shard 2 of 2 killed midway, then re-run: it resumes, and the two shards merge into the whole run's lines.
         string second = Path.Combine(dir, "shard2.jsonl"), first = Path.Combine(dir, "shard1.jsonl");
