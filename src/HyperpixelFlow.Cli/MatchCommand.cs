@@ -41,12 +41,34 @@ internal static class MatchCommand
         StartupTrace.Mark("written");
         AnsiConsole.MarkupLine($"[green]matched[/] {result.Points.Count} point{(result.Points.Count == 1 ? "" : "s")}, layers {string.Join(",", result.Layers)}, " +
             $"{Markup.Escape(result.Diagnostics.Matching)} -> {Markup.Escape(Path.GetFullPath(outDir))}");
+        ReportPoints(result.Points);
         var table = new Table().AddColumn("stage").AddColumn(new TableColumn("seconds").RightAligned());
         foreach (var (stage, seconds) in result.TimingsSeconds) table.AddRow(stage, seconds.ToString("0.0000"));
         table.AddRow("[bold]total[/]", result.TimingsSeconds.Values.Sum().ToString("0.0000"));
         AnsiConsole.Write(table);
         StartupTrace.Mark("printed");
         return 0;
+    }
+
+    /// <summary>The points (a few: a table; many: the count) with how likely each is right, and how many are expected right.</summary>
+    private static void ReportPoints(IReadOnlyList<PointMatch> points)
+    {
+        if (points.Count == 0) return;
+        bool calibrated = points.All(p => double.IsFinite(p.Confidence));
+        if (points.Count <= 16)
+        {
+            var table = new Table().AddColumns("#", "source (x, y)", "target (x, y)", "P(right)", "mutual");
+            for (int i = 0; i < points.Count; i++)
+            {
+                var p = points[i];
+                string confidence = !calibrated ? "-" : $"[{(p.Confidence >= 0.7 ? "green" : p.Confidence >= 0.4 ? "yellow" : "red")}]{p.Confidence:0.00}[/]";
+                table.AddRow((i + 1).ToString(), $"{p.Source.X:0.#}, {p.Source.Y:0.#}", $"{p.Target.X:0.#}, {p.Target.Y:0.#}", confidence, p.Mutual ? "yes" : "no");
+            }
+            AnsiConsole.Write(table);
+        }
+        AnsiConsole.MarkupLine(calibrated
+            ? $"expected right: {points.Sum(p => p.Confidence):0.0} of {points.Count} points (calibrated confidence; {points.Count(p => p.Confidence < 0.5)} below 0.5)"
+            : "confidence: these settings have no calibration (hpf calibrate fits one)");
     }
 
     /// <summary>Creates the output folder and checks that it takes files, before any work is done.</summary>

@@ -148,6 +148,8 @@ public class CliTests
         Assert.False(JsonDocument.Parse(File.ReadAllText(path)).RootElement.TryGetProperty("hyperpixel_matches", out _));
         Assert.True(new FileInfo(path).Length < 8_000, $"result.json is {new FileInfo(path).Length} bytes for 3 points");
         Assert.Contains("matched 3 points", run.Stdout);
+        Assert.Contains("P(right)", run.Stdout);
+        Assert.Matches(@"expected right: \d+\.\d of 3 points", run.Stdout);
         // Redirected output is not wrapped at 80 columns: the summary line keeps the whole path.
         Assert.Contains($"-> {Path.GetFullPath(outDir)}\n", run.Stdout.Replace("\r", ""));
     }
