@@ -40,13 +40,7 @@ public static class CalibrationFit
                 [$"cross_validated_auroc_{folds}_folds_by_source_image"] = Math.Round(crossValidated.Auroc, 4),
                 [$"cross_validated_ece_{folds}_folds_by_source_image"] = Math.Round(crossValidated.Ece!.Value, 4),
             });
-        var path = Path.GetTempFileName();
-        try
-        {
-            fitted.Write(path);
-            return (File.ReadAllText(path), crossValidated, points.Count);
-        }
-        finally { File.Delete(path); }
+        return (fitted.ToJson(), crossValidated, points.Count);
     }
 
     private sealed record LabelledPoint(string Image, PointSignals Signals, bool Right);

@@ -83,16 +83,7 @@ public sealed record FuzzTarget(string Name, string Extension, bool Text, Action
         new MatWriter.Variable("class", 1, 1, [7], AsUInt8: true),
     ], compress, bigEndian);
 
-    private static byte[] CalibrationSeed(ConfidenceCalibration calibration)
-    {
-        string path = Path.GetTempFileName();
-        try
-        {
-            calibration.Write(path);
-            return File.ReadAllBytes(path);
-        }
-        finally { File.Delete(path); }
-    }
+    private static byte[] CalibrationSeed(ConfidenceCalibration calibration) => Encoding.UTF8.GetBytes(calibration.ToJson());
 
     private static byte[] ResultsLogSeed()
     {

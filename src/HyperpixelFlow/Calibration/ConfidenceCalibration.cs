@@ -79,8 +79,11 @@ internal sealed record ConfidenceCalibration(
         return calibration;
     }
 
-    /// <summary>Writes the calibration as indented JSON.</summary>
-    public void Write(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+    /// <summary>The calibration as the indented JSON of its file.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json) + "\n";
+
+    /// <summary>Writes the calibration's file.</summary>
+    public void Write(string path) => File.WriteAllText(path, ToJson());
 
     /// <summary>
     /// Fits the logistic model to points known right or wrong: features standardised, weights by Newton's method
