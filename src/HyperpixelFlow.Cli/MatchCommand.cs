@@ -110,10 +110,7 @@ internal static class ResultJson
 {
     /// <summary>One transferred point as result.json and the web API write it.</summary>
     public static PointJson Point(PointMatch p, int id) =>
-        new(id, [p.Source.X, p.Source.Y], [p.Target.X, p.Target.Y], Rounded(p.Confidence, 4), Rounded(p.Score, 4), p.Mutual, Rounded(p.CycleError, 3));
-
-    /// <summary>A value rounded for JSON; null where it is not known (NaN: no calibration for the settings).</summary>
-    public static double? Rounded(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+        new(id, [p.Source.X, p.Source.Y], [p.Target.X, p.Target.Y], JsonNumbers.Rounded(p.Confidence, 4), JsonNumbers.Rounded(p.Score, 4), p.Mutual, JsonNumbers.Rounded(p.CycleError, 3));
 
     public static string Serialize(MatchResult result, string sourceName, string targetName, bool withHyperpixelMatches)
     {

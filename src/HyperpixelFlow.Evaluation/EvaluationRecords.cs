@@ -120,19 +120,14 @@ public sealed record PointOutcome(double Error, double? Confidence, double Score
 {
     internal static PointOutcome Of(Flow.PointPrediction prediction, Flow.Point2 predicted, Flow.Point2 truth, double thresholdPixels)
     {
-        var s = prediction.Signals;
-        double error = Math.Sqrt(Math.Pow(predicted.X - truth.X, 2) + Math.Pow(predicted.Y - truth.Y, 2)) / thresholdPixels;
-        return new PointOutcome(Math.Round(error, 6), double.IsFinite(prediction.Confidence) ? Math.Round(prediction.Confidence, 6) : null,
-            Math.Round(prediction.Score, 6),
-            [.. new[] { s.Score, s.CycleStrides, s.Mutual ? 1 : 0, s.SpreadStrides, s.DominantStrides, s.TargetBorder, s.NearSpreadStrides, s.FarSpreadStrides, s.BackSpreadStrides, s.PairMutualFraction, s.PairMeanScore }
-                .Select(v => Math.Round(v, 6))]);
+        double error = predicted.DistanceTo(truth) / thresholdPixels;
+        return new PointOutcome(Math.Round(error, 6), JsonNumbers.Rounded(prediction.Confidence, 6), Math.Round(prediction.Score, 6),
+            [.. prediction.Signals.Values().Select(v => Math.Round(v, 6))]);
     }
 
     /// <summary>The signals as the calibration takes them.</summary>
-    internal Calibration.PointSignals ToSignals() =>
-        Signals.Length == 11
-            ? new(Signals[0], Signals[1], Signals[2] > 0.5, Signals[3], Signals[4], Signals[5], Signals[6], Signals[7], Signals[8], Signals[9], Signals[10])
-            : throw new HyperpixelFlowException("the results log holds the signals of another version; evaluate again (--restart)");
+    internal Calibration.PointSignals ToSignals() => Calibration.PointSignals.FromValues(Signals)
+        ?? throw new HyperpixelFlowException("the results log holds the signals of another version; evaluate again (--restart)");
 }
 
 /// <summary>

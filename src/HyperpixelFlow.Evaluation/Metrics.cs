@@ -32,10 +32,7 @@ public static class Metrics
         double limit = thresholdPixels * alpha;
         int correct = 0;
         for (int i = 0; i < truth.Count; i++)
-        {
-            double dx = predicted[i].X - truth[i].X, dy = predicted[i].Y - truth[i].Y;
-            if (Math.Sqrt(dx * dx + dy * dy) <= limit) correct++;
-        }
+            if (predicted[i].DistanceTo(truth[i]) <= limit) correct++;
         return correct;
     }
 

@@ -120,3 +120,10 @@ internal sealed class ResultsLog<TSettings, TItem> : IDisposable where TSettings
 
     public void Dispose() => _stream.Dispose();
 }
+
+/// <summary>Numbers as results files and result.json write them.</summary>
+internal static class JsonNumbers
+{
+    /// <summary>A value rounded for JSON; null where it is not known (NaN: e.g. no calibration for the settings).</summary>
+    public static double? Rounded(double value, int digits) => double.IsFinite(value) ? Math.Round(value, digits) : null;
+}

@@ -38,4 +38,15 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
     }
 
     private static double Finite(double v) => double.IsFinite(v) ? v : 0;
+
+    /// <summary>The signals as numbers, in declaration order (how results logs keep them; <see cref="FromValues"/> reads them back).</summary>
+    public double[] Values() =>
+    [
+        Score, CycleStrides, Mutual ? 1 : 0, SpreadStrides, DominantStrides, TargetBorder, NearSpreadStrides, FarSpreadStrides, BackSpreadStrides,
+        PairMutualFraction, PairMeanScore,
+    ];
+
+    /// <summary>The signals of <see cref="Values"/>; null for a list of another length (another version's signals).</summary>
+    public static PointSignals? FromValues(IReadOnlyList<double> v) => v.Count != 11 ? null
+        : new PointSignals(v[0], v[1], v[2] > 0.5, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
 }

@@ -114,7 +114,7 @@ public sealed class PairPrediction
         var pair = v.PairSignals;
         bool mutual = cycle <= stride / v.Source.Scale;
         var signals = new PointSignals(score, cycle * v.Source.Scale / stride, mutual, v.Forward.Spread(resized) / stride,
-            Distance(landed, pair.Dominant(resized)) / stride,
+            landed.DistanceTo(pair.Dominant(resized)) / stride,
             Math.Max(0, Math.Min(Math.Min(landed.X, landed.Y), Math.Min(v.Target.Width - 1 - landed.X, v.Target.Height - 1 - landed.Y)))
                 / Math.Max(v.Target.Width, v.Target.Height),
             v.Forward.Spread(resized, 1) / stride, v.Forward.Spread(resized, 4) / stride, v.Backward.Spread(landed) / v.Target.AsTarget.Grid.Stride, pair.MutualFraction, pair.MeanScore);
@@ -157,10 +157,8 @@ public sealed class PairPrediction
     private static double CycleError(Variant v, Point2 resized, Point2 landed)
     {
         var back = v.Backward.Transfer(landed);
-        return Math.Sqrt(Math.Pow(back.X - resized.X, 2) + Math.Pow(back.Y - resized.Y, 2)) / v.Source.Scale;
+        return back.DistanceTo(resized) / v.Source.Scale;
     }
-
-    private static double Distance(Point2 a, Point2 b) => Math.Sqrt((a.X - b.X) * (a.X - b.X) + (a.Y - b.Y) * (a.Y - b.Y));
 
     /// <summary>A landing point of a variant's (possibly mirrored) target view in original target pixels.</summary>
     private static Point2 Original(Variant v, Point2 landed)
