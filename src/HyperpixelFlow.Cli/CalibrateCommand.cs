@@ -46,18 +46,12 @@ internal static class CalibrateCommand
         string name = Presets.All.FirstOrDefault(p => ConfidenceCalibration.KeyOf(matcher.Backbone.Name, matcher.Backbone.LayersFor(p.Options), p.Options) == key)?.Name
             ?? "setting-" + Hashing.Short(key);
         var (json, crossValidated, points) = CalibrationFit.Fit(summary, logged, data.Pairs, key, $"{name}: {options.DescribeMethod()}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}");
-        outputPath ??= Path.Combine(RepositoryRoot(), "src", "HyperpixelFlow", "Calibration", name + ".json");
+        outputPath ??= Path.Combine(RepositoryRoot.Above(Environment.CurrentDirectory)
+            ?? throw new HyperpixelFlowException("not inside the repository: pass --out FILE"), "src", "HyperpixelFlow", "Calibration", name + ".json");
         File.WriteAllText(outputPath, json);
         AnsiConsole.MarkupLine($"{points} keypoints, PCK@0.1 {summary.Pck["0.1"]:0.00}; cross-validated (5 folds by source image): AUROC {crossValidated.Auroc:0.000}, " +
             $"ECE {crossValidated.Ece:0.000}, right among the most confident 25/50/75 %: {crossValidated.Top25:0.0} / {crossValidated.Top50:0.0} / {crossValidated.Top75:0.0}");
         AnsiConsole.MarkupLine($"wrote {Markup.Escape(outputPath)}; rebuild (./hpf does) to ship it in the library");
         return 0;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "HyperpixelFlow.slnx"))) return dir.FullName;
-        throw new HyperpixelFlowException("not inside the repository: pass --out FILE");
     }
 }

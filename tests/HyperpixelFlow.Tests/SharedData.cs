@@ -31,10 +31,6 @@ public static class SharedData
         return path;
     }
 
-    private static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "HyperpixelFlow.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (HyperpixelFlow.slnx) not found above " + AppContext.BaseDirectory);
-    }
+    private static string FindRepoRoot() => Evaluation.RepositoryRoot.Above(AppContext.BaseDirectory)
+        ?? throw new InvalidOperationException("repository root (HyperpixelFlow.slnx) not found above " + AppContext.BaseDirectory);
 }

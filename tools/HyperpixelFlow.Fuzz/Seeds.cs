@@ -15,13 +15,9 @@ public static class Seeds
         return Directory.Exists(folder) ? [.. Directory.GetFiles(folder).Order(StringComparer.Ordinal)] : [];
     }
 
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "HyperpixelFlow.slnx")))
-                return Path.Combine(dir.FullName, "tools", "HyperpixelFlow.Fuzz");
-        throw new HyperpixelFlowException("the repository (HyperpixelFlow.slnx) is not above the fuzzer");
-    }
+    private static string Root() =>
+        Path.Combine(Evaluation.RepositoryRoot.Above(AppContext.BaseDirectory)
+            ?? throw new HyperpixelFlowException("the repository (HyperpixelFlow.slnx) is not above the fuzzer"), "tools", "HyperpixelFlow.Fuzz");
 
     public static IReadOnlyList<byte[]> Read(FuzzTarget target)
     {
