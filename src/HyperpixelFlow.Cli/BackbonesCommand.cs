@@ -4,40 +4,51 @@ using Spectre.Console;
 
 namespace HyperpixelFlow.Cli;
 
-/// <summary><c>hpf backbones</c>: the registered backbones with their hyperpixel ids, jumps and receptive fields.</summary>
+/// <summary>
+/// <c>hpf backbones</c>: one line per registered backbone (candidates, default layers, the weights file it needs);
+/// <c>hpf backbones NAME</c>: that backbone's hyperpixel candidate ids with their jumps and receptive fields.
+/// </summary>
 internal static class BackbonesCommand
 {
     public static Command Create()
     {
-        var command = new Command("backbones", "list the backbones, their hyperpixel candidate ids and default layers");
-        command.SetAction(_ => CliErrors.Run(() =>
+        var name = new Argument<string?>("name") { Description = "a backbone to list candidate by candidate", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("backbones", "list the backbones and the weights file each needs; with a NAME, its hyperpixel candidate ids");
+        command.Arguments.Add(name);
+        command.SetAction(parse => CliErrors.Run(() =>
         {
-            foreach (var spec in BackboneRegistry.All)
-            {
-                var table = new Table().Title($"[bold]{spec.Name}[/]: {Markup.Escape(spec.Description)}")
-                    .AddColumns("id", "source", "jump", "receptive field");
-                var candidates = ResNetBackbone.ComputeCandidateGeometry(spec.Architecture);
-                for (int id = 0; id < candidates.Count; id++)
-                    table.AddRow(id.ToString(), id == 0 ? "stem max-pool" : BlockName(spec.Architecture, id),
-                        candidates[id].Jump.ToString(), candidates[id].ReceptiveField.ToString());
-                table.Caption($"default layers {string.Join(",", spec.DefaultLayers)}" +
-                    string.Concat((spec.LayersByMatching ?? new Dictionary<string, IReadOnlyList<int>>()).Select(kv => $", {string.Join(",", kv.Value)} with --matching {kv.Key}")) +
-                    $"; weights: {(spec.HasBundledWeights ? "bundled" : "--weights FILE (.pth / .safetensors)")}");
-                AnsiConsole.Write(table);
-            }
+            if (parse.GetValue(name) is { } one) ListCandidates(BackboneRegistry.Get(one));
+            else ListAll();
             return 0;
         }));
         return command;
     }
 
-    private static string BlockName(ResNetArchitecture architecture, int id)
+    private static void ListAll()
     {
-        int remaining = id;
-        for (int stage = 0; stage < 4; stage++)
-        {
-            if (remaining <= architecture.StageDepths[stage]) return $"layer{stage + 1}.{remaining - 1} (before ReLU)";
-            remaining -= architecture.StageDepths[stage];
-        }
-        throw new ArgumentOutOfRangeException(nameof(id));
+        var table = new Table().AddColumns("name", "network", "candidates", "default layers", "weights");
+        foreach (var spec in BackboneRegistry.All)
+            table.AddRow(spec.Name, Markup.Escape(spec.Description), spec.Candidates.Count.ToString(), Markup.Escape(DefaultLayers(spec)),
+                Markup.Escape(spec.HasBundledWeights ? "bundled" : $"--weights FILE: {spec.WeightsFile}"));
+        table.Caption("hpf backbones NAME lists one backbone's candidate ids");
+        AnsiConsole.Write(table);
     }
+
+    private static void ListCandidates(BackboneSpec spec)
+    {
+        var table = new Table().Title($"[bold]{spec.Name}[/]: {Markup.Escape(spec.Description)}")
+            .AddColumns("id", "source", "jump", "receptive field");
+        for (int id = 0; id < spec.Candidates.Count; id++)
+        {
+            var c = spec.Candidates[id];
+            table.AddRow(id.ToString(), Markup.Escape(spec.CandidateNames[id]), c.Jump.ToString(),
+                c.SeesWholeImage ? $"whole image (box {c.ReceptiveField})" : c.ReceptiveField.ToString());
+        }
+        table.Caption(Markup.Escape($"default layers {DefaultLayers(spec)}; weights: " +
+            (spec.HasBundledWeights ? "bundled" : $"--weights FILE: {spec.WeightsFile}")));
+        AnsiConsole.Write(table);
+    }
+
+    private static string DefaultLayers(BackboneSpec spec) => string.Join(",", spec.DefaultLayers) +
+        string.Concat((spec.LayersByMatching ?? new Dictionary<string, IReadOnlyList<int>>()).Select(kv => $" ({string.Join(",", kv.Value)} with --matching {kv.Key})"));
 }

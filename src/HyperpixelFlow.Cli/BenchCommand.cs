@@ -77,20 +77,20 @@ internal static class BenchCommand
         return 0;
     }
 
-    /// <summary>Mean GFLOP of the backbone per pair (both images at their working size); null unless it is a ResNet.</summary>
+    /// <summary>Mean GFLOP of the backbone per pair (both images at their working size); null when the backbone cannot count them.</summary>
     private static double? BackboneWork(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs)
     {
-        if (matcher.Backbone is not Backbones.ResNetBackbone resnet) return null;
-        var bySize = new Dictionary<(int, int), double>();
-        double Image(string path)
+        var bySize = new Dictionary<(int, int), double?>();
+        double? Image(string path)
         {
             var image = ImageLoader.Load(path, matcher.Options.Runtime.MaxImagePixels);
             using var prepared = PreparedImage.From(image, matcher.Options.Image.MaxSide, upscale: matcher.Options.Image.Upscale);
             var size = (prepared.Width, prepared.Height);
-            if (!bySize.TryGetValue(size, out double gflop)) bySize[size] = gflop = resnet.GigaFlops(size.Width, size.Height, matcher.Layers);
+            if (!bySize.TryGetValue(size, out var gflop)) bySize[size] = gflop = matcher.Backbone.GigaFlops(size.Width, size.Height, matcher.Layers);
             return gflop;
         }
-        return pairs.Average(p => Image(p.SourceImage) + Image(p.TargetImage));
+        var perPair = pairs.Select(p => Image(p.SourceImage) + Image(p.TargetImage)).ToList();
+        return perPair.Any(w => w is null) ? null : perPair.Average(w => w!.Value);
     }
 
     private static void MeasureCold(HyperpixelMatcher matcher, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)

@@ -18,7 +18,7 @@ internal static class TransferCommand
     {
         var exemplar = new Option<string?>("--exemplar") { Description = "the annotated image whose points are carried onto every target" };
         var pairs = new Option<string?>("--pairs") { Description = "instead of --exemplar/--targets: a CSV with columns exemplar,target[,points] (paths relative to the CSV; points \"x,y;x,y\")" };
-        var targets = new Option<string?>("--targets") { Description = "a folder (searched recursively for .jpg .jpeg .png .bmp .gif .webp) or a text file listing one image per line" };
+        var targets = new Option<string?>("--targets") { Description = "a folder (searched recursively for .jpg .jpeg .png .bmp .gif .webp), one image, or a text file listing one image per line" };
         var points = new Option<string?>("--points") { Description = "exemplar points \"x,y;x,y\" in exemplar pixels" };
         var names = new Option<string?>("--names") { Description = "names of the --points, comma-separated [default: p1, p2, ...]" };
         var pointsFile = new Option<string?>("--points-file") { Description = "exemplar points from a file: JSON [{\"name\", \"x\", \"y\"}, ...] or CSV with columns name,x,y" };
@@ -178,13 +178,21 @@ internal static class TransferCommand
                 .Where(p => ImageExtensions.Contains(Path.GetExtension(p)))
                 .OrderBy(p => Path.GetRelativePath(root, p), StringComparer.Ordinal).ToList();
         }
+        else if (File.Exists(targets) && ImageExtensions.Contains(Path.GetExtension(targets)))
+        {
+            root = Path.GetDirectoryName(Path.GetFullPath(targets))!;
+            paths = [Path.GetFullPath(targets)];
+        }
         else if (File.Exists(targets))
         {
             root = Path.GetDirectoryName(Path.GetFullPath(targets))!;
-            paths = File.ReadAllLines(targets).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
+            var lines = File.ReadAllLines(targets);
+            if (lines.Any(l => l.Contains('\0', StringComparison.Ordinal)))
+                throw new HyperpixelFlowException($"--targets: {targets} is not a text file listing images (it has binary content)");
+            paths = lines.Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
                 .Select(l => Path.GetFullPath(l, root)).ToList();
         }
-        else throw new HyperpixelFlowException($"--targets: {targets} is neither a folder nor a list file");
+        else throw new HyperpixelFlowException($"--targets: {targets} is neither a folder, an image nor a list file");
         if (paths.Count == 0) throw new HyperpixelFlowException($"--targets: no images in {targets}");
         return (paths, root);
     }

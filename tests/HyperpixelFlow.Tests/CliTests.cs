@@ -196,8 +196,11 @@ public class CliTests
         AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1"), "--exemplar needs --targets");
         AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "9999,1", "--targets", dir), "lies outside the source image");
         AssertCleanError(Hpf("transfer", "--exemplar", s, "--targets", dir), "needs its points");
+        string binary = Path.Combine(dir, "targets.bin");
+        File.WriteAllBytes(binary, File.ReadAllBytes(s));
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", binary), "is not a text file listing images");
         AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--names", "a,b", "--targets", dir), "2 names for 1 points");
-        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", Path.Combine(dir, "nowhere")), "neither a folder nor a list file");
+        AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", Path.Combine(dir, "nowhere")), "neither a folder, an image nor a list file");
         AssertCleanError(Hpf("transfer", "--pairs", Path.Combine(dir, "nope.csv"), "--points", "1,1"), "file not found");
         AssertCleanError(Hpf("transfer", "--exemplar", s, "--points", "1,1", "--targets", dir, "--shard", "3/2"), "is not K/N");
         AssertCleanError(Hpf("merge", Path.Combine(dir, "nope.jsonl"), "--out", Path.Combine(dir, "m.jsonl")), "file not found");

@@ -1,4 +1,5 @@
 using HyperpixelFlow.Backbones;
+using HyperpixelFlow.Flow;
 using HyperpixelFlow.Hyperpixels;
 
 namespace HyperpixelFlow.Tests;
@@ -34,6 +35,22 @@ public class GeometryTests
         var grid = HyperpixelGrid.Create(4, 43, 8, 8, 32, 32, prune: true, tolerance: 4);
         Assert.Equal(64, grid.Count);
         Assert.Equal((0, 0), (grid.X0, grid.Y0));
+    }
+
+    [Fact]
+    public void A_grid_with_an_origin_centres_its_boxes_there_and_transfer_and_pruning_follow()
+    {
+        // ViT patches: stride 14, box 28, cell 0 centred at pixel 7; a 59 x 14 image (4 patches after padding by 3).
+        var grid = HyperpixelGrid.Create(14, 28, fullWidth: 5, fullHeight: 1, imageWidth: 59, imageHeight: 14, prune: true, tolerance: 14, origin: 7);
+        Assert.Equal((0, 4), (grid.X0, grid.Width));   // cell 4 (box 49..77) leaves the image by more than 14: pruned
+        Assert.Equal(new Box(-7, -7, 21, 21), grid.BoxAt(0));
+        Assert.Equal((7, 21), (grid.Center(0), grid.Center(1)));
+        Assert.Equal(1, grid.NearestCell(15.0));
+        // Cells 0 and 3 stay, cell 1 moves 28 px, cell 2 14 px. x = 3 is covered by cell 0 alone (|7 - 3| <= 14 < |21 - 3|),
+        // so it stays (without the origin cells 0 and 1 would cover it and move it 14 px); x = 23 by cells 1 and 2: +21.
+        var field = new DisplacementField(grid, grid, [0, 3, 3, 3]);
+        Assert.Equal(new Point2(3, 7), field.Transfer(new Point2(3, 7)));
+        Assert.Equal(new Point2(44, 7), field.Transfer(new Point2(23, 7)));
     }
 
     [Fact]

@@ -2,8 +2,13 @@ using static TorchSharp.torch;
 
 namespace HyperpixelFlow.Backbones;
 
-/// <summary>Stride ("jump") and receptive-field size, in input pixels, of one hyperpixel candidate.</summary>
-public readonly record struct CandidateGeometry(int Jump, int ReceptiveField);
+/// <summary>Where one hyperpixel candidate's cells lie and what box each owns, in input pixels.</summary>
+/// <param name="Jump">pixels between neighbouring cells (the layer's stride)</param>
+/// <param name="ReceptiveField">side of the box a cell owns: a CNN layer's receptive field; for a layer that sees the
+/// whole image (a transformer's tokens), the neighbourhood its boxes are given instead</param>
+/// <param name="Origin">input pixel of cell 0's centre: 0 in the paper's convention for CNNs, half a patch for a ViT</param>
+/// <param name="SeesWholeImage">whether each cell's features depend on the whole image (self-attention)</param>
+public readonly record struct CandidateGeometry(int Jump, int ReceptiveField, int Origin = 0, bool SeesWholeImage = false);
 
 /// <summary>
 /// What the matcher needs of a network: a table of hyperpixel candidates (each with the jump and receptive field that
@@ -71,6 +76,9 @@ public abstract class Backbone : IDisposable
     /// candidate id k's map has stride <c>Candidates[k].Jump</c>.
     /// </summary>
     public abstract Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers);
+
+    /// <summary>Floating-point operations (2 per multiply-add) of one image of this size through the given layers, in billions; null when unknown.</summary>
+    internal virtual double? GigaFlops(int width, int height, IReadOnlyList<int> layers) => null;
 
     /// <summary>Releases the network's tensors.</summary>
     public abstract void Dispose();

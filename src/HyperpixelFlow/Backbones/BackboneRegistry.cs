@@ -3,20 +3,48 @@ using static TorchSharp.torch;
 
 namespace HyperpixelFlow.Backbones;
 
-/// <summary>What a registered backbone is: its network shape, input convention, default layers and weights.</summary>
+/// <summary>What a registered backbone is: its network shape, input convention, candidates, default layers and weights.</summary>
 public sealed record BackboneSpec
 {
     internal BackboneSpec(string name, string description, ResNetArchitecture architecture, Preprocessing preprocessing,
-        IReadOnlyList<int> defaultLayers, bool hasBundledWeights, IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null) =>
-        (Name, Description, Architecture, Preprocessing, DefaultLayers, HasBundledWeights, LayersByMatching) =
-        (name, description, architecture, preprocessing, defaultLayers, hasBundledWeights, layersByMatching);
+        IReadOnlyList<int> defaultLayers, bool hasBundledWeights, IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching = null)
+    {
+        (Name, Description, _resNet, Preprocessing, DefaultLayers, HasBundledWeights, LayersByMatching) =
+            (name, description, architecture, preprocessing, defaultLayers, hasBundledWeights, layersByMatching);
+        Candidates = ResNetBackbone.ComputeCandidateGeometry(architecture);
+        CandidateNames = Enumerable.Range(0, Candidates.Count).Select(id => ResNetBackbone.Describe(architecture, id)).ToList();
+        WeightsFile = hasBundledWeights ? "bundled" : "a torchvision state dict (.pth or .safetensors)";
+    }
 
-    /// <summary>The registry name (<c>resnet18-cntk</c>, <c>resnet101</c>, ...).</summary>
+    internal BackboneSpec(string name, DinoV2Architecture transformer, string officialFile, string hubRepository)
+    {
+        (Name, Transformer, Preprocessing, HasBundledWeights) = (name, transformer, Preprocessing.TorchVision, false);
+        Description = $"DINOv2 {transformer.Name} (Oquab et al. 2023): patch tokens of each block; layers not searched (no weights here)";
+        Candidates = DinoV2Backbone.CandidateTable(transformer);
+        CandidateNames = Enumerable.Range(0, Candidates.Count).Select(id => DinoV2Backbone.Describe(transformer, id)).ToList();
+        int last = transformer.Depth - 1;
+        // The official linear evaluation reads the last four blocks: the Hough default; OT takes the last alone.
+        DefaultLayers = [last - 3, last - 2, last - 1, last];
+        LayersByMatching = new Dictionary<string, IReadOnlyList<int>> { ["ot"] = [last] };
+        WeightsFile = $"{officialFile} (official) or model.safetensors of {hubRepository} (Hugging Face)";
+    }
+
+    private readonly ResNetArchitecture? _resNet;
+
+    /// <summary>The registry name (<c>resnet18-cntk</c>, <c>resnet101</c>, <c>dinov2-vitb14</c>, ...).</summary>
     public string Name { get; }
     /// <summary>What the network is and where its weights come from.</summary>
     public string Description { get; }
-    /// <summary>The network's shape: block kind, blocks per stage, dilated stages.</summary>
-    internal ResNetArchitecture Architecture { get; }
+    /// <summary>Stride, box and origin of every hyperpixel candidate id.</summary>
+    public IReadOnlyList<CandidateGeometry> Candidates { get; }
+    /// <summary>What each candidate id is (which block, which form).</summary>
+    public IReadOnlyList<string> CandidateNames { get; }
+    /// <summary>The weights file the backbone needs (or "bundled").</summary>
+    public string WeightsFile { get; }
+    /// <summary>The ResNet's shape: block kind, blocks per stage, dilated stages (ResNets only).</summary>
+    internal ResNetArchitecture Architecture => _resNet ?? throw new InvalidOperationException($"{Name} is not a ResNet");
+    /// <summary>The transformer's shape (DINOv2 backbones only).</summary>
+    internal DinoV2Architecture? Transformer { get; }
     /// <summary>How its input is normalised.</summary>
     internal Preprocessing Preprocessing { get; }
     /// <summary>The hyperpixel layers the paper's matching uses when none are given.</summary>
@@ -54,7 +82,22 @@ public static class BackboneRegistry
         new("fcn101", "torchvision FCN-ResNet-101 backbone (stages 3-4 dilated); paper layers",
             new(ResidualBlockKind.Bottleneck, R101Depths, [false, false, true, true]), Preprocessing.TorchVision,
             [2, 4, 5, 18, 19, 20, 24, 32], false),
+        .. DinoV2Specs(),
     ];
+
+    /// <summary>The DINOv2 sizes with and without registers, named as the official hub entries (dinov2_vits14_reg -> dinov2-vits14-reg).</summary>
+    private static IEnumerable<BackboneSpec> DinoV2Specs()
+    {
+        (string Short, string Hub)[] names = [("s", "small"), ("b", "base"), ("l", "large"), ("g", "giant")];
+        foreach (bool registers in new[] { false, true })
+            for (int i = 0; i < names.Length; i++)
+            {
+                var architecture = registers ? DinoV2Architecture.Sizes[i].WithRegisters() : DinoV2Architecture.Sizes[i];
+                string official = $"dinov2_vit{names[i].Short}14{(registers ? "_reg4" : "")}_pretrain.pth";
+                string hub = $"facebook/dinov2-{(registers ? "with-registers-" : "")}{names[i].Hub}";
+                yield return new BackboneSpec($"dinov2-vit{names[i].Short}14{(registers ? "-reg" : "")}", architecture, official, hub);
+            }
+    }
 
     /// <summary>The backbone of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
     public static BackboneSpec Get(string name) =>
@@ -68,9 +111,33 @@ public static class BackboneRegistry
         var torchDevice = ParseDevice(device);
         if (weightsPath is null && spec.HasBundledWeights) return CreateBundled(spec, torchDevice);
         if (weightsPath is null)
-            throw new HyperpixelFlowException(
-                $"backbone '{spec.Name}' has no bundled weights: pass a torchvision checkpoint (.pth or .safetensors) with --weights");
+            throw new HyperpixelFlowException($"backbone '{spec.Name}' has no bundled weights: pass {spec.WeightsFile} with --weights");
+        if (spec.Transformer is { } transformer) return CreateDinoV2(spec, transformer, weightsPath, torchDevice);
         return FromNetwork(spec, LoadNetwork(spec, network => WeightFiles.LoadInto(network, weightsPath)), torchDevice);
+    }
+
+    /// <summary>A DINOv2 backbone from a checkpoint of either published layout; a clear error when it holds another size.</summary>
+    private static DinoV2Backbone CreateDinoV2(BackboneSpec spec, DinoV2Architecture expected, string weightsPath, Device device)
+    {
+        var (weights, found) = DinoV2Checkpoint.Read(weightsPath);
+        var network = new DinoVisionTransformer(expected);
+        try
+        {
+            if (found != expected)
+            {
+                var match = All.FirstOrDefault(s => s.Transformer == found);
+                throw new HyperpixelFlowException($"{weightsPath} holds DINOv2 {found.Name}, but backbone {spec.Name} is {expected.Name}" +
+                    (match is null ? "" : $"; use --backbone {match.Name}"));
+            }
+            StateDict.Load(network, weights, weightsPath);
+            return new DinoV2Backbone(spec.Name, network, spec.DefaultLayers, device, spec.LayersByMatching);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
     }
 
     /// <summary>Where the bundled ONNX file is copied by the build (next to the library).</summary>

@@ -91,7 +91,7 @@ internal sealed class ResNetBackbone : Backbone
     internal FoldedResNet Inference => _inference;
 
     /// <summary>The convolutions' floating-point operations (2 per multiply-add) of one image of this size through the given layers, in billions.</summary>
-    internal double GigaFlops(int width, int height, IReadOnlyList<int> layers)
+    internal override double? GigaFlops(int width, int height, IReadOnlyList<int> layers)
     {
         using var scope = NewDisposeScope();
         FoldedConv.CountedMultiplyAdds = 0;
@@ -139,6 +139,19 @@ internal sealed class ResNetBackbone : Backbone
             }
         }
         return table;
+    }
+
+    /// <summary>What candidate id <paramref name="id"/> is, for listings.</summary>
+    public static string Describe(ResNetArchitecture architecture, int id)
+    {
+        if (id == 0) return "stem max-pool";
+        int remaining = id;
+        for (int stage = 0; stage < 4; stage++)
+        {
+            if (remaining <= architecture.StageDepths[stage]) return $"layer{stage + 1}.{remaining - 1} (before ReLU)";
+            remaining -= architecture.StageDepths[stage];
+        }
+        throw new ArgumentOutOfRangeException(nameof(id));
     }
 
     /// <inheritdoc />

@@ -70,8 +70,8 @@ internal sealed class DisplacementField
             else
             {
                 // Boxes of both grids have the first layer's size: a box's top-left moves with its centre.
-                dx[n] = (targetGrid.X0 + refined[n].X) * targetGrid.Stride - targetGrid.HalfField - sourceBox.X1;
-                dy[n] = (targetGrid.Y0 + refined[n].Y) * targetGrid.Stride - targetGrid.HalfField - sourceBox.Y1;
+                dx[n] = targetGrid.Origin + (targetGrid.X0 + refined[n].X) * targetGrid.Stride - targetGrid.HalfField - sourceBox.X1;
+                dy[n] = targetGrid.Origin + (targetGrid.Y0 + refined[n].Y) * targetGrid.Stride - targetGrid.HalfField - sourceBox.Y1;
             }
         }
         return (dx, dy);
@@ -179,19 +179,20 @@ internal sealed class DisplacementField
         return x0 > x1 || y0 > y1 ? null : (x0, x1, y0, y1);
     }
 
-    /// <summary>Window-local cell range whose boxes cover coordinate v: gx*j - r/2 &lt;= v &lt;= gx*j + r/2.</summary>
-    private (int First, int Last) CoveringCells(double v, int origin, int count)
+    /// <summary>Window-local cell range whose boxes cover coordinate v: o + gx*j - r/2 &lt;= v &lt;= o + gx*j + r/2.</summary>
+    private (int First, int Last) CoveringCells(double v, int windowStart, int count)
     {
         int j = _grid.Stride, half = _grid.HalfField;
-        int first = (int)Math.Ceiling((v - half) / j) - origin;
-        int last = (int)Math.Floor((v + half) / j) - origin;
+        double u = v - _grid.Origin;
+        int first = (int)Math.Ceiling((u - half) / j) - windowStart;
+        int last = (int)Math.Floor((u + half) / j) - windowStart;
         return (Math.Max(first, 0), Math.Min(last, count - 1));
     }
 
     private int NearestCell(Point2 p)
     {
-        int gx = Math.Clamp((int)Math.Round(p.X / _grid.Stride) - _grid.X0, 0, _grid.Width - 1);
-        int gy = Math.Clamp((int)Math.Round(p.Y / _grid.Stride) - _grid.Y0, 0, _grid.Height - 1);
+        int gx = Math.Clamp(_grid.NearestCell(p.X) - _grid.X0, 0, _grid.Width - 1);
+        int gy = Math.Clamp(_grid.NearestCell(p.Y) - _grid.Y0, 0, _grid.Height - 1);
         return gy * _grid.Width + gx;
     }
 

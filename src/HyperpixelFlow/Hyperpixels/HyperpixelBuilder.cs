@@ -46,7 +46,8 @@ internal static class HyperpixelBuilder
         // Boxes keep the first layer's receptive field on a coarser grid too: transfer averages the boxes that cover a
         // point, and the coarse layer's larger boxes would smooth the flow over a wider neighbourhood.
         int jump = backbone.Candidates[layers[gridLayer]].Jump, field = backbone.Candidates[layers[0]].ReceptiveField;
-        var grid = HyperpixelGrid.Create(jump, field, (int)w, (int)h, imageWidth, imageHeight, marginPruning, tolerance: jump);
+        var grid = HyperpixelGrid.Create(jump, field, (int)w, (int)h, imageWidth, imageHeight, marginPruning, tolerance: jump,
+            origin: backbone.Candidates[layers[gridLayer]].Origin);
         return new HyperpixelSet(groups, grid, imageWidth, imageHeight);
     }
 
