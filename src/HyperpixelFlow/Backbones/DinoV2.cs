@@ -119,6 +119,12 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
         return outputs.ToArray();
     }
 
+    /// <summary>Makes every block's inference form from the current weights (<see cref="TransformerBlock.PrepareInference"/>).</summary>
+    public void PrepareInference()
+    {
+        foreach (var block in _parts.Blocks) block.PrepareInference();
+    }
+
     /// <summary>The last block's normalised tokens.</summary>
     public override Tensor forward(Tensor image) => BlockTokens(image, [Architecture.Depth - 1], [true])[0];
 
@@ -190,6 +196,7 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
 
     private readonly Parts _parts;
     private readonly bool _swiGlu;
+    private Pointwise[]? _pointwise;   // qkv, proj, in, out as 1 x 1 convolutions (see PrepareInference)
     private readonly long _heads;
 
     public TransformerBlock(DinoV2Architecture architecture) : base(nameof(TransformerBlock))
@@ -217,20 +224,69 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
     private Tensor Attention(Tensor x)
     {
         long b = x.shape[0], n = x.shape[1], c = x.shape[2];
-        var qkv = _parts.Qkv.forward(x).reshape(b, n, 3, _heads, c / _heads).permute(2, 0, 3, 1, 4);
+        var qkv = Apply(0, _parts.Qkv, x).reshape(b, n, 3, _heads, c / _heads).permute(2, 0, 3, 1, 4);
         var attended = functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]);
-        return _parts.Projection.forward(attended.transpose(1, 2).reshape(b, n, c));
+        return Apply(1, _parts.Projection, attended.transpose(1, 2).reshape(b, n, c));
     }
 
     private Tensor FeedForward(Tensor x)
     {
-        var hidden = _parts.In.forward(x);
+        var hidden = Apply(2, _parts.In, x);
         if (_swiGlu)
         {
             var halves = hidden.chunk(2, -1);
             hidden = functional.silu(halves[0]).mul_(halves[1]);
         }
         else hidden = functional.gelu(hidden);
-        return _parts.Out.forward(hidden);
+        return Apply(3, _parts.Out, hidden);
+    }
+
+    /// <summary>
+    /// Takes the current weights of the four token-wise projections as 1 x 1 convolutions over tokens laid out
+    /// channels-last: libtorch runs those through oneDNN, well over twice as fast on CPU as its matrix product for
+    /// these shapes (docs/performance-log.md). The same sums in another order: tokens differ from the module form's
+    /// by float rounding only. Later changes to the weights do not reach it; call it again after loading.
+    /// </summary>
+    public void PrepareInference()
+    {
+        Linear[] layers = [_parts.Qkv, _parts.Projection, _parts.In, _parts.Out];
+        var previous = _pointwise;
+        _pointwise = layers.Select(Pointwise.From).ToArray();
+        if (previous is not null) foreach (var p in previous) p.Dispose();
+    }
+
+    /// <summary>Projection <paramref name="index"/> of tokens [B, N, D]: the prepared convolution when there is one, else the module.</summary>
+    private Tensor Apply(int index, Linear layer, Tensor x) => _pointwise is { } prepared ? prepared[index].Apply(x) : layer.forward(x);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && _pointwise is not null) foreach (var p in _pointwise) p.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>A linear layer as a 1 x 1 convolution with a channels-last weight [out, in, 1, 1].</summary>
+    private sealed class Pointwise(Tensor weight, Tensor? bias) : IDisposable
+    {
+        public static Pointwise From(Linear layer)
+        {
+            using var noGrad = no_grad();
+            var w = layer.weight!.detach();
+            return new Pointwise(FoldedResNet.ToChannelsLast(w.view(w.shape[0], w.shape[1], 1, 1)), layer.bias?.detach().clone());
+        }
+
+        /// <summary>[B, N, D] -> [B, N, out]: the tokens viewed as a channels-last [B, D, N, 1] image, no copy either way.</summary>
+        public Tensor Apply(Tensor x)
+        {
+            long b = x.shape[0], n = x.shape[1], d = x.shape[2];
+            var image = x.contiguous().view(b, n, 1, d).permute(0, 3, 1, 2);
+            return functional.conv2d(image, weight, bias).permute(0, 2, 3, 1).reshape(b, n, weight.shape[0]);
+        }
+
+        public void Dispose()
+        {
+            weight.Dispose();
+            bias?.Dispose();
+        }
     }
 }

@@ -22,7 +22,7 @@ internal sealed class DinoV2Backbone : Backbone
 
     private readonly DinoVisionTransformer _network;
 
-    /// <summary>A backbone of a weights-loaded network, which it owns from here on.</summary>
+    /// <summary>A backbone of a weights-loaded network, which it owns from here on (load weights before: it takes their inference form).</summary>
     public DinoV2Backbone(string name, DinoVisionTransformer network, IReadOnlyList<int> defaultLayers, Device device,
         IReadOnlyDictionary<string, IReadOnlyList<int>>? layersByMatching)
         : base(name, CandidateTable(network.Architecture), defaultLayers, device, layersByMatching)
@@ -30,6 +30,7 @@ internal sealed class DinoV2Backbone : Backbone
         _network = network;
         _network.to(device);
         _network.eval();
+        _network.PrepareInference();
     }
 
     /// <summary>The network's shape.</summary>
