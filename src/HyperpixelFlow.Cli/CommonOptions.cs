@@ -19,6 +19,7 @@ internal sealed class CommonOptions
     public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
     public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 [default: the backbone's for the matching step]" };
     public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.Image.MaxSide };
+    public Option<string> Precision { get; } = new("--precision") { Description = "backbone arithmetic: fp32 (the paper) or bf16 (CPUs with AVX512-BF16 or AMX, GPUs; faster, changes results slightly)", DefaultValueFactory = _ => Defaults.Hyperpixels.Precision };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
@@ -49,7 +50,7 @@ internal sealed class CommonOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Device, Threads, MarginPruning, NoMarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Precision, Device, Threads, MarginPruning, NoMarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <summary>
@@ -80,6 +81,7 @@ internal sealed class CommonOptions
                     : result.GetValue(MarginPruning) ?? defaultPruning,
                 Stride = Given(HyperpixelStride, preset.Hyperpixels.Stride),
                 TargetStride = Given(TargetHyperpixelStride, preset.Hyperpixels.TargetStride),
+                Precision = Given(Precision, preset.Hyperpixels.Precision),
             },
             Matching = preset.Matching with
             {

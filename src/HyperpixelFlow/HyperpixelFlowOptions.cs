@@ -136,6 +136,13 @@ public sealed record HyperpixelOptions
     /// <summary>Hyperpixel layer ids (see the backbone's id table); null = the backbone's default layers for the matching step.</summary>
     public IReadOnlyList<int>? Layers { get; init; }
 
+    /// <summary>
+    /// Number format of the backbone's arithmetic: <c>fp32</c> (the default, the paper's) or <c>bf16</c> (bfloat16
+    /// weights and activations, for CPUs with AVX512-BF16 or AMX and for GPUs; features return as fp32). bf16 changes
+    /// results (docs/results.md, "bf16 backbone").
+    /// </summary>
+    public string Precision { get; init; } = Backbones.BackbonePrecision.Fp32;
+
     /// <summary>Drop hyperpixels whose receptive box leaves the image by more than one jump.</summary>
     public bool MarginPruning { get; init; } = true;
 
@@ -168,6 +175,7 @@ public sealed record HyperpixelOptions
     {
         if (Stride < 0) throw new HyperpixelFlowException($"the hyperpixel stride must be >= 0, got {Stride}");
         if (TargetStride < 0) throw new HyperpixelFlowException($"the target hyperpixel stride must be >= 0, got {TargetStride}");
+        Backbones.BackbonePrecision.Validate(Precision);
     }
 }
 

@@ -58,6 +58,9 @@ public sealed class HyperpixelMatcher : IDisposable
         _ownsBackbone = ownsBackbone;
         try
         {
+            if (backbone.Precision != options.Hyperpixels.Precision)
+                throw new HyperpixelFlowException($"backbone {backbone.Name} computes in {backbone.Precision}, the options ask for " +
+                    $"{options.Hyperpixels.Precision}: create it with that precision (BackboneRegistry.Create)");
             Layers = backbone.LayersFor(options);
             _matching = MatchingRegistry.Create(options);
             CalibrationKey = Calibration.ConfidenceCalibration.KeyOf(backbone.Name, Layers, options);
@@ -74,7 +77,7 @@ public sealed class HyperpixelMatcher : IDisposable
     {
         options.Validate();
         Kernels.KernelPrecompilation.StartOnce();
-        return BackboneRegistry.Create(options.Hyperpixels.Backbone, options.Hyperpixels.WeightsPath, options.Runtime.Device);
+        return BackboneRegistry.Create(options.Hyperpixels.Backbone, options.Hyperpixels.WeightsPath, options.Runtime.Device, options.Hyperpixels.Precision);
     }
 
     /// <summary>Matches two image files. Without points, a regular grid of source points is transferred.</summary>

@@ -48,6 +48,25 @@ public abstract class Backbone : IDisposable
     /// <summary>The device features are computed on.</summary>
     public Device Device { get; }
 
+    /// <summary>The number format of its arithmetic (<see cref="BackbonePrecision"/>): fp32 unless the registry made it otherwise.</summary>
+    public string Precision { get; private set; } = BackbonePrecision.Fp32;
+
+    /// <summary>The tensor type its arithmetic runs in.</summary>
+    protected ScalarType ComputeType => BackbonePrecision.TypeOf(Precision);
+
+    /// <summary>Switches the arithmetic to <paramref name="precision"/> (the registry does, before handing the backbone out).</summary>
+    internal void SwitchPrecision(string precision)
+    {
+        BackbonePrecision.Require(precision, Device);
+        if (precision == Precision) return;
+        ConvertTo(BackbonePrecision.TypeOf(precision));
+        Precision = precision;
+    }
+
+    /// <summary>Converts the weights to <paramref name="type"/>; a backbone that cannot says so.</summary>
+    private protected virtual void ConvertTo(ScalarType type) =>
+        throw new HyperpixelFlowException($"backbone {Name} computes in {BackbonePrecision.Fp32} only");
+
     /// <summary>The layers the paper's matching (rhm) uses when none are given.</summary>
     public IReadOnlyList<int> DefaultLayers { get; }
 

@@ -104,8 +104,26 @@ public static class BackboneRegistry
         All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new HyperpixelFlowException($"unknown backbone '{name}'; known: {string.Join(", ", All.Select(s => s.Name))}");
 
-    /// <summary>Builds a backbone with its bundled weights or those of <paramref name="weightsPath"/>.</summary>
-    public static Backbone Create(string name, string? weightsPath = null, string device = "cpu")
+    /// <summary>
+    /// Builds a backbone with its bundled weights or those of <paramref name="weightsPath"/>, computing in
+    /// <paramref name="precision"/> (<see cref="BackbonePrecision"/>).
+    /// </summary>
+    public static Backbone Create(string name, string? weightsPath = null, string device = "cpu", string precision = BackbonePrecision.Fp32)
+    {
+        var backbone = CreateFloat32(name, weightsPath, device);
+        try
+        {
+            backbone.SwitchPrecision(precision);
+            return backbone;
+        }
+        catch
+        {
+            backbone.Dispose();
+            throw;
+        }
+    }
+
+    private static Backbone CreateFloat32(string name, string? weightsPath, string device)
     {
         var spec = Get(name);
         var torchDevice = ParseDevice(device);

@@ -63,10 +63,10 @@ internal sealed record DinoV2Architecture(string Name, int EmbedDim, int Depth, 
 /// </summary>
 internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
 {
-    // The modules and parameters are held through a plain object: TorchSharp registers Module and Parameter fields by
-    // reflection under the field's name, which would add a second name for each beside the official one.
-    private sealed record Parts(Parameter ClsToken, Parameter Positions, Parameter? Registers, Conv2d PatchProjection,
-        ModuleList<TransformerBlock> Blocks, LayerNorm Norm);
+    // The modules are held through a plain object: TorchSharp registers Module and Parameter fields by reflection under
+    // the field's name, which would add a second name for each beside the official one. Parameters are looked up by
+    // name when used: converting the module (to bf16) replaces them.
+    private sealed record Parts(Conv2d PatchProjection, ModuleList<TransformerBlock> Blocks, LayerNorm Norm);
 
     private readonly Parts _parts;
 
@@ -81,12 +81,10 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
         var projection = Conv2d(3, d, p, stride: p);
         var blocks = new ModuleList<TransformerBlock>();
         for (int i = 0; i < architecture.Depth; i++) blocks.Add(new TransformerBlock(architecture));
-        _parts = new Parts(new Parameter(zeros(1, 1, d), requires_grad: false), new Parameter(zeros(1, grid * grid + 1, d), requires_grad: false),
-            architecture.Registers > 0 ? new Parameter(zeros(1, architecture.Registers, d), requires_grad: false) : null,
-            projection, blocks, LayerNorm(d, eps: 1e-6));
-        register_parameter("cls_token", _parts.ClsToken);
-        register_parameter("pos_embed", _parts.Positions);
-        if (_parts.Registers is not null) register_parameter("register_tokens", _parts.Registers);
+        _parts = new Parts(projection, blocks, LayerNorm(d, eps: 1e-6));
+        register_parameter("cls_token", new Parameter(zeros(1, 1, d), requires_grad: false));
+        register_parameter("pos_embed", new Parameter(zeros(1, grid * grid + 1, d), requires_grad: false));
+        if (architecture.Registers > 0) register_parameter("register_tokens", new Parameter(zeros(1, architecture.Registers, d), requires_grad: false));
         register_parameter("mask_token", new Parameter(zeros(1, d), requires_grad: false));   // masked training only
         register_module("patch_embed", new Named("PatchEmbed", ("proj", projection)));
         register_module("blocks", blocks);
@@ -128,28 +126,33 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
     /// <summary>The last block's normalised tokens.</summary>
     public override Tensor forward(Tensor image) => BlockTokens(image, [Architecture.Depth - 1], [true])[0];
 
+    private Tensor Parameter(string name) => get_parameter(name) ?? throw new InvalidOperationException($"{name} is not registered");
+
     /// <summary>Patch embedding, class token, interpolated positions, then the registers after the class token.</summary>
     private Tensor PrepareTokens(Tensor image)
     {
         long h = image.shape[2], w = image.shape[3];
         var patches = _parts.PatchProjection.forward(image).flatten(2).transpose(1, 2);
-        var x = cat([_parts.ClsToken.expand(image.shape[0], -1, -1), patches], 1);
+        var x = cat([Parameter("cls_token").expand(image.shape[0], -1, -1), patches], 1);
         x = x.add(InterpolatedPositions(h / DinoV2Architecture.PatchSize, w / DinoV2Architecture.PatchSize));
-        if (_parts.Registers is not null)
-            x = cat([x.narrow(1, 0, 1), _parts.Registers.expand(image.shape[0], -1, -1), x.narrow(1, 1, x.shape[1] - 1)], 1);
+        if (Architecture.Registers > 0)
+            x = cat([x.narrow(1, 0, 1), Parameter("register_tokens").expand(image.shape[0], -1, -1), x.narrow(1, 1, x.shape[1] - 1)], 1);
         return x;
     }
 
     /// <summary>
     /// The learned 37 x 37 positions resized to rows x cols as the official code does: bicubic, with the scale factor
     /// (cells + offset) / 37 passed to the kernel when the offset is set (so the sampling follows the factor, not the
-    /// sizes), else to the size; antialiased for the register models; unchanged for a 37 x 37 square.
+    /// sizes), else to the size; antialiased for the register models; in fp32 whatever the network's type; unchanged for
+    /// a 37 x 37 square.
     /// </summary>
     private Tensor InterpolatedPositions(long rows, long cols)
     {
         const int grid = DinoV2Architecture.PositionGrid;
-        var positions = _parts.Positions;
+        Tensor positions = Parameter("pos_embed");
         if (rows == grid && cols == grid) return positions;
+        var type = positions.dtype;
+        positions = positions.to(ScalarType.Float32);   // resized in fp32 and cast back, as the official code does
         long d = positions.shape[2];
         var classPosition = positions.narrow(1, 0, 1);
         var patchPositions = positions.narrow(1, 1, grid * grid).reshape(1, grid, grid, d).permute(0, 3, 1, 2);
@@ -161,7 +164,7 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
                 antialias: Architecture.InterpolateAntialias);
         if (resized.shape[2] != rows || resized.shape[3] != cols)
             throw new InvalidOperationException($"position interpolation gave {resized.shape[2]}x{resized.shape[3]}, expected {rows}x{cols}");
-        return cat([classPosition, resized.permute(0, 2, 3, 1).reshape(1, rows * cols, d)], 1);
+        return cat([classPosition, resized.permute(0, 2, 3, 1).reshape(1, rows * cols, d)], 1).to(type);
     }
 }
 
@@ -173,16 +176,10 @@ internal sealed class Named : Module
         foreach (var (name, child) in children) register_module(name, child);
     }
 
-    public Named(string typeName, Tensor gamma) : base(typeName)
-    {
-        _gamma = [new Parameter(gamma, requires_grad: false)];
-        register_parameter("gamma", _gamma[0]);
-    }
+    public Named(string typeName, Tensor gamma) : base(typeName) => register_parameter("gamma", new Parameter(gamma, requires_grad: false));
 
-    private readonly Parameter[]? _gamma;   // an array: a Parameter field would be registered again by reflection
-
-    /// <summary>A layer scale's per-channel factor.</summary>
-    public Tensor Gamma => _gamma![0];
+    /// <summary>A layer scale's per-channel factor (looked up: converting the module replaces it).</summary>
+    public Tensor Gamma => get_parameter("gamma") ?? throw new InvalidOperationException("layer scale without gamma");
 }
 
 /// <summary>

@@ -52,7 +52,7 @@ internal sealed class DinoV2Backbone : Backbone
     public override Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
     {
         using var scope = NewDisposeScope();
-        var input = PaddedToPatches(Preprocessing.TorchVision.Apply(rgb01.to(Device)));
+        var input = PaddedToPatches(Preprocessing.TorchVision.Apply(rgb01.to(Device))).to(ComputeType);
         long rows = input.shape[2] / DinoV2Architecture.PatchSize, cols = input.shape[3] / DinoV2Architecture.PatchSize;
         int depth = Architecture.Depth;
         var blocks = layers.Select(l => l % depth).ToList();
@@ -62,8 +62,8 @@ internal sealed class DinoV2Backbone : Backbone
         var result = new Tensor[layers.Count];
         int skip = 1 + Architecture.Registers;
         for (int k = 0; k < order.Count; k++)
-            result[order[k]] = tokens[k].narrow(1, skip, rows * cols).reshape(1, rows, cols, -1).permute(0, 3, 1, 2).contiguous()
-                .MoveToOuterDisposeScope();
+            result[order[k]] = tokens[k].narrow(1, skip, rows * cols).reshape(1, rows, cols, -1).permute(0, 3, 1, 2)
+                .to(ScalarType.Float32).contiguous().MoveToOuterDisposeScope();
         return result;
     }
 
@@ -82,6 +82,13 @@ internal sealed class DinoV2Backbone : Backbone
         const int p = DinoV2Architecture.PatchSize;
         int patches = ((height + p - 1) / p) * ((width + p - 1) / p);
         return 2 * Architecture.MultiplyAdds(patches, layers.Max(l => l % Architecture.Depth) + 1) / 1e9;
+    }
+
+    /// <summary>The network's parameters in <paramref name="type"/>, and its inference form anew.</summary>
+    private protected override void ConvertTo(ScalarType type)
+    {
+        _network.to(type);
+        _network.PrepareInference();
     }
 
     /// <inheritdoc />

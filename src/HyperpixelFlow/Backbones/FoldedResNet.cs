@@ -27,6 +27,13 @@ internal sealed class FoldedConv : IDisposable
         return new FoldedConv(weight.MoveToOuterDisposeScope(), bias.contiguous().MoveToOuterDisposeScope(), stride, padding, dilation);
     }
 
+    /// <summary>The same convolution with weight and bias in <paramref name="type"/>, memory order kept.</summary>
+    public FoldedConv ConvertedTo(ScalarType type, bool channelsLast)
+    {
+        var weight = _weight.to(type);
+        return new FoldedConv(channelsLast ? FoldedResNet.ToChannelsLast(weight) : weight.contiguous(), _bias.to(type), _stride, _padding, _dilation);
+    }
+
     public Tensor Apply(Tensor x)
     {
         var y = nn.functional.conv2d(x, _weight, _bias, strides: [_stride, _stride], padding: [_padding, _padding], dilation: [_dilation, _dilation]);
@@ -114,6 +121,10 @@ internal sealed record FoldedBlock(FoldedConv First, FoldedConv Second, FoldedCo
             hasShortcut ? FoldedConv.Read(reader, channelsLast, file, device, created) : null);
     }
 
+    /// <summary>The same block in <paramref name="type"/>.</summary>
+    public FoldedBlock ConvertedTo(ScalarType type, bool channelsLast) => new(First.ConvertedTo(type, channelsLast),
+        Second.ConvertedTo(type, channelsLast), Third?.ConvertedTo(type, channelsLast), Shortcut?.ConvertedTo(type, channelsLast));
+
     public Tensor Apply(Tensor x)
     {
         using var scope = NewDisposeScope();
@@ -146,6 +157,10 @@ internal sealed class FoldedResNet : IDisposable
 
     internal FoldedResNet(FoldedConv stem, FoldedBlock[] blocks, bool channelsLast) =>
         (_stem, _blocks, _channelsLast) = (stem, blocks, channelsLast);
+
+    /// <summary>A copy with every weight and bias in <paramref name="type"/> (bf16: the input must be bf16 too).</summary>
+    public FoldedResNet ConvertedTo(ScalarType type) =>
+        new(_stem.ConvertedTo(type, _channelsLast), _blocks.Select(b => b.ConvertedTo(type, _channelsLast)).ToArray(), _channelsLast);
 
     /// <summary>Same contract as <see cref="ResNet.ExtractCandidates"/>.</summary>
     public Tensor[] ExtractCandidates(Tensor input, IReadOnlyList<int> ids)

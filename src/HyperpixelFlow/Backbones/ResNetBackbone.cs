@@ -85,7 +85,7 @@ internal sealed class ResNetBackbone : Backbone
     private ResNet? _network;
     private readonly Func<ResNet>? _createNetwork;
     private readonly object _networkLock = new();
-    private readonly FoldedResNet _inference;
+    private FoldedResNet _inference;
 
     /// <summary>The inference form <see cref="Extract"/> runs.</summary>
     internal FoldedResNet Inference => _inference;
@@ -107,10 +107,17 @@ internal sealed class ResNetBackbone : Backbone
     public override Tensor[] Extract(Tensor rgb01, IReadOnlyList<int> layers)
     {
         using var scope = NewDisposeScope();
-        var input = Preprocessing.Apply(rgb01.to(Device));
+        var input = Preprocessing.Apply(rgb01.to(Device)).to(ComputeType);
         var features = _inference.ExtractCandidates(input, layers);
-        foreach (var f in features) f.MoveToOuterDisposeScope();
-        return features;
+        return features.Select(f => f.to(ScalarType.Float32).MoveToOuterDisposeScope()).ToArray();
+    }
+
+    /// <summary>The inference form's weights in <paramref name="type"/> (the weight cache keeps the fp32 form).</summary>
+    private protected override void ConvertTo(ScalarType type)
+    {
+        var converted = _inference.ConvertedTo(type);
+        _inference.Dispose();
+        _inference = converted;
     }
 
     /// <summary>
