@@ -59,6 +59,27 @@ public class DinoV2Tests
         finally { TestFolders.Delete(folder); }
     }
 
+    [Fact]
+    public void A_swiglu_block_as_vit_g_has_equals_the_official_block()
+    {
+        // ViT-g's feed-forward (SwiGLUFFNFused: hidden (int(4 d 2 / 3) + 7) / 8 x 8) in one block of width 64, weights and
+        // output from the official NestedTensorBlock (tools/dinov2-parity/reference.py --swiglu-block).
+        var fixture = Safetensors.LoadStateDict(Path.Combine(SharedData.RepoRoot, "tests", "HyperpixelFlow.Tests", "Fixtures", "dinov2-parity", "swiglu-block.safetensors"));
+        var architecture = new DinoV2Architecture("test", EmbedDim: 64, Depth: 1, Heads: 4, SwiGlu: true, Registers: 0);
+        Assert.Equal(176, architecture.HiddenDim);
+        using var block = new TransformerBlock(architecture);
+        var weights = fixture.Where(kv => kv.Key.StartsWith("weight.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key["weight.".Length..], kv => kv.Value);
+        StateDict.Load(block, weights, "swiglu-block fixture");
+        var expected = fixture["output"];
+        using (no_grad())
+        {
+            Assert.True(RelativeError(block.forward(fixture["input"]), expected) <= 1e-5, "module form");
+            block.PrepareInference();
+            Assert.True(RelativeError(block.forward(fixture["input"]), expected) <= 1e-5, "inference form");
+        }
+        foreach (var t in fixture.Values) t.Dispose();
+    }
+
     /// <summary>max |a - b| / max |b|: the tokens' largest deviation against their scale.</summary>
     private static double RelativeError(Tensor actual, Tensor expected) =>
         (actual - expected).abs().max().item<float>() / (double)expected.abs().max().item<float>();

@@ -9,6 +9,8 @@ as one safetensors file. Nothing of the official code is copied: pass the path o
     HPF_KEEP_DINOV2_CHECKPOINTS=/tmp/ckpt dotnet test -c Release --filter DinoV2   # writes the random checkpoints
     python3 tools/dinov2-parity/reference.py --dinov2 DIR --checkpoint /tmp/ckpt/vit384.pth \
         --out tests/HyperpixelFlow.Tests/Fixtures/dinov2-parity/vit384.safetensors
+    python3 tools/dinov2-parity/reference.py --dinov2 DIR --swiglu-block \
+        --out tests/HyperpixelFlow.Tests/Fixtures/dinov2-parity/swiglu-block.safetensors
 
 Needs torch (Debian: apt-get install python3-torch) and numpy. The fixture was made with the checkout at
 b48308a (the parent of 12592a9, whose attention is written out as softmax(q k^T / sqrt(d)) v: later commits call
@@ -47,13 +49,39 @@ def write_safetensors(path, tensors):
             f.write(b)
 
 
+def swiglu_block(out):
+    """One ViT-g-style block (SwiGLUFFNFused feed-forward, layer scale, qkv bias) at width 64, 4 heads, seeded random
+    weights: its state dict, an input of 9 tokens and the official block's output."""
+    from functools import partial
+    from dinov2.layers import MemEffAttention, NestedTensorBlock, SwiGLUFFNFused
+    torch.manual_seed(14)
+    block = NestedTensorBlock(dim=64, num_heads=4, mlp_ratio=4, qkv_bias=True, proj_bias=True, ffn_bias=True,
+                              norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), ffn_layer=SwiGLUFFNFused,
+                              init_values=1.0, attn_class=MemEffAttention)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.copy_(torch.rand_like(p) * 0.4 - 0.2)
+        block.ls1.gamma.uniform_(0.2, 0.9)
+        block.ls2.gamma.uniform_(0.2, 0.9)
+        block.eval()
+        x = torch.randn(1, 9, 64)
+        tensors = {f"weight.{k}": v for k, v in block.state_dict().items()}
+        tensors["input"] = x
+        tensors["output"] = block(x)
+    write_safetensors(out, tensors)
+    print(f"{out}: SwiGLU block, hidden {block.mlp.w3.in_features}, torch {torch.__version__}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dinov2", required=True, help="checkout of facebookresearch/dinov2")
-    parser.add_argument("--checkpoint", required=True, help="official-layout state dict (.pth)")
+    parser.add_argument("--checkpoint", help="official-layout state dict (.pth)")
+    parser.add_argument("--swiglu-block", action="store_true", help="instead: one SwiGLU block of width 64 (ViT-g's feed-forward)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     sys.path.insert(0, args.dinov2)
+    if args.swiglu_block:
+        return swiglu_block(args.out)
     from dinov2.hub import backbones
 
     state = torch.load(args.checkpoint, map_location="cpu")
