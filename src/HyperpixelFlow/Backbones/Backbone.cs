@@ -48,7 +48,7 @@ public abstract class Backbone : IDisposable
     /// <summary>The device features are computed on.</summary>
     public Device Device { get; }
 
-    /// <summary>The number format of its arithmetic (<see cref="BackbonePrecision"/>): fp32 unless the registry made it otherwise.</summary>
+    /// <summary>The number format of its arithmetic: "fp32" unless the registry made it otherwise ("bf16").</summary>
     public string Precision { get; private set; } = BackbonePrecision.Fp32;
 
     /// <summary>The tensor type its arithmetic runs in.</summary>

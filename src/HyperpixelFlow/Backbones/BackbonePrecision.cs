@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace HyperpixelFlow.Backbones;
 
 /// <summary>The number formats a backbone computes in, and whether this machine runs bf16 natively.</summary>
-public static class BackbonePrecision
+internal static class BackbonePrecision
 {
     /// <summary>32-bit floats: the paper's arithmetic, the default.</summary>
     public const string Fp32 = "fp32";

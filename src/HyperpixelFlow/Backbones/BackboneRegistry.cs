@@ -106,7 +106,7 @@ public static class BackboneRegistry
 
     /// <summary>
     /// Builds a backbone with its bundled weights or those of <paramref name="weightsPath"/>, computing in
-    /// <paramref name="precision"/> (<see cref="BackbonePrecision"/>).
+    /// <paramref name="precision"/>: "fp32" (the default) or "bf16" (CPUs with AVX512-BF16 or AMX, GPUs).
     /// </summary>
     public static Backbone Create(string name, string? weightsPath = null, string device = "cpu", string precision = BackbonePrecision.Fp32)
     {
