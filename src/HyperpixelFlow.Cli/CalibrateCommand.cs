@@ -34,8 +34,7 @@ internal static class CalibrateCommand
     private static int Run(BenchmarkDataset data, HyperpixelFlowOptions options, string? outputPath, string? resultsPath)
     {
         using var matcher = new HyperpixelMatcher(options);
-        string key = matcher.CalibrationKey
-            ?? throw new HyperpixelFlowException("calibrations are for the bundled weights; weights from a file have none");
+        string key = matcher.CalibrationKey;
         var evaluator = new Evaluator(matcher);
         var settings = evaluator.SettingsFor(data, [CalibrationFit.Alpha], PckThreshold.Auto);
         resultsPath ??= Path.Combine("hpf-results", $"calibrate-{data.Name}-{data.Split}-{settings.Fingerprint()}.jsonl");
@@ -46,12 +45,16 @@ internal static class CalibrateCommand
         string name = Presets.All.FirstOrDefault(p => ConfidenceCalibration.KeyOf(matcher.Backbone.Name, matcher.Backbone.LayersFor(p.Options), p.Options) == key)?.Name
             ?? "setting-" + Hashing.Short(key);
         var (json, crossValidated, points) = CalibrationFit.Fit(summary, logged, data.Pairs, key, $"{name}: {options.DescribeMethod()}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}");
-        outputPath ??= Path.Combine(RepositoryRoot.Above(Environment.CurrentDirectory)
-            ?? throw new HyperpixelFlowException("not inside the repository: pass --out FILE"), "src", "HyperpixelFlow", "Calibration", name + ".json");
+        // Weights from a file: the calibration is the user's (pass it with --calibration), not one to ship.
+        outputPath ??= options.Hyperpixels.WeightsPath is not null ? Path.GetFullPath(name + ".json")
+            : Path.Combine(RepositoryRoot.Above(Environment.CurrentDirectory)
+                ?? throw new HyperpixelFlowException("not inside the repository: pass --out FILE"), "src", "HyperpixelFlow", "Calibration", name + ".json");
         File.WriteAllText(outputPath, json);
         AnsiConsole.MarkupLine($"{points} keypoints, PCK@0.1 {summary.Pck["0.1"]:0.00}; cross-validated (5 folds by source image): AUROC {crossValidated.Auroc:0.000}, " +
             $"ECE {crossValidated.Ece:0.000}, right among the most confident 25/50/75 %: {crossValidated.Top25:0.0} / {crossValidated.Top50:0.0} / {crossValidated.Top75:0.0}");
-        AnsiConsole.MarkupLine($"wrote {Markup.Escape(outputPath)}; rebuild (./hpf does) to ship it in the library");
+        AnsiConsole.MarkupLine(options.Hyperpixels.WeightsPath is not null
+            ? $"wrote {Markup.Escape(outputPath)}; use it with --calibration {Markup.Escape(outputPath)} (these weights, these settings only)"
+            : $"wrote {Markup.Escape(outputPath)}; rebuild (./hpf does) to ship it in the library");
         return 0;
     }
 }

@@ -20,6 +20,7 @@ internal sealed class CommonOptions
     public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 [default: the backbone's for the matching step]" };
     public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never)", DefaultValueFactory = _ => Defaults.Image.MaxSide };
     public Option<string> Precision { get; } = new("--precision") { Description = "backbone arithmetic: fp32 (the paper) or bf16 (CPUs with AVX512-BF16 or AMX, GPUs; faster, changes results slightly)", DefaultValueFactory = _ => Defaults.Hyperpixels.Precision };
+    public Option<string?> Calibration { get; } = new("--calibration") { Description = "confidence calibration file from hpf calibrate --out, for settings without a shipped one (weights from a file); refused if fitted for other settings" };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
     public Option<int> Threads { get; } = new("--threads") { Description = "tensor-engine threads (0 = default)", DefaultValueFactory = _ => 0 };
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
@@ -50,7 +51,7 @@ internal sealed class CommonOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Precision, Device, Threads, MarginPruning, NoMarginPruning, BlockMegabytes }) command.Options.Add(option);
+        foreach (var option in new Option[] { Preset, Backbone, Weights, Layers, MaxSide, HyperpixelStride, TargetHyperpixelStride, Matching, OtEpsilon, OtIterations, OtPlanExponent, OtCostExponent, Upscale, Scales, Flip, SoftArgmax, ConsistencyFilter, Precision, Calibration, Device, Threads, MarginPruning, NoMarginPruning, BlockMegabytes }) command.Options.Add(option);
     }
 
     /// <summary>
@@ -99,6 +100,7 @@ internal sealed class CommonOptions
             Runtime = preset.Runtime with
             {
                 Device = result.GetValue(Device)!,
+                CalibrationPath = result.GetValue(Calibration),
                 Threads = result.GetValue(Threads),
                 MaxSimilarityBlockBytes = Math.Max(1L, result.GetValue(BlockMegabytes)) << 20,
             },

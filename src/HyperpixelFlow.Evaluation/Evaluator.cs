@@ -17,7 +17,15 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     /// <summary>What a run on this split with these alphas and threshold depends on (its results file records it).</summary>
     public EvaluationSettings SettingsFor(BenchmarkDataset dataset, IReadOnlyList<double> alphas, PckThreshold threshold) =>
         new(dataset.Name, dataset.Split, Path.GetFullPath(dataset.Root), Hashing.OfPairs(dataset), Matcher.Backbone.Name,
-            WeightsIdentity(Matcher.Options), Matcher.Layers, Matcher.Options.ResultSettings(), alphas, Resolve(dataset, threshold).ToString());
+            WeightsIdentity(Matcher.Options), Matcher.Layers, RecordedSettings(Matcher.Options), alphas, Resolve(dataset, threshold).ToString());
+
+    /// <summary>The result settings, plus the calibration file's hash when one is given (it changes the logged confidences).</summary>
+    private static SortedDictionary<string, string> RecordedSettings(HyperpixelFlowOptions options)
+    {
+        var settings = options.ResultSettings();
+        if (options.Runtime.CalibrationPath is { } path) settings["Runtime.Calibration"] = $"sha256:{Hashing.OfFile(path)[..16]}";
+        return settings;
+    }
 
     /// <summary>"bundled sha256:..." or "sha256:..." of the weights file in use: other weights never share results.</summary>
     public static string WeightsIdentity(HyperpixelFlowOptions options) => options.Hyperpixels.WeightsPath is { } path

@@ -254,6 +254,12 @@ public sealed record RuntimeOptions
     /// <summary>Images larger than this many pixels are refused (decoding them would exhaust memory).</summary>
     public long MaxImagePixels { get; init; } = 100_000_000;
 
+    /// <summary>
+    /// A confidence calibration file (<c>hpf calibrate --out</c>) for settings no shipped calibration covers, such as
+    /// weights from a file; it must have been fitted for exactly these settings and weights. Null: the shipped ones.
+    /// </summary>
+    public string? CalibrationPath { get; init; }
+
     /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
     public void Validate()
     {

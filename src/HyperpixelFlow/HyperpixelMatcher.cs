@@ -63,8 +63,11 @@ public sealed class HyperpixelMatcher : IDisposable
                     $"{options.Hyperpixels.Precision}: create it with that precision (BackboneRegistry.Create)");
             Layers = backbone.LayersFor(options);
             _matching = MatchingRegistry.Create(options);
-            CalibrationKey = Calibration.ConfidenceCalibration.KeyOf(backbone.Name, Layers, options);
-            _calibration = Calibration.ConfidenceCalibration.For(CalibrationKey);
+            var layers = Layers;
+            _calibrationKey = new Lazy<string>(() => Calibration.ConfidenceCalibration.KeyOf(backbone.Name, layers, options));
+            _calibration = options.Runtime.CalibrationPath is { } path ? Calibration.ConfidenceCalibration.ReadFor(path, CalibrationKey)
+                : options.Hyperpixels.WeightsPath is null ? Calibration.ConfidenceCalibration.For(CalibrationKey)
+                : null;   // weights from a file: no shipped calibration can be for them, and hashing them is not needed
         }
         catch
         {
@@ -209,8 +212,10 @@ public sealed class HyperpixelMatcher : IDisposable
     /// </summary>
     public bool HasCalibratedConfidence => _calibration is not null;
 
-    /// <summary>The setting a confidence calibration must have been fitted for (null: weights from a file).</summary>
-    internal string? CalibrationKey { get; }
+    /// <summary>The setting a confidence calibration must have been fitted for (hashes a weights file on first use).</summary>
+    internal string CalibrationKey => _calibrationKey.Value;
+
+    private readonly Lazy<string> _calibrationKey = null!;
 
     private readonly Calibration.ConfidenceCalibration? _calibration;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using HyperpixelFlow.Backbones;
+using HyperpixelFlow.Flow;
 using HyperpixelFlow.Imaging;
 using HyperpixelFlow.Visualization;
 using static HyperpixelFlow.Tests.CliTests;
@@ -59,6 +60,39 @@ public class DinoV2PipelineTests(DinoV2Files files) : IClassFixture<DinoV2Files>
         Assert.True(transfer.ExitCode == 0, transfer.Stderr);
         var record = File.ReadLines(lines).Select(l => JsonDocument.Parse(l).RootElement).Single(r => r.TryGetProperty("points", out _));
         Assert.Equal(2, record.GetProperty("points").GetArrayLength());
+    }
+
+    [Fact]
+    public void A_calibration_fitted_for_these_weights_and_settings_gives_confidences_and_another_is_refused()
+    {
+        var options = new HyperpixelFlowOptions() with
+        {
+            Image = new() { MaxSide = 224 },
+            Hyperpixels = new() { Backbone = "dinov2-vits14", WeightsPath = files.Checkpoint },
+        };
+        string key;
+        using (var plain = new HyperpixelMatcher(options))
+        {
+            Assert.False(plain.HasCalibratedConfidence);
+            key = plain.CalibrationKey;
+        }
+        Assert.Contains($"weights=sha256:{Calibration.ConfidenceCalibration.FileSha256(files.Checkpoint)[..16]}", key);
+        // A calibration for exactly this setting (the shipped default's model under this key: what hpf calibrate --out writes).
+        var shipped = Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(BackboneRegistry.DefaultName, [1, 2, 4, 5, 6, 8], new HyperpixelFlowOptions()))!;
+        string mine = Path.Combine(files.Dir, "mine.json"), other = Path.Combine(files.Dir, "other.json");
+        (shipped with { Key = key }).Write(mine);
+        shipped.Write(other);
+        using (var calibrated = new HyperpixelMatcher(options with { Runtime = new() { CalibrationPath = mine } }))
+        {
+            Assert.True(calibrated.HasCalibratedConfidence);
+            var result = calibrated.Match(files.Source, files.Target, [new Point2(60, 60), new Point2(120, 90)]);
+            Assert.All(result.Points, p => Assert.InRange(p.Confidence, 1e-6, 1 - 1e-6));
+        }
+        var refused = Assert.Throws<HyperpixelFlowException>(() => new HyperpixelMatcher(options with { Runtime = new() { CalibrationPath = other } }));
+        Assert.Contains("was fitted for other settings (backbone=resnet18-cntk; weights=bundled", refused.Message);
+        var cli = Hpf(["match", files.Source, files.Target, "--points", "60,60", "--out", Path.Combine(files.Dir, "calibrated"), "--calibration", other, .. files.Backbone]);
+        Assert.Equal(2, cli.ExitCode);
+        Assert.Contains("was fitted for other settings", cli.Stderr);
     }
 
     [Fact]

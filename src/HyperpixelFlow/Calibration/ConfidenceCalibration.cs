@@ -34,14 +34,40 @@ internal sealed record ConfidenceCalibration(
     }
 
     /// <summary>
-    /// The setting a calibration belongs to; null for weights loaded from a file (the shipped calibrations are for the
-    /// bundled weights only).
+    /// The setting a calibration belongs to: backbone, weights ("bundled", or the SHA-256 of the weights file, which is
+    /// read to hash it), layers and every setting that changes results.
     /// </summary>
-    public static string? KeyOf(string backbone, IReadOnlyList<int> layers, HyperpixelFlowOptions options) =>
-        options.Hyperpixels.WeightsPath is not null
-            ? null
-            : $"backbone={backbone};weights=bundled;layers={string.Join(",", layers)};" +
-              string.Join(";", options.ResultSettings().Select(kv => kv.Key + "=" + kv.Value));
+    public static string KeyOf(string backbone, IReadOnlyList<int> layers, HyperpixelFlowOptions options) =>
+        $"backbone={backbone};weights={WeightsIdentity(options)};layers={string.Join(",", layers)};" +
+        string.Join(";", options.ResultSettings().Select(kv => kv.Key + "=" + kv.Value));
+
+    private static string WeightsIdentity(HyperpixelFlowOptions options) => options.Hyperpixels.WeightsPath is { } path
+        ? "sha256:" + FileSha256(path)[..16]
+        : "bundled";
+
+    /// <summary>Lower-case hex SHA-256 of a file's bytes.</summary>
+    internal static string FileSha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
+
+    /// <summary>
+    /// A calibration file fitted for exactly the setting <paramref name="key"/> (what <c>hpf calibrate --out</c> writes);
+    /// a clear error naming the differing settings for one fitted for another.
+    /// </summary>
+    public static ConfidenceCalibration ReadFor(string path, string key)
+    {
+        if (!File.Exists(path)) throw new HyperpixelFlowException($"calibration file not found: {path}");
+        ConfidenceCalibration calibration;
+        using (var stream = File.OpenRead(path)) calibration = Read(stream, path);
+        if (calibration.Key == key) return calibration;
+        var mine = key.Split(';').ToHashSet(StringComparer.Ordinal);
+        var theirs = calibration.Key!.Split(';');
+        var differences = theirs.Where(part => !mine.Contains(part)).Take(4).ToList();
+        throw new HyperpixelFlowException($"{path} was fitted for other settings ({string.Join("; ", differences)}" +
+            $"{(differences.Count == 0 ? "fewer settings" : "")}); fit one for these with hpf calibrate");
+    }
 
     private static readonly Lazy<IReadOnlyList<ConfidenceCalibration>> Shipped = new(() =>
     {
