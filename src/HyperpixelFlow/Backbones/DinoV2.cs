@@ -73,7 +73,7 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
     /// <summary>The shape this network was built with.</summary>
     public DinoV2Architecture Architecture { get; }
 
-    /// <summary>A network of the given shape with zero-initialised weights (load a checkpoint into it by name).</summary>
+    /// <summary>A network of the given shape with untrained weights (load a checkpoint into it by name).</summary>
     public DinoVisionTransformer(DinoV2Architecture architecture) : base(nameof(DinoVisionTransformer))
     {
         Architecture = architecture;
@@ -93,9 +93,9 @@ internal sealed class DinoVisionTransformer : Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The tokens [1, 1 + registers + h w, D] after each requested block (ids 0..Depth-1, ascending, distinct), for a
-    /// normalised image [1, 3, 14 h, 14 w]; with <paramref name="normalise"/> each passes the final layer norm, as the
-    /// official <c>get_intermediate_layers(norm=True)</c> does.
+    /// The tokens [1, 1 + registers + h w, D] after each requested block (ids 0..Depth-1, ascending; a block may be
+    /// asked twice, once per form), for a normalised image [1, 3, 14 h, 14 w]; where <paramref name="normalise"/> is set
+    /// they pass the final layer norm, as the official <c>get_intermediate_layers(norm=True)</c> does.
     /// </summary>
     public Tensor[] BlockTokens(Tensor image, IReadOnlyList<int> blocks, IReadOnlyList<bool> normalise)
     {
