@@ -45,14 +45,14 @@ public class PrecisionTests
         var bf16 = new HyperpixelFlowOptions() with { Hyperpixels = new() { Precision = BackbonePrecision.Bf16 } };
         Assert.Equal("fp32", new HyperpixelFlowOptions().ResultSettings()["Hyperpixels.Precision"]);
         Assert.Equal("bf16", bf16.ResultSettings()["Hyperpixels.Precision"]);
-        // Each has its own calibration; the accurate preset in bf16 has none (it is not used for the other number format).
+        // Each has its own calibration; a bf16 setting without one (a lever changed) gets none, not fp32's.
         int[] layers = [1, 2, 4, 5, 6, 8];
         var forBf16 = Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(BackboneRegistry.DefaultName, layers, bf16));
         var forFp32 = Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(BackboneRegistry.DefaultName, layers, new HyperpixelFlowOptions()));
         Assert.Contains("Hyperpixels.Precision=bf16", forBf16!.Key);
         Assert.Contains("Hyperpixels.Precision=fp32", forFp32!.Key);
-        var accurateBf16 = Presets.Get("accurate").Options with { Hyperpixels = Presets.Get("accurate").Options.Hyperpixels with { Precision = BackbonePrecision.Bf16 } };
-        Assert.Null(Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(BackboneRegistry.DefaultName, layers, accurateBf16)));
+        var flippedBf16 = bf16 with { Image = bf16.Image with { FlipTarget = true } };
+        Assert.Null(Calibration.ConfidenceCalibration.For(Calibration.ConfidenceCalibration.KeyOf(BackboneRegistry.DefaultName, layers, flippedBf16)));
         using var fp32 = BackboneRegistry.Create(BackboneRegistry.DefaultName);
         Assert.Contains("computes in fp32, the options ask for bf16", Assert.Throws<HyperpixelFlowException>(() => new HyperpixelMatcher(fp32, bf16)).Message);
         Assert.Contains("precision 'fp16' is not fp32 or bf16",
