@@ -29,11 +29,16 @@ internal static class BenchCommand
             Description = "also time the paper code's formulation on this machine (module backbone, dense hyperpixels, " +
                 "dense similarity, pairwise Hough voting) and report the speed-up",
         };
+        var versus = new Option<string?>("--versus-precision")
+        {
+            Description = "also time the same settings with the backbone in this precision (fp32 or bf16), pair by pair alternating with " +
+                "the first, and report the ratio",
+        };
         var common = new CommonOptions();
-        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json, baseline };
+        var command = new Command("bench", "time the pipeline stage by stage on real pairs") { datapath, pairs, repeat, json, baseline, versus };
         common.AddTo(command);
         command.SetAction(r => CliErrors.Run(() => Run(r.GetValue(datapath)!, r.GetValue(pairs), r.GetValue(repeat), r.GetValue(json),
-            r.GetValue(baseline), common.Parse(r))));
+            r.GetValue(baseline), r.GetValue(versus), common.Parse(r))));
         return command;
     }
 
@@ -53,9 +58,11 @@ internal static class BenchCommand
         public Dictionary<string, List<double>> PaperStages { get; } = BenchCommand.Stages.ToDictionary(s => s, _ => new List<double>());
         public List<double> PaperCold { get; } = [];
         public List<double> AlternateCold { get; } = [];
+        /// <summary>--versus-precision: cold pairs and backbone times of both settings, alternating pair by pair.</summary>
+        public (List<double> Cold, List<double> Backbone, List<double> OtherCold, List<double> OtherBackbone) Versus { get; } = ([], [], [], []);
     }
 
-    private static int Run(string root, int pairCount, int repeat, string? jsonPath, bool baseline, HyperpixelFlowOptions options)
+    private static int Run(string root, int pairCount, int repeat, string? jsonPath, bool baseline, string? versusPrecision, HyperpixelFlowOptions options)
     {
         if (pairCount < 1 || repeat < 1) throw new HyperpixelFlowException("--pairs and --repeat must be at least 1");
         var dataset = PfWillowDataset.Load(root);
@@ -72,7 +79,10 @@ internal static class BenchCommand
         MeasureEvaluation(matcher, dataset with { Pairs = pairs }, figures);
         figures.PeakRssMb = PeakRssMb();   // before the baseline, whose N x M and N x bins tensors would dominate it
         if (baseline) MeasureBaseline(matcher, pairs, repeat, figures);
+        var versusOptions = versusPrecision is null ? null : options with { Hyperpixels = options.Hyperpixels with { Precision = versusPrecision } };
+        if (versusOptions is not null) MeasureVersus(matcher, versusOptions, pairs, repeat, figures);
         Report(figures, baseline);
+        if (versusOptions is not null) ReportVersus(figures, options.Hyperpixels.Precision, versusOptions.Hyperpixels.Precision);
         if (jsonPath is not null) WriteJson(jsonPath, figures, baseline, pairs.Count, repeat, matcher, options);
         return 0;
     }
@@ -142,6 +152,31 @@ internal static class BenchCommand
             }
     }
 
+    /// <summary>The same pairs through a matcher whose backbone computes in another precision, alternating pair by pair.</summary>
+    private static void MeasureVersus(HyperpixelMatcher matcher, HyperpixelFlowOptions versusOptions, IReadOnlyList<BenchmarkPair> pairs, int repeat, Figures figures)
+    {
+        using var other = new HyperpixelMatcher(versusOptions);
+        Cold(other, pairs[0]);
+        for (int r = 0; r < repeat; r++)
+            foreach (var pair in pairs)
+            {
+                var mine = Cold(matcher, pair);
+                var theirs = Cold(other, pair);
+                figures.Versus.Cold.Add(mine.Values.Sum());
+                figures.Versus.Backbone.Add(mine["backbone"]);
+                figures.Versus.OtherCold.Add(theirs.Values.Sum());
+                figures.Versus.OtherBackbone.Add(theirs["backbone"]);
+            }
+    }
+
+    private static void ReportVersus(Figures figures, string precision, string other)
+    {
+        var (cold, backbone, otherCold, otherBackbone) = figures.Versus;
+        AnsiConsole.MarkupLine($"{precision} vs {other}, alternating pair by pair (medians): cold pair {F(Median(cold))} s vs {F(Median(otherCold))} s = " +
+            $"[bold]{Median(cold) / Median(otherCold):0.00}x[/]; backbone {F(Median(backbone))} s vs {F(Median(otherBackbone))} s = " +
+            $"[bold]{Median(backbone) / Median(otherBackbone):0.00}x[/]");
+    }
+
     private static void Report(Figures figures, bool baseline)
     {
         var table = new Table().AddColumns("stage", "median s", "p10 s", "p90 s");
@@ -187,6 +222,13 @@ internal static class BenchCommand
             baseline_cold_pair_s = baseline ? Median(figures.PaperCold) : (double?)null,
             baseline_stages_median_s = baseline ? figures.PaperStages.ToDictionary(kv => kv.Key, kv => Median(kv.Value)) : null,
             cold_speedup_vs_baseline = baseline ? Median(figures.PaperCold) / Median(figures.AlternateCold) : (double?)null,
+            versus_precision = figures.Versus.Cold.Count == 0 ? null : new
+            {
+                cold_pair_s = Median(figures.Versus.Cold),
+                backbone_s = Median(figures.Versus.Backbone),
+                other_cold_pair_s = Median(figures.Versus.OtherCold),
+                other_backbone_s = Median(figures.Versus.OtherBackbone),
+            },
         });
 
     /// <summary>One pair from the files, no cache: the stages the original implementation's 0.42 s covers, plus decoding.</summary>

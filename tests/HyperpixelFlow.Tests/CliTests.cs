@@ -15,10 +15,7 @@ public class CliTests
     private static readonly Lazy<(string Source, string Target, string Dir)> Demo = new(() =>
     {
         var dir = TestFolders.Create("cli");
-        var pair = SyntheticPairs.Create(160, 120);
-        string s = Path.Combine(dir, "a.png"), t = Path.Combine(dir, "b.png");
-        using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, s);
-        using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, t);
+        var (s, t) = TestImages.WritePair(dir, "a.png", "b.png", 160, 120);
         return (s, t, dir);
     });
 
@@ -35,7 +32,9 @@ public class CliTests
     public void Bench_writes_the_figures_of_both_pipelines_as_json()
     {
         string json = Path.Combine(TestFolders.Create("bench"), "bench.json");
-        var run = Hpf("bench", "--datapath", SharedData.PfWillow, "--pairs", "2", "--repeat", "1", "--baseline", "--json", json);
+        // The other precision: bf16 where the CPU has it, else fp32 against itself (the plumbing, not the speed).
+        string versus = Backbones.BackbonePrecision.CpuHasBFloat16 ? "bf16" : "fp32";
+        var run = Hpf("bench", "--datapath", SharedData.PfWillow, "--pairs", "2", "--repeat", "1", "--baseline", "--json", json, "--versus-precision", versus);
         Assert.True(run.ExitCode == 0, run.Stderr);
         var figures = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
         Assert.Equal(2, figures.GetProperty("pairs").GetInt32());
@@ -51,6 +50,10 @@ public class CliTests
         // The backbone's work: two ResNet-18 passes over images of at most 300 px (about 5.5 GFLOP each at 300 x 225).
         Assert.InRange(figures.GetProperty("backbone_gflop_per_pair").GetDouble(), 2, 12);
         Assert.True(figures.GetProperty("backbone_gflops_per_s").GetDouble() > 0);
+        var other = figures.GetProperty("versus_precision");
+        foreach (var key in new[] { "cold_pair_s", "backbone_s", "other_cold_pair_s", "other_backbone_s" })
+            Assert.True(other.GetProperty(key).GetDouble() > 0, $"versus {key}");
+        Assert.Contains($"fp32 vs {versus}, alternating pair by pair", run.Stdout);
     }
 
     [Fact]

@@ -2,8 +2,6 @@ using System.Net;
 using System.Text.Json;
 using HyperpixelFlow.Backbones;
 using HyperpixelFlow.Flow;
-using HyperpixelFlow.Imaging;
-using HyperpixelFlow.Visualization;
 using static HyperpixelFlow.Tests.CliTests;
 
 namespace HyperpixelFlow.Tests;
@@ -15,10 +13,7 @@ public sealed class DinoV2Files : IDisposable
     {
         Dir = TestFolders.Create("dinov2-pipeline");
         Checkpoint = DinoV2Checkpoints.Write(DinoV2Architecture.Sizes[0], Dir).Official;
-        var pair = SyntheticPairs.Create(200, 150, seed: 3);
-        (Source, Target) = (Path.Combine(Dir, "a.png"), Path.Combine(Dir, "b.png"));
-        using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, Source);
-        using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, Target);
+        (Source, Target) = TestImages.WritePair(Dir, "a.png", "b.png", 200, 150, seed: 3);
     }
 
     public string Dir { get; }

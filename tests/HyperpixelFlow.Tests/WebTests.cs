@@ -40,14 +40,8 @@ public class HpfServer : IDisposable
         var access = _process.StandardOutput.ReadLineAsync();
         AccessLine = access.Wait(TimeSpan.FromSeconds(30)) ? access.Result ?? "" : "";
         Client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(2) };
-        var pair = SyntheticPairs.Create();
-        (SourcePath, TargetPath) = (Path.Combine(Dir, "source.png"), Path.Combine(Dir, "target.png"));
-        using (var b = pair.Source.ToBitmap()) Pictures.SavePng(b, SourcePath);
-        using (var b = pair.Target.ToBitmap()) Pictures.SavePng(b, TargetPath);
-        var other = SyntheticPairs.Create(320, 240, seed: 5);
-        (OtherSourcePath, OtherTargetPath) = (Path.Combine(Dir, "source2.png"), Path.Combine(Dir, "target2.png"));
-        using (var b = other.Source.ToBitmap()) Pictures.SavePng(b, OtherSourcePath);
-        using (var b = other.Target.ToBitmap()) Pictures.SavePng(b, OtherTargetPath);
+        (SourcePath, TargetPath) = TestImages.WritePair(Dir, "source.png", "target.png");
+        (OtherSourcePath, OtherTargetPath) = TestImages.WritePair(Dir, "source2.png", "target2.png", 320, 240, seed: 5);
     }
 
     public string Address { get; }
