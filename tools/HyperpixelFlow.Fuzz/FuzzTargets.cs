@@ -23,6 +23,7 @@ public sealed record FuzzTarget(string Name, string Extension, bool Text, Action
         new("onnx", ".onnx", false, path => OnnxModel.Load(path), () => [OnnxSeed.Model(withRawData: false), OnnxSeed.Model(withRawData: true)]),
         new("pth", ".pth", false, path => Dispose(WeightFiles.Read(path)), () => [WeightSeed(pth: true)]),
         new("safetensors", ".safetensors", false, path => Dispose(WeightFiles.Read(path)), () => [WeightSeed(pth: false)]),
+        new("dinov2", ".safetensors", false, ReadDinoV2, () => [DinoV2Seed()]),
         new("mat", ".mat", false, path => MatFile.Read(path),
             () => [MatSeed(compress: false, bigEndian: false), MatSeed(compress: true, bigEndian: false), MatSeed(compress: false, bigEndian: true)]),
         new("csv", ".csv", true, ReadCsv, () => [Encoding.UTF8.GetBytes(
@@ -73,6 +74,51 @@ public sealed record FuzzTarget(string Name, string Extension, bool Text, Action
         {
             File.Delete(path);
             foreach (var t in state.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>A DINOv2 checkpoint's names and shapes as the backbone reads them (the size check aside: a real one is 88 MB and up).</summary>
+    private static void ReadDinoV2(string path)
+    {
+        var raw = WeightFiles.Read(path);
+        try
+        {
+            var weights = DinoV2Checkpoint.ToOfficialNames(raw, path);
+            try { DinoV2Checkpoint.ShapeOf(weights, path); }
+            finally { Dispose(weights); }
+        }
+        finally { Dispose(raw); }
+    }
+
+    /// <summary>A two-block, width-8 transformer in the Hugging Face layout (query/key/value apart, registers, SwiGLU).</summary>
+    private static byte[] DinoV2Seed()
+    {
+        var state = new Dictionary<string, Tensor>
+        {
+            ["embeddings.cls_token"] = randn(1, 1, 8), ["embeddings.register_tokens"] = randn(1, 4, 8), ["embeddings.position_embeddings"] = randn(1, 5, 8),
+            ["embeddings.patch_embeddings.projection.weight"] = randn(8, 3, 14, 14), ["layernorm.weight"] = ones(8),
+        };
+        for (int b = 0; b < 2; b++)
+        {
+            foreach (var part in new[] { "query", "key", "value" })
+            {
+                state[$"encoder.layer.{b}.attention.attention.{part}.weight"] = randn(8, 8);
+                state[$"encoder.layer.{b}.attention.attention.{part}.bias"] = randn(8);
+            }
+            state[$"encoder.layer.{b}.attention.output.dense.weight"] = randn(8, 8);
+            state[$"encoder.layer.{b}.layer_scale1.lambda1"] = ones(8);
+            state[$"encoder.layer.{b}.mlp.weights_in.weight"] = randn(16, 8);
+        }
+        string path = Path.GetTempFileName();
+        try
+        {
+            Safetensors.SaveStateDict(path, state);
+            return File.ReadAllBytes(path);
+        }
+        finally
+        {
+            File.Delete(path);
+            Dispose(state);
         }
     }
 

@@ -68,7 +68,7 @@ internal static partial class DinoV2Checkpoint
                 if (name is not null) result[name] = value.alias();
                 continue;
             }
-            int block = int.Parse(layer.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            int block = BlockNumber(layer.Groups[1].Value, path);
             string rest = layer.Groups[2].Value;
             var qkv = QueryKeyValue().Match(rest);
             if (qkv.Success)
@@ -100,25 +100,36 @@ internal static partial class DinoV2Checkpoint
 
     private static readonly string[] ParameterKinds = ["weight", "bias"], QueryKeyValueOrder = ["query", "key", "value"];
 
-    /// <summary>The published architecture whose shapes the weights have; a clear error for anything else.</summary>
-    internal static DinoV2Architecture ArchitectureOf(IReadOnlyDictionary<string, Tensor> weights, string path)
+    /// <summary>What the shapes say: token width, blocks, SwiGLU or not, register tokens; a clear error where they say nothing sensible.</summary>
+    internal static (long Width, int Depth, bool SwiGlu, long Registers) ShapeOf(IReadOnlyDictionary<string, Tensor> weights, string path)
     {
         if (!weights.TryGetValue("cls_token", out var cls) || cls.dim() != 3)
             throw new HyperpixelFlowException($"{path}: DINOv2 checkpoint without a [1, 1, D] cls_token");
-        int width = (int)cls.shape[2];
         int depth = weights.Keys.Select(k => BlockIndex().Match(k)).Where(m => m.Success)
-            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) + 1).DefaultIfEmpty(0).Max();
+            .Select(m => BlockNumber(m.Groups[1].Value, path) + 1).DefaultIfEmpty(0).Max();
         bool swiGlu = weights.ContainsKey("blocks.0.mlp.w12.weight");
-        int registers = weights.TryGetValue("register_tokens", out var r) && r.dim() == 3 ? (int)r.shape[1] : 0;
+        long registers = weights.TryGetValue("register_tokens", out var r) && r.dim() == 3 ? r.shape[1] : 0;
+        if (weights.TryGetValue("patch_embed.proj.weight", out var patch) && patch.dim() == 4 && patch.shape[2] != DinoV2Architecture.PatchSize)
+            throw new HyperpixelFlowException($"{path}: patch size {patch.shape[2]}, DINOv2 uses {DinoV2Architecture.PatchSize}");
+        return (cls.shape[2], depth, swiGlu, registers);
+    }
+
+    /// <summary>The published architecture whose shapes the weights have; a clear error for anything else.</summary>
+    internal static DinoV2Architecture ArchitectureOf(IReadOnlyDictionary<string, Tensor> weights, string path)
+    {
+        var (width, depth, swiGlu, registers) = ShapeOf(weights, path);
         var size = DinoV2Architecture.Sizes.FirstOrDefault(s => s.EmbedDim == width && s.Depth == depth && s.SwiGlu == swiGlu)
             ?? throw new HyperpixelFlowException($"{path}: a transformer of width {width} with {depth} blocks{(swiGlu ? " and SwiGLU" : "")} " +
                 $"is not a published DINOv2 size ({string.Join(", ", DinoV2Architecture.Sizes.Select(s => $"{s.Name}: {s.EmbedDim} x {s.Depth}"))})");
-        if (weights.TryGetValue("patch_embed.proj.weight", out var patch) && patch.dim() == 4 && patch.shape[2] != DinoV2Architecture.PatchSize)
-            throw new HyperpixelFlowException($"{path}: patch size {patch.shape[2]}, DINOv2 uses {DinoV2Architecture.PatchSize}");
         if (registers is not (0 or 4))
             throw new HyperpixelFlowException($"{path}: {registers} register tokens; the published models have 0 or 4");
         return registers == 0 ? size : size.WithRegisters();
     }
+
+    /// <summary>A block number of a key; a clear error for one no network has.</summary>
+    private static int BlockNumber(string digits, string path) =>
+        int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n < 1000
+            ? n : throw new HyperpixelFlowException($"{path}: block number {digits} in a key; DINOv2 has at most 40 blocks");
 
     [GeneratedRegex(@"^blocks\.\d+\.(\d+)\.")]
     private static partial Regex ChunkedBlock();
