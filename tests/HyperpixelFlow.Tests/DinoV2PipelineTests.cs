@@ -103,6 +103,12 @@ public class DinoV2PipelineTests(DinoV2Files files) : IClassFixture<DinoV2Files>
             "--backbone", "dinov2-vits14", "--weights", files.Checkpoint, "--max-side", "252"]);
         Assert.Equal(2, other.ExitCode);
         Assert.Contains("holds results of another run", other.Stderr);
+        // Without --max-side a DINOv2 backbone runs at its own working side, 32 patches, enlarging smaller images.
+        var own = Hpf(["evaluate", "--dataset", "spair", "--datapath", SharedData.SpairSample, "--limit", "1",
+            "--results", Path.Combine(files.Dir, "spair-448.jsonl"), "--backbone", "dinov2-vits14", "--weights", files.Checkpoint]);
+        Assert.True(own.ExitCode == 0, own.Stderr);
+        Assert.Contains("max side 448,", own.Stdout);
+        Assert.Contains(", upscale", own.Stdout);
     }
 }
 

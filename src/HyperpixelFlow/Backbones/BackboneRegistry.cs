@@ -27,6 +27,7 @@ public sealed record BackboneSpec
         DefaultLayers = [last - 3, last - 2, last - 1, last];
         LayersByMatching = new Dictionary<string, IReadOnlyList<int>> { ["ot"] = [last] };
         WeightsFile = $"{officialFile} (official) or model.safetensors of {hubRepository} (Hugging Face)";
+        WorkingSide = 32 * DinoV2Architecture.PatchSize;
     }
 
     private readonly ResNetArchitecture? _resNet;
@@ -41,6 +42,11 @@ public sealed record BackboneSpec
     public IReadOnlyList<string> CandidateNames { get; }
     /// <summary>The weights file the backbone needs (or "bundled").</summary>
     public string WeightsFile { get; }
+    /// <summary>
+    /// The working side (longer image side, smaller images enlarged) the backbone is meant to run at, when it differs
+    /// from the presets' (null: theirs): 448 = 32 patches for DINOv2. The command line uses it unless --max-side is given.
+    /// </summary>
+    public int? WorkingSide { get; }
     /// <summary>The ResNet's shape: block kind, blocks per stage, dilated stages (ResNets only).</summary>
     internal ResNetArchitecture Architecture => _resNet ?? throw new InvalidOperationException($"{Name} is not a ResNet");
     /// <summary>The transformer's shape (DINOv2 backbones only).</summary>
