@@ -20,8 +20,13 @@ internal static class TestFolders
         Environment.SetEnvironmentVariable("HPF_CACHE_DIR", "off");
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            try { Directory.Delete(Root, recursive: true); }
-            catch (IOException) { }   // a file still held by a child process: nothing else to do at exit
+            // A child process that is still ending may write into the folder while it is deleted ("directory not
+            // empty"): try again for a moment before giving up.
+            for (int attempt = 0; attempt < 10 && Directory.Exists(Root); attempt++)
+            {
+                try { Directory.Delete(Root, recursive: true); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Thread.Sleep(200); }
+            }
         };
     }
 
