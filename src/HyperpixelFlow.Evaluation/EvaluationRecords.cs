@@ -29,29 +29,12 @@ public sealed record EvaluationSettings(
         $"matching {Options.GetValueOrDefault("Matching.Name")}";
 }
 
-/// <summary>SHA-256 helpers for settings records.</summary>
+/// <summary>SHA-256 helpers for settings records (files: <see cref="FileHashes"/>).</summary>
 internal static class Hashing
 {
-    private static readonly Dictionary<string, (DateTime Written, long Length, string Hash)> FileHashes = [];
-
     public static string Of(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
 
     public static string Short(string text) => Of(text)[..12];
-
-    /// <summary>SHA-256 of a file's content, remembered per process while the file is unchanged.</summary>
-    public static string OfFile(string path)
-    {
-        var info = new FileInfo(path);
-        lock (FileHashes)
-        {
-            if (FileHashes.TryGetValue(info.FullName, out var known) && known.Written == info.LastWriteTimeUtc && known.Length == info.Length)
-                return known.Hash;
-            using var stream = info.OpenRead();
-            var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-            FileHashes[info.FullName] = (info.LastWriteTimeUtc, info.Length, hash);
-            return hash;
-        }
-    }
 
     /// <summary>
     /// Content hash of a benchmark's pair list: every pair's id, category, image paths (relative to the root) and

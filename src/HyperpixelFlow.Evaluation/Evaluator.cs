@@ -23,15 +23,15 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
     private static SortedDictionary<string, string> RecordedSettings(HyperpixelFlowOptions options)
     {
         var settings = options.ResultSettings();
-        if (options.Runtime.CalibrationPath is { } path) settings["Runtime.Calibration"] = $"sha256:{Hashing.OfFile(path)[..16]}";
+        if (options.Runtime.CalibrationPath is { } path) settings["Runtime.Calibration"] = FileHashes.Identity(path);
         return settings;
     }
 
     /// <summary>"bundled sha256:..." or "sha256:..." of the weights file in use: other weights never share results.</summary>
     public static string WeightsIdentity(HyperpixelFlowOptions options) => options.Hyperpixels.WeightsPath is { } path
-        ? $"sha256:{Hashing.OfFile(path)[..16]}"
+        ? FileHashes.Identity(path)
         : File.Exists(Backbones.BackboneRegistry.BundledWeightsPath)
-            ? $"bundled sha256:{Hashing.OfFile(Backbones.BackboneRegistry.BundledWeightsPath)[..16]}"
+            ? $"bundled {FileHashes.Identity(Backbones.BackboneRegistry.BundledWeightsPath)}"
             : "bundled";
 
     /// <summary>The threshold convention to use: the dataset's own for <see cref="PckThreshold.Auto"/>.</summary>

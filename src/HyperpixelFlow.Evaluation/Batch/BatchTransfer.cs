@@ -50,7 +50,7 @@ internal sealed record TransferSettings(string Work, string WorkListHash, string
         foreach (var item in items)
         {
             if (!exemplars.TryGetValue(item.Exemplar, out var exemplar))
-                exemplars[item.Exemplar] = exemplar = File.Exists(item.Exemplar) ? Hashing.OfFile(item.Exemplar) : "missing";
+                exemplars[item.Exemplar] = exemplar = File.Exists(item.Exemplar) ? FileHashes.Sha256(item.Exemplar) : "missing";
             var target = new FileInfo(item.Target);
             text.Append(exemplar).Append('|').Append(Path.GetRelativePath(targetRoot, target.FullName)).Append(':')
                 .Append(target.Exists ? target.Length : -1).Append('|')

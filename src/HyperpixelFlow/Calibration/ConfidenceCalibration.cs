@@ -41,16 +41,8 @@ internal sealed record ConfidenceCalibration(
         $"backbone={backbone};weights={WeightsIdentity(options)};layers={string.Join(",", layers)};" +
         string.Join(";", options.ResultSettings().Select(kv => kv.Key + "=" + kv.Value));
 
-    private static string WeightsIdentity(HyperpixelFlowOptions options) => options.Hyperpixels.WeightsPath is { } path
-        ? "sha256:" + FileSha256(path)[..16]
-        : "bundled";
-
-    /// <summary>Lower-case hex SHA-256 of a file's bytes.</summary>
-    internal static string FileSha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-    }
+    private static string WeightsIdentity(HyperpixelFlowOptions options) =>
+        options.Hyperpixels.WeightsPath is { } path ? FileHashes.Identity(path) : "bundled";
 
     /// <summary>
     /// A calibration file fitted for exactly the setting <paramref name="key"/> (what <c>hpf calibrate --out</c> writes);
