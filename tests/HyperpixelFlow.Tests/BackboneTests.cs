@@ -25,7 +25,7 @@ public class BackboneTests
         var geometry = ResNetBackbone.ComputeCandidateGeometry(spec.Architecture);
         for (int id = 0; id < ids.Count; id++)
         {
-            int stage = id == 0 ? -1 : network.StageOf(id);
+            int stage = id == 0 ? -1 : spec.Architecture.BlockPosition(id).Stage;
             long channels = id == 0 ? 64 : (64L << stage) * spec.Architecture.Expansion;
             // ceil-halving: stem /4; then /8, /16, /32 unless dilated (FCN stays at /8)
             long h = 225, w = 300;

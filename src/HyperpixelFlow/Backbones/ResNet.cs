@@ -26,6 +26,17 @@ internal sealed record ResNetArchitecture(ResidualBlockKind Block, int[] StageDe
     public int Expansion => Block == ResidualBlockKind.Basic ? 1 : 4;
     /// <summary>Residual blocks over all stages: the candidate ids 1..BlockCount.</summary>
     public int BlockCount => StageDepths.Sum();
+    /// <summary>Stage (0..3) and index within it of block id (1-based over all blocks).</summary>
+    public (int Stage, int Index) BlockPosition(int id)
+    {
+        int remaining = id;
+        for (int s = 0; s < 4; s++)
+        {
+            if (remaining >= 1 && remaining <= StageDepths[s]) return (s, remaining - 1);
+            remaining -= StageDepths[s];
+        }
+        throw new ArgumentOutOfRangeException(nameof(id));
+    }
     /// <summary>Hyperpixel candidates: the stem (id 0) and every residual block.</summary>
     public int CandidateCount => BlockCount + 1;
 }
@@ -137,18 +148,6 @@ internal sealed class ResNet : Module<Tensor, Tensor>
         _blocks = stages.SelectMany(s => s).ToArray();
         RegisterComponents();
         eval();
-    }
-
-    /// <summary>0-based stage (0..3) of block id (1-based over all blocks).</summary>
-    public int StageOf(int id)
-    {
-        int remaining = id;
-        for (int s = 0; s < 4; s++)
-        {
-            if (remaining <= Architecture.StageDepths[s]) return s;
-            remaining -= Architecture.StageDepths[s];
-        }
-        throw new ArgumentOutOfRangeException(nameof(id));
     }
 
     /// <summary>

@@ -152,13 +152,8 @@ internal sealed class ResNetBackbone : Backbone
     public static string Describe(ResNetArchitecture architecture, int id)
     {
         if (id == 0) return "stem max-pool";
-        int remaining = id;
-        for (int stage = 0; stage < 4; stage++)
-        {
-            if (remaining <= architecture.StageDepths[stage]) return $"layer{stage + 1}.{remaining - 1} (before ReLU)";
-            remaining -= architecture.StageDepths[stage];
-        }
-        throw new ArgumentOutOfRangeException(nameof(id));
+        var (stage, index) = architecture.BlockPosition(id);
+        return $"layer{stage + 1}.{index} (before ReLU)";
     }
 
     /// <inheritdoc />
