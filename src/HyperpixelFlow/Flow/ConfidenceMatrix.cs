@@ -42,8 +42,7 @@ internal sealed class ConfidenceMatrix
     /// <summary>The row of the source hyperpixel whose box centre is nearest to a point given in original source pixels.</summary>
     public AnswerMap Row(Point2 sourcePoint)
     {
-        int Nearest(double resized, int first, int count) =>
-            Math.Clamp((int)Math.Round((resized - _source.Center(0)) / _source.Stride), first, first + count - 1) - first;
+        int Nearest(double resized, int first, int count) => Math.Clamp(_source.NearestCell(resized), first, first + count - 1) - first;
         int ix = Nearest(sourcePoint.X * _sourceScale, _source.X0, _source.Width);
         int iy = Nearest(sourcePoint.Y * _sourceScale, _source.Y0, _source.Height);
         int m = _target.Count;
