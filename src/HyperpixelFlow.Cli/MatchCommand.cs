@@ -54,7 +54,8 @@ internal static class MatchCommand
     private static void ReportPoints(IReadOnlyList<PointMatch> points)
     {
         if (points.Count == 0) return;
-        bool calibrated = points.All(p => double.IsFinite(p.Confidence));
+        double? expected = PointMatch.ExpectedCorrect(points);
+        bool calibrated = expected is not null;
         if (points.Count <= 16)
         {
             var table = new Table().AddColumns("#", "source (x, y)", "target (x, y)", "P(right)", "mutual");
@@ -67,7 +68,7 @@ internal static class MatchCommand
             AnsiConsole.Write(table);
         }
         AnsiConsole.MarkupLine(calibrated
-            ? $"expected right: {points.Sum(p => p.Confidence):0.0} of {points.Count} points (calibrated confidence; {points.Count(p => p.Confidence < 0.5)} below 0.5)"
+            ? $"expected right: {expected * points.Count:0.0} of {points.Count} points (calibrated confidence; {points.Count(p => p.Confidence < 0.5)} below 0.5)"
             : "confidence: these settings have no calibration (hpf calibrate fits one)");
     }
 
@@ -117,7 +118,7 @@ internal static class ResultJson
         var d = result.Diagnostics;
         var document = new ResultDocument(
             sourceName, targetName, result.Backbone, result.Layers, d.Matching,
-            result.Points.Count > 0 && result.Points.All(p => double.IsFinite(p.Confidence)) ? Math.Round(result.Points.Average(p => p.Confidence), 4) : null,
+            PointMatch.ExpectedCorrect(result.Points) is { } expected ? Math.Round(expected, 4) : null,
             result.Points.Select((p, i) => Point(p, i + 1)).ToList(),
             !withHyperpixelMatches ? null : new HyperpixelMatchesJson(
                 "[source x, source y, target x, target y, confidence 0..1, mutual 0/1] per kept source hyperpixel: box centres, original pixels",

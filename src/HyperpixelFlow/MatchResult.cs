@@ -13,7 +13,15 @@ namespace HyperpixelFlow;
 /// <see cref="Mutual"/> that the two hyperpixels are each other's best match.
 /// </summary>
 public readonly record struct PointMatch(Point2 Source, Point2 Target, double Confidence = double.NaN, bool Mutual = false,
-    double CycleError = double.NaN, double Score = double.NaN);
+    double CycleError = double.NaN, double Score = double.NaN)
+{
+    /// <summary>
+    /// The fraction of <paramref name="points"/> expected to be right: the mean of their calibrated confidences (which
+    /// targets of a batch need a look); null when there are none or the settings have no calibration.
+    /// </summary>
+    public static double? ExpectedCorrect(IReadOnlyCollection<PointMatch> points) =>
+        points.Count > 0 && points.All(p => double.IsFinite(p.Confidence)) ? points.Average(p => p.Confidence) : null;
+}
 
 /// <summary>
 /// Figures of one matching run, for diagnostics and parity checks. HyperpixelStride / TargetHyperpixelStride: pixels

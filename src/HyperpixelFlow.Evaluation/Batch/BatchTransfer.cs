@@ -160,7 +160,7 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
         }
         var points = item.Points.Zip(matches, (p, m) => new TransferredPoint(p.Name, [m.Source.X, m.Source.Y], [Math.Round(m.Target.X, 3), Math.Round(m.Target.Y, 3)],
             JsonNumbers.Rounded(m.Confidence, 4), JsonNumbers.Rounded(m.Score, 4), m.Mutual, JsonNumbers.Rounded(m.CycleError, 3))).ToList();
-        double? expected = points.Count > 0 && points.All(p => p.Confidence.HasValue) ? Math.Round(points.Average(p => p.Confidence!.Value), 4) : null;
+        double? expected = PointMatch.ExpectedCorrect(matches) is { } e ? Math.Round(e, 4) : null;
         return new TransferLine(index, item.Exemplar, item.Target, target.Width, target.Height, points, null, picture, watch.Elapsed.TotalSeconds, expected);
     }
 
