@@ -260,7 +260,7 @@ internal static class BenchCommand
     private static void Predict(HyperpixelMatcher matcher, BenchmarkPair pair, ImageDescription source, ImageDescription target, StageTimer? timer)
     {
         var prediction = matcher.Predict(source, target, timer);
-        foreach (var p in pair.SourcePoints) prediction.Transfer(p);
+        prediction.TransferAll(pair.SourcePoints);
         timer?.Lap("transfer");
     }
 

@@ -74,7 +74,7 @@ public sealed class Evaluator(HyperpixelMatcher matcher, int cachedImages = 64)
         var source = cache.GetOrAdd(pair.SourceImage, Matcher.Describe);
         var target = cache.GetOrAdd(pair.TargetImage, Matcher.Describe);
         var prediction = Matcher.Predict(source, target);
-        var transferred = pair.SourcePoints.Select(p => prediction.Transfer(p)).ToList();
+        var transferred = prediction.TransferAll(pair.SourcePoints);
         var predicted = transferred.Select(p => p.TargetInPrimaryFrame).ToList();
         var truth = Resized(pair.TargetPoints, target.Primary.Scale);
         List<PointOutcome>? outcomes = null;

@@ -119,7 +119,8 @@ public sealed class HyperpixelMatcher : IDisposable
         timer ??= new StageTimer();
         var points = sourcePoints ?? GridPoints(prediction.SourceWidth, prediction.SourceHeight, 8);
         ValidatePoints(points, prediction.SourceWidth, prediction.SourceHeight);
-        var matches = points.Select(prediction.MatchOf).ToList();
+        // Given points are an annotation, transferred together; the grid points of a flow-only call are not one.
+        var matches = sourcePoints is null ? points.Select(prediction.MatchOf).ToList() : prediction.MatchAll(points);
         timer.Lap("transfer");
         var flow = prediction.Flow(prediction.SourceWidth, prediction.SourceHeight, Options.Flow.ConsistencyFilter);
         var (ps, pt, match) = (prediction.PrimarySource, prediction.PrimaryTarget, prediction.PrimaryMatch);

@@ -204,7 +204,7 @@ internal sealed class WebApi(MatchService service)
             var (matcher, pair) = service.Pair(source, target, options);
             return new
             {
-                points = points.Select((p, i) => ResultJson.Point(pair.Prediction.MatchOf(p), i + 1)).ToList(),
+                points = pair.Prediction.MatchAll(points).Select((m, i) => ResultJson.Point(m, i + 1)).ToList(),
                 method = options.DescribeMethod(),
                 layers = matcher.Layers,
                 server_ms = Math.Round(started.Elapsed.TotalMilliseconds, 2),

@@ -150,7 +150,7 @@ internal sealed class BatchTransfer(HyperpixelMatcher matcher)
         HyperpixelMatcher.ValidatePoints(item.Points.Select(p => p.Point).ToList(), exemplar.Image);
         using var description = Matcher.Describe(target, role: PairSide.Target);
         var prediction = Matcher.Predict(exemplar.Description, description);
-        var matches = item.Points.Select(p => prediction.MatchOf(p.Point)).ToList();
+        var matches = prediction.MatchAll(item.Points.Select(p => p.Point).ToList());
         string? picture = null;
         if (picturesFolder is not null)
         {

@@ -6,16 +6,18 @@ namespace HyperpixelFlow.Calibration;
 
 /// <summary>
 /// A calibrated confidence: the probability that a transferred point is right (within 0.1 x the target object's
-/// bounding-box side, the PCK@0.1 rule), from a logistic model over <see cref="PointSignals"/>. A calibration belongs
-/// to one setting (<see cref="Key"/>: backbone, bundled weights, layers, every result-changing option) and is used for
-/// that setting only: any other gets no calibrated confidence rather than a wrong one. Fitted on PF-WILLOW val by
+/// bounding-box side, the PCK@0.1 rule), from logistic models over <see cref="PointSignals"/>: the set model for a
+/// point transferred with at least <see cref="SetSignals.MinimumPoints"/> others of an annotation (what the set says
+/// about the object's size and where the point should land), the point model otherwise. A calibration belongs to one
+/// setting (<see cref="Key"/>: backbone, bundled weights, layers, every result-changing option) and is used for that
+/// setting only: any other gets no calibrated confidence rather than a wrong one. Fitted on PF-WILLOW val by
 /// <c>hpf calibrate</c>; the shipped ones are embedded from <c>src/HyperpixelFlow/Calibration/*.json</c>.
 /// </summary>
 internal sealed record ConfidenceCalibration(
-    int Format, string Key, string Description, string FittedOn, string CorrectRule, IReadOnlyList<string> Features,
-    double[] Mean, double[] Scale, double[] Weights, double Bias, IReadOnlyDictionary<string, double> Validation)
+    int Format, string Key, string Description, string FittedOn, string CorrectRule, LogisticModel PointModel, LogisticModel? SetModel,
+    IReadOnlyDictionary<string, double> Validation)
 {
-    public const int CurrentFormat = 1;
+    public const int CurrentFormat = 2;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -24,14 +26,9 @@ internal sealed record ConfidenceCalibration(
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>P(correct) of a point.</summary>
-    public double Probability(PointSignals signals)
-    {
-        var x = signals.Features();
-        double z = Bias;
-        for (int i = 0; i < x.Length; i++) z += Weights[i] * (x[i] - Mean[i]) / Scale[i];
-        return 1 / (1 + Math.Exp(-z));
-    }
+    /// <summary>P(correct) of a point: by the set model where the point came with a set (and the calibration has one).</summary>
+    public double Probability(PointSignals signals) =>
+        SetModel is not null && signals.Set is not null ? SetModel.Probability(signals.SetFeatures()) : PointModel.Probability(signals.PointFeatures());
 
     /// <summary>
     /// The setting a calibration belongs to: backbone, weights ("bundled", or the SHA-256 of the weights file, which is
@@ -87,12 +84,9 @@ internal sealed record ConfidenceCalibration(
         if (calibration is null || calibration.Format != CurrentFormat)
             throw new HyperpixelFlowException($"{name}: calibration format {calibration?.Format} is not {CurrentFormat}; refit it with hpf calibrate");
         // The deserializer leaves absent or null fields null whatever their declared type.
-        if (calibration.Key is null || calibration.Features is null || calibration.Mean is null || calibration.Scale is null || calibration.Weights is null)
-            throw new HyperpixelFlowException($"{name}: a calibration file without its key, features or coefficients");
-        int n = PointSignals.FeatureNames.Count;
-        if (!calibration.Features.SequenceEqual(PointSignals.FeatureNames) || calibration.Mean.Length != n || calibration.Scale.Length != n
-            || calibration.Weights.Length != n || calibration.Scale.Any(s => !(s > 0) || !double.IsFinite(s))
-            || calibration.Mean.Concat(calibration.Weights).Append(calibration.Bias).Any(v => !double.IsFinite(v)))
+        if (calibration.Key is null || calibration.PointModel is null)
+            throw new HyperpixelFlowException($"{name}: a calibration file without its key or point model");
+        if (!calibration.PointModel.IsFor(PointSignals.PointFeatureNames) || calibration.SetModel is { } set && !set.IsFor(PointSignals.SetFeatureNames))
             throw new HyperpixelFlowException($"{name}: made for other signals than this version computes; refit it with hpf calibrate");
         return calibration;
     }
@@ -102,19 +96,40 @@ internal sealed record ConfidenceCalibration(
 
     /// <summary>Writes the calibration's file.</summary>
     public void Write(string path) => File.WriteAllText(path, ToJson());
+}
+
+/// <summary>A logistic model: P = sigmoid(bias + sum of weights x standardised features).</summary>
+internal sealed record LogisticModel(IReadOnlyList<string> Features, double[] Mean, double[] Scale, double[] Weights, double Bias)
+{
+    /// <summary>P(correct) of one feature vector (in <see cref="Features"/>' order).</summary>
+    public double Probability(double[] x)
+    {
+        double z = Bias;
+        for (int i = 0; i < x.Length; i++) z += Weights[i] * (x[i] - Mean[i]) / Scale[i];
+        return 1 / (1 + Math.Exp(-z));
+    }
+
+    /// <summary>Whether the model reads exactly these features, with finite coefficients (what a file must hold).</summary>
+    public bool IsFor(IReadOnlyList<string> features)
+    {
+        int n = features.Count;
+        // The deserializer leaves absent fields null whatever their declared type.
+        if (Features is null || Mean is null || Scale is null || Weights is null) return false;
+        return Features.SequenceEqual(features) && Mean.Length == n && Scale.Length == n && Weights.Length == n
+            && Scale.All(s => s > 0 && double.IsFinite(s)) && Mean.Concat(Weights).Append(Bias).All(double.IsFinite);
+    }
 
     /// <summary>
-    /// Fits the logistic model to points known right or wrong: features standardised, weights by Newton's method
+    /// Fits a logistic model to points known right or wrong: features standardised, weights by Newton's method
     /// (iteratively reweighted least squares) with a small ridge penalty so that separable or collinear features
     /// stay finite.
     /// </summary>
-    public static (double[] Mean, double[] Scale, double[] Weights, double Bias) Fit(IReadOnlyList<PointSignals> points, IReadOnlyList<bool> correct,
-        double ridge = 1e-2)
+    public static LogisticModel Fit(IReadOnlyList<string> features, IReadOnlyList<double[]> points, IReadOnlyList<bool> correct, double ridge = 1e-2)
     {
         if (points.Count != correct.Count) throw new ArgumentException("one label per point");
         if (points.Count < 20 || correct.All(c => c) || !correct.Any(c => c))
             throw new HyperpixelFlowException($"a calibration needs right and wrong points, at least 20 in all ({points.Count} given)");
-        var raw = points.Select(p => p.Features()).ToArray();
+        var raw = points.ToArray();
         int n = raw.Length, d = raw[0].Length;
         var mean = new double[d];
         var scale = new double[d];
@@ -160,7 +175,7 @@ internal sealed record ConfidenceCalibration(
             }
             if (change < 1e-9) break;
         }
-        return (mean, scale, w[..d], w[d]);
+        return new LogisticModel(features, mean, scale, w[..d], w[d]);
     }
 
     /// <summary>Solves A x = b for a symmetric positive definite A (Cholesky).</summary>

@@ -19,15 +19,22 @@ namespace HyperpixelFlow.Calibration;
 internal readonly record struct PointSignals(double Score, double CycleStrides, bool Mutual, double SpreadStrides, double DominantStrides,
     double TargetBorder, double NearSpreadStrides, double FarSpreadStrides, double BackSpreadStrides, double PairMutualFraction, double PairMeanScore)
 {
-    /// <summary>Names of <see cref="Features"/>, in order (a calibration file lists them; a different list is refused).</summary>
-    public static IReadOnlyList<string> FeatureNames { get; } =
+    /// <summary>What the other points transferred with this one tell; null for a point transferred alone or in a small set.</summary>
+    public SetSignals? Set { get; init; }
+
+    /// <summary>Names of <see cref="PointFeatures"/>, in order (a calibration file lists them; a different list is refused).</summary>
+    public static IReadOnlyList<string> PointFeatureNames { get; } =
     [
         "score", "log1p_cycle_strides", "mutual", "log1p_spread_strides", "log1p_dominant_strides", "target_border", "log1p_near_spread_strides", "log1p_far_spread_strides", "log1p_back_spread_strides",
         "pair_mutual_fraction", "pair_mean_score", "score_x_pair_mean_score", "log1p_cycle_x_mutual",
     ];
 
-    /// <summary>The model's inputs: long-tailed distances on a log scale, plus two interactions.</summary>
-    public double[] Features()
+    /// <summary>Names of <see cref="SetFeatures"/>, in order.</summary>
+    public static IReadOnlyList<string> SetFeatureNames { get; } =
+        [.. PointFeatureNames, "log_source_extent_strides", "log_target_extent_strides", "log1p_10_x_set_residual"];
+
+    /// <summary>The point model's inputs: long-tailed distances on a log scale, plus two interactions.</summary>
+    public double[] PointFeatures()
     {
         double cycle = Math.Log(1 + Finite(CycleStrides)), spread = Math.Log(1 + Finite(SpreadStrides)), dominant = Math.Log(1 + Finite(DominantStrides));
         return
@@ -37,16 +44,54 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
         ];
     }
 
+    /// <summary>
+    /// The set model's inputs: the point model's, the object's size the set spans (in strides: the PCK rule's length,
+    /// against which the point's other distances count) and the point's disagreement with the others' affine map.
+    /// </summary>
+    public double[] SetFeatures()
+    {
+        var set = Set ?? throw new InvalidOperationException("a point transferred without a set has no set features");
+        return [.. PointFeatures(), Math.Log(set.SourceExtentStrides), Math.Log(set.TargetExtentStrides), Math.Log(1 + 10 * Finite(set.Residual))];
+    }
+
     private static double Finite(double v) => double.IsFinite(v) ? v : 0;
 
-    /// <summary>The signals as numbers, in declaration order (how results logs keep them; <see cref="FromValues"/> reads them back).</summary>
+    /// <summary>Number of <see cref="Values"/>.</summary>
+    private const int ValueCount = 15;
+
+    /// <summary>
+    /// The signals as numbers, in declaration order, then the set's (points, source extent, target extent, residual;
+    /// zeros without a set): how results logs keep them; <see cref="FromValues"/> reads them back.
+    /// </summary>
     public double[] Values() =>
     [
         Score, CycleStrides, Mutual ? 1 : 0, SpreadStrides, DominantStrides, TargetBorder, NearSpreadStrides, FarSpreadStrides, BackSpreadStrides,
-        PairMutualFraction, PairMeanScore,
+        PairMutualFraction, PairMeanScore, Set?.Points ?? 0, Set?.SourceExtentStrides ?? 0, Set?.TargetExtentStrides ?? 0, Set?.Residual ?? 0,
     ];
 
     /// <summary>The signals of <see cref="Values"/>; null for a list of another length (another version's signals).</summary>
-    public static PointSignals? FromValues(IReadOnlyList<double> v) => v.Count != 11 ? null
-        : new PointSignals(v[0], v[1], v[2] > 0.5, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+    public static PointSignals? FromValues(IReadOnlyList<double> v) => v.Count != ValueCount ? null
+        : new PointSignals(v[0], v[1], v[2] > 0.5, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])
+        {
+            Set = v[11] >= SetSignals.MinimumPoints ? new SetSignals((int)v[11], v[12], v[13], v[14]) : null,
+        };
+}
+
+/// <summary>
+/// What the points transferred together (a keypoint annotation) tell about one of them. The PCK rule measures a point's
+/// error against the size of the object its keypoints span, so a set's extent says how far off a point may be; and the
+/// others' positions say where it should land.
+/// </summary>
+/// <param name="Points">points in the set</param>
+/// <param name="SourceExtentStrides">longer side of the source points' bounding box, in source hyperpixel strides</param>
+/// <param name="TargetExtentStrides">the same of the transferred points in the target, in target hyperpixel strides</param>
+/// <param name="Residual">distance of the point's landing place from where the affine map fitted (robustly) to the
+/// other points' transfers takes it, over the transferred points' extent</param>
+internal readonly record struct SetSignals(int Points, double SourceExtentStrides, double TargetExtentStrides, double Residual)
+{
+    /// <summary>
+    /// Fewest points for set signals: four others leave an affine map (three unknowns per axis) one point of
+    /// redundancy; smaller sets use the point model.
+    /// </summary>
+    public const int MinimumPoints = 5;
 }

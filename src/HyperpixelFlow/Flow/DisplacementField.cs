@@ -123,52 +123,14 @@ internal sealed class DisplacementField
     /// </summary>
     public Func<Point2, Point2> DominantMotion(IReadOnlyList<int> cells)
     {
-        var points = cells.Select(c =>
+        if (cells.Count < 6) return p => p;
+        var map = AffineMap.FitRobust(cells.Select(c =>
         {
             var box = _grid.BoxAt(c);
-            double x = 0.5 * (box.X1 + box.X2), y = 0.5 * (box.Y1 + box.Y2);
-            return (X: x, Y: y, U: x + _dx[c], V: y + _dy[c]);
-        }).ToList();
-        if (points.Count < 6) return p => p;
-        double[] ax = [1, 0, 0], ay = [0, 1, 0];
-        for (int round = 0; round < 3; round++)
-        {
-            ax = LeastSquares(points.Select(p => (p.X, p.Y, p.U)));
-            ay = LeastSquares(points.Select(p => (p.X, p.Y, p.V)));
-            if (round == 2) break;
-            var (bx, by) = (ax, ay);
-            points = points.OrderBy(p => Math.Pow(bx[0] * p.X + bx[1] * p.Y + bx[2] - p.U, 2) + Math.Pow(by[0] * p.X + by[1] * p.Y + by[2] - p.V, 2))
-                .Take(Math.Max(6, (int)(points.Count * 0.7))).ToList();
-        }
-        return p => new Point2(ax[0] * p.X + ax[1] * p.Y + ax[2], ay[0] * p.X + ay[1] * p.Y + ay[2]);
-    }
-
-    /// <summary>(a, b, c) minimising the squared error of a x + b y + c = value (normal equations, 3 x 3).</summary>
-    private static double[] LeastSquares(IEnumerable<(double X, double Y, double Value)> samples)
-    {
-        var m = new double[3, 4];
-        foreach (var (x, y, v) in samples)
-        {
-            double[] row = [x, y, 1];
-            for (int i = 0; i < 3; i++)
-            {
-                for (int j = 0; j < 3; j++) m[i, j] += row[i] * row[j];
-                m[i, 3] += row[i] * v;
-            }
-        }
-        for (int i = 0; i < 3; i++) m[i, i] += 1e-6;   // a degenerate set (all cells in one row) stays solvable
-        for (int col = 0; col < 3; col++)
-        {
-            int pivot = Enumerable.Range(col, 3 - col).MaxBy(r => Math.Abs(m[r, col]));
-            for (int j = 0; j < 4; j++) (m[col, j], m[pivot, j]) = (m[pivot, j], m[col, j]);
-            for (int r = 0; r < 3; r++)
-            {
-                if (r == col || m[col, col] == 0) continue;
-                double f = m[r, col] / m[col, col];
-                for (int j = col; j < 4; j++) m[r, j] -= f * m[col, j];
-            }
-        }
-        return [m[0, 3] / m[0, 0], m[1, 3] / m[1, 1], m[2, 3] / m[2, 2]];
+            var centre = new Point2(0.5 * (box.X1 + box.X2), 0.5 * (box.Y1 + box.Y2));
+            return (centre, new Point2(centre.X + _dx[c], centre.Y + _dy[c]));
+        }).ToList());
+        return map.Apply;
     }
 
     /// <summary>Window-local cells whose boxes contain p, or null when none does.</summary>

@@ -98,7 +98,8 @@ public sealed class PairPrediction
     public int VariantCount => _variants.Count;
 
     /// <summary>
-    /// Transfers a source point given in original pixels. <paramref name="scaleInFloat"/> scales it into each view in
+    /// Transfers a source point given in original pixels, alone (its confidence from the point model; an annotation's
+    /// points go together through <see cref="TransferAll"/>). <paramref name="scaleInFloat"/> scales it into each view in
     /// float32, as the paper's evaluation does; otherwise in double, as the dense flow does.
     /// </summary>
     public PointPrediction Transfer(Point2 sourceOriginal, bool scaleInFloat = true)
@@ -121,12 +122,45 @@ public sealed class PairPrediction
         return new PointPrediction(original, primaryFrame, _calibration?.Probability(signals) ?? double.NaN, score, cycle, mutual, k) { Signals = signals };
     }
 
-    /// <summary>A source point (original pixels) with where it lands and how far to trust it, as results report it.</summary>
-    public PointMatch MatchOf(Point2 sourceOriginal)
+    /// <summary>
+    /// Transfers the source points of one annotation together (original pixels), each as <see cref="Transfer(Point2, bool)"/>
+    /// does; with <see cref="SetSignals.MinimumPoints"/> or more points spread over more than a hyperpixel, each point's
+    /// confidence also reads what the others say (<see cref="SetSignals"/>). So a point's confidence depends on the points
+    /// transferred with it, as the PCK rule it predicts does.
+    /// </summary>
+    public IReadOnlyList<PointPrediction> TransferAll(IReadOnlyList<Point2> sourcePoints, bool scaleInFloat = true)
     {
-        var predicted = Transfer(sourceOriginal);
-        return new PointMatch(sourceOriginal, predicted.Target, predicted.Confidence, predicted.Mutual, predicted.CycleError, predicted.Score);
+        var predictions = sourcePoints.Select(p => Transfer(p, scaleInFloat)).ToArray();
+        if (predictions.Length < SetSignals.MinimumPoints) return predictions;
+        double sourceExtent = Extent(sourcePoints), targetExtent = Extent(predictions.Select(p => p.Target).ToList());
+        double sourceStrides = sourceExtent * _variants[0].Source.Scale / _variants[0].SourceStride;
+        double targetStrides = targetExtent * _primaryTargetScale / PrimaryTargetGrid.Stride;
+        if (!(sourceStrides >= 1 && targetStrides >= 1)) return predictions;
+        var correspondences = sourcePoints.Zip(predictions, (s, p) => (From: s, To: p.Target)).ToArray();
+        for (int i = 0; i < predictions.Length; i++)
+        {
+            var others = AffineMap.FitRobust([.. correspondences[..i], .. correspondences[(i + 1)..]]);
+            double residual = others.Apply(sourcePoints[i]).DistanceTo(predictions[i].Target) / targetExtent;
+            var signals = predictions[i].Signals with { Set = new SetSignals(predictions.Length, sourceStrides, targetStrides, residual) };
+            predictions[i] = predictions[i] with { Signals = signals, Confidence = _calibration?.Probability(signals) ?? double.NaN };
+        }
+        return predictions;
     }
+
+    /// <summary>Longer side of the points' bounding box.</summary>
+    private static double Extent(IReadOnlyList<Point2> points) =>
+        Math.Max(points.Max(p => p.X) - points.Min(p => p.X), points.Max(p => p.Y) - points.Min(p => p.Y));
+
+    /// <summary>
+    /// The source points of one annotation (original pixels) with where they land and how far to trust them, as
+    /// results report them (transferred together: <see cref="TransferAll"/>).
+    /// </summary>
+    public IReadOnlyList<PointMatch> MatchAll(IReadOnlyList<Point2> sourcePoints) => sourcePoints.Zip(TransferAll(sourcePoints), Report).ToList();
+
+    /// <summary>A source point (original pixels) transferred alone, with where it lands and how far to trust it.</summary>
+    public PointMatch MatchOf(Point2 sourceOriginal) => Report(sourceOriginal, Transfer(sourceOriginal));
+
+    private static PointMatch Report(Point2 source, PointPrediction p) => new(source, p.Target, p.Confidence, p.Mutual, p.CycleError, p.Score);
 
     /// <summary>
     /// The variant whose boxes that move the point are the most confident (the first of equals). Variants compete on
