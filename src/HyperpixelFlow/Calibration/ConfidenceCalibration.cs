@@ -7,8 +7,8 @@ namespace HyperpixelFlow.Calibration;
 /// <summary>
 /// A calibrated confidence: the probability that a transferred point is right (within 0.1 x the target object's
 /// bounding-box side, the PCK@0.1 rule), from logistic models over <see cref="PointSignals"/>: the set model for a
-/// point transferred with at least <see cref="SetSignals.MinimumPoints"/> others of an annotation (what the set says
-/// about the object's size and where the point should land), the point model otherwise. A calibration belongs to one
+/// point of an annotation of at least <see cref="SetSignals.MinimumPoints"/> points transferred together (what the set
+/// says about the object's size and where the point should land), the point model otherwise. A calibration belongs to one
 /// setting (<see cref="Key"/>: backbone, bundled weights, layers, every result-changing option) and is used for that
 /// setting only: any other gets no calibrated confidence rather than a wrong one. Fitted on PF-WILLOW val by
 /// <c>hpf calibrate</c>; the shipped ones are embedded from <c>src/HyperpixelFlow/Calibration/*.json</c>.
@@ -84,8 +84,8 @@ internal sealed record ConfidenceCalibration(
         if (calibration is null || calibration.Format != CurrentFormat)
             throw new HyperpixelFlowException($"{name}: calibration format {calibration?.Format} is not {CurrentFormat}; refit it with hpf calibrate");
         // The deserializer leaves absent or null fields null whatever their declared type.
-        if (calibration.Key is null || calibration.PointModel is null)
-            throw new HyperpixelFlowException($"{name}: a calibration file without its key or point model");
+        if (calibration.Key is null || calibration.PointModel is not { IsComplete: true } || calibration.SetModel is { IsComplete: false })
+            throw new HyperpixelFlowException($"{name}: a calibration file without its key, features or coefficients");
         if (!calibration.PointModel.IsFor(PointSignals.PointFeatureNames) || calibration.SetModel is { } set && !set.IsFor(PointSignals.SetFeatureNames))
             throw new HyperpixelFlowException($"{name}: made for other signals than this version computes; refit it with hpf calibrate");
         return calibration;
@@ -109,12 +109,13 @@ internal sealed record LogisticModel(IReadOnlyList<string> Features, double[] Me
         return 1 / (1 + Math.Exp(-z));
     }
 
+    /// <summary>Whether every field is there (the deserializer leaves absent or null fields null whatever their declared type).</summary>
+    public bool IsComplete => Features is not null && Mean is not null && Scale is not null && Weights is not null;
+
     /// <summary>Whether the model reads exactly these features, with finite coefficients (what a file must hold).</summary>
     public bool IsFor(IReadOnlyList<string> features)
     {
         int n = features.Count;
-        // The deserializer leaves absent fields null whatever their declared type.
-        if (Features is null || Mean is null || Scale is null || Weights is null) return false;
         return Features.SequenceEqual(features) && Mean.Length == n && Scale.Length == n && Weights.Length == n
             && Scale.All(s => s > 0 && double.IsFinite(s)) && Mean.Concat(Weights).Append(Bias).All(double.IsFinite);
     }

@@ -73,7 +73,8 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
     public static PointSignals? FromValues(IReadOnlyList<double> v) => v.Count != ValueCount ? null
         : new PointSignals(v[0], v[1], v[2] > 0.5, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])
         {
-            Set = v[11] >= SetSignals.MinimumPoints ? new SetSignals((int)v[11], v[12], v[13], v[14]) : null,
+            // As TransferAll makes them: enough points spanning at least a stride in both images.
+            Set = v[11] >= SetSignals.MinimumPoints && v[12] >= 1 && v[13] >= 1 ? new SetSignals((int)v[11], v[12], v[13], v[14]) : null,
         };
 }
 
