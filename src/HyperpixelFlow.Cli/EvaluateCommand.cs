@@ -83,6 +83,8 @@ internal static class EvaluateCommand
         AnsiConsole.MarkupLine($"{summary.SecondsPerPair:0.000} s per pair (mean over the logged pairs, backbone of new images included)");
         if (summary.Confidence is { } c)
             AnsiConsole.MarkupLine($"confidence (calibrated) at PCK@{c.Alpha}: AUROC {c.Auroc:0.000}, ECE {c.Ece:0.000}, right among the most confident 25/50/75 %: {c.Top25:0.0} / {c.Top50:0.0} / {c.Top75:0.0}");
+        // The score exists for every evaluated keypoint: without its figures, no point was right (or none wrong) to rank.
+        else if (summary.Score is null) AnsiConsole.MarkupLine($"confidence: nothing to rank (no keypoints, or all of them right or all wrong at PCK@{CalibrationFit.Alpha})");
         else AnsiConsole.MarkupLine("confidence: these settings have no calibration (hpf calibrate fits one)");
         if (summary.Score is { } s)
             AnsiConsole.MarkupLine($"score (uncalibrated ranking) at PCK@{s.Alpha}: AUROC {s.Auroc:0.000}, right among the most confident 25/50/75 %: {s.Top25:0.0} / {s.Top50:0.0} / {s.Top75:0.0}");
