@@ -31,7 +31,10 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
 
     /// <summary>Names of <see cref="SetFeatures"/>, in order.</summary>
     public static IReadOnlyList<string> SetFeatureNames { get; } =
-        [.. PointFeatureNames, "log_source_extent_strides", "log_target_extent_strides", "log1p_10_x_set_residual"];
+    [
+        .. PointFeatureNames, "log_source_extent_strides", "log_target_extent_strides", "log1p_10_x_set_residual", "log_set_points",
+        "log_source_extent_x_log_set_points", "log_target_extent_x_log_set_points", "log1p_10_x_set_residual_x_log_set_points",
+    ];
 
     /// <summary>The point model's inputs: long-tailed distances on a log scale, plus two interactions.</summary>
     public double[] PointFeatures()
@@ -46,12 +49,15 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
 
     /// <summary>
     /// The set model's inputs: the point model's, the object's size the set spans (in strides: the PCK rule's length,
-    /// against which the point's other distances count) and the point's disagreement with the others' affine map.
+    /// against which the point's other distances count) and the point's disagreement with the others' affine map, each
+    /// also times the log of the set's size (the fewer the others, the less their map and extent say).
     /// </summary>
     public double[] SetFeatures()
     {
         var set = Set ?? throw new InvalidOperationException("a point transferred without a set has no set features");
-        return [.. PointFeatures(), Math.Log(set.SourceExtentStrides), Math.Log(set.TargetExtentStrides), Math.Log(1 + 10 * Finite(set.Residual))];
+        double source = Math.Log(set.SourceExtentStrides), target = Math.Log(set.TargetExtentStrides), residual = Math.Log(1 + 10 * Finite(set.Residual));
+        double size = Math.Log(set.Points);
+        return [.. PointFeatures(), source, target, residual, size, source * size, target * size, residual * size];
     }
 
     private static double Finite(double v) => double.IsFinite(v) ? v : 0;
@@ -95,4 +101,31 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
     /// redundancy; smaller sets use the point model.
     /// </summary>
     public const int MinimumPoints = 5;
+
+    /// <summary>
+    /// The set signals of each of an annotation's points: source points and where they landed (any frames, each
+    /// uniformly scaled from the images), with the hyperpixel strides per pixel of those frames. Null for a set of fewer
+    /// than <see cref="MinimumPoints"/> points or one that spans less than a stride in either image.
+    /// </summary>
+    public static SetSignals[]? Of(IReadOnlyList<Flow.Point2> source, IReadOnlyList<Flow.Point2> target, double sourceStridesPerPixel,
+        double targetStridesPerPixel)
+    {
+        if (source.Count != target.Count) throw new ArgumentException("one landing point per source point");
+        if (source.Count < MinimumPoints) return null;
+        double sourceExtent = Extent(source), targetExtent = Extent(target);
+        double sourceStrides = sourceExtent * sourceStridesPerPixel, targetStrides = targetExtent * targetStridesPerPixel;
+        if (!(sourceStrides >= 1 && targetStrides >= 1)) return null;
+        var correspondences = source.Zip(target, (s, t) => (From: s, To: t)).ToArray();
+        var signals = new SetSignals[source.Count];
+        for (int i = 0; i < signals.Length; i++)
+        {
+            var others = Flow.AffineMap.FitRobust([.. correspondences[..i], .. correspondences[(i + 1)..]]);
+            signals[i] = new SetSignals(source.Count, sourceStrides, targetStrides, others.Apply(source[i]).DistanceTo(target[i]) / targetExtent);
+        }
+        return signals;
+    }
+
+    /// <summary>Longer side of the points' bounding box.</summary>
+    public static double Extent(IReadOnlyList<Flow.Point2> points) =>
+        Math.Max(points.Max(p => p.X) - points.Min(p => p.X), points.Max(p => p.Y) - points.Min(p => p.Y));
 }

@@ -131,25 +131,15 @@ public sealed class PairPrediction
     public IReadOnlyList<PointPrediction> TransferAll(IReadOnlyList<Point2> sourcePoints, bool scaleInFloat = true)
     {
         var predictions = sourcePoints.Select(p => Transfer(p, scaleInFloat)).ToArray();
-        if (predictions.Length < SetSignals.MinimumPoints) return predictions;
-        double sourceExtent = Extent(sourcePoints), targetExtent = Extent(predictions.Select(p => p.Target).ToList());
-        double sourceStrides = sourceExtent * _variants[0].Source.Scale / _variants[0].SourceStride;
-        double targetStrides = targetExtent * _primaryTargetScale / PrimaryTargetGrid.Stride;
-        if (!(sourceStrides >= 1 && targetStrides >= 1)) return predictions;
-        var correspondences = sourcePoints.Zip(predictions, (s, p) => (From: s, To: p.Target)).ToArray();
-        for (int i = 0; i < predictions.Length; i++)
+        var sets = SetSignals.Of(sourcePoints, predictions.Select(p => p.Target).ToList(), _variants[0].Source.Scale / (double)_variants[0].SourceStride,
+            _primaryTargetScale / (double)PrimaryTargetGrid.Stride);
+        for (int i = 0; sets is not null && i < predictions.Length; i++)
         {
-            var others = AffineMap.FitRobust([.. correspondences[..i], .. correspondences[(i + 1)..]]);
-            double residual = others.Apply(sourcePoints[i]).DistanceTo(predictions[i].Target) / targetExtent;
-            var signals = predictions[i].Signals with { Set = new SetSignals(predictions.Length, sourceStrides, targetStrides, residual) };
+            var signals = predictions[i].Signals with { Set = sets[i] };
             predictions[i] = predictions[i] with { Signals = signals, Confidence = _calibration?.Probability(signals) ?? double.NaN };
         }
         return predictions;
     }
-
-    /// <summary>Longer side of the points' bounding box.</summary>
-    private static double Extent(IReadOnlyList<Point2> points) =>
-        Math.Max(points.Max(p => p.X) - points.Min(p => p.X), points.Max(p => p.Y) - points.Min(p => p.Y));
 
     /// <summary>
     /// The source points of one annotation (original pixels) with where they land and how far to trust them, as
