@@ -152,6 +152,34 @@ public class CalibrationTests
 
     [Trait("Category", TestCategory.Data)]
     [SkippableFact]
+    public void The_fit_learns_the_set_model_from_whole_annotations_and_the_same_cut_to_every_smaller_size()
+    {
+        var full = PfWillowDataset.Load(SharedData.PfWillow, "val");
+        var data = full with { Pairs = full.Pairs.Where((_, i) => i % 5 == 0).ToList() };
+        using var matcher = new HyperpixelMatcher();
+        string dir = TestFolders.Create("calibration-fit");
+        try
+        {
+            string results = Path.Combine(dir, "r.jsonl");
+            var summary = new Evaluator(matcher).Run(data, [CalibrationFit.Alpha], PckThreshold.Auto, results);
+            var logged = ResultsLog<EvaluationSettings, PairResult>.ReadAll(results).Items.OrderBy(r => r.Index).ToList();
+            var (json, crossValidated, points) = CalibrationFit.Fit(summary, logged, data.Pairs, matcher.CalibrationKey, "test");
+            using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json));
+            var fitted = ConfidenceCalibration.Read(stream, "fitted");
+            Assert.Equal(data.Pairs.Count * 10, points);
+            Assert.NotNull(fitted.SetModel);
+            Assert.Equal(PointSignals.SetFeatureNames, fitted.SetModel.Features);
+            // Each 10-point annotation cut once to each of 5..9 points: 35 more points per pair.
+            Assert.Contains($"{points} in annotations of 5 or more points, {data.Pairs.Count * 35} more in those annotations cut to fewer", fitted.FittedOn);
+            Assert.InRange(fitted.Validation["cut_annotations_cross_validated_auroc_5_folds_by_source_image"], 0.75, 1);
+            Assert.InRange(fitted.Validation["cut_annotations_cross_validated_ece_5_folds_by_source_image"], 0, 0.08);
+            Assert.InRange(crossValidated.Auroc, 0.75, 1);
+        }
+        finally { TestFolders.Delete(dir); }
+    }
+
+    [Trait("Category", TestCategory.Data)]
+    [SkippableFact]
     public void On_held_out_pairs_the_calibrated_confidence_ranks_right_points_first_and_a_shuffled_one_does_not()
     {
         // A fixed small set of PF-WILLOW test pairs (images the calibration never saw).
