@@ -99,7 +99,8 @@ public static class CalibrationFit
             ? LogisticModel.Fit(PointSignals.SetFeatureNames, inSets.Select(p => p.Signals.SetFeatures()).ToList(), inSets.Select(p => p.Right).ToList())
             : null;
         return new ConfidenceCalibration(ConfidenceCalibration.CurrentFormat, key, description, fittedOn,
-            $"right = within {Alpha} x the PCK threshold of the true keypoint", pointModel, setModel, validation);
+            $"right = within {Alpha} x the PCK threshold of the true keypoint", pointModel, setModel,
+            setModel is null ? 0 : inSets.Max(p => p.Signals.Set!.Value.Points), validation);
     }
 
     /// <summary>Fewest points in annotations to fit a set model to (its 20 coefficients need far more).</summary>

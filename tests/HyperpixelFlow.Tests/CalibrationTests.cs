@@ -41,7 +41,7 @@ public class CalibrationTests
         }
         var right = truth.Select(p => random.NextDouble() < p).ToList();
         var model = new ConfidenceCalibration(ConfidenceCalibration.CurrentFormat, "test", "", "", "",
-            LogisticModel.Fit(PointSignals.PointFeatureNames, signals.Select(s => s.PointFeatures()).ToList(), right), null, new Dictionary<string, double>());
+            LogisticModel.Fit(PointSignals.PointFeatureNames, signals.Select(s => s.PointFeatures()).ToList(), right), null, 0, new Dictionary<string, double>());
         var predicted = signals.Select(model.Probability).ToList();
         Assert.True(predicted.Zip(truth).Average(p => Math.Abs(p.First - p.Second)) < 0.05);
         var points = predicted.Zip(right, (p, r) => (p, r)).ToList();
@@ -119,7 +119,10 @@ public class CalibrationTests
             Assert.Equal(pair.SourcePoints.Count, set.Points);
             // The creature spans most of the 400 px source at stride 4: tens of strides.
             Assert.InRange(set.SourceExtentStrides, 40, 100);
-            Assert.Equal(calibration.SetModel!.Probability(together[i].Signals.SetFeatures()), together[i].Confidence, 12);
+            // Twelve points, more than the 10 of the annotations fitted on: read as the largest size fitted, not extrapolated.
+            Assert.Equal(10, calibration.LargestSetPoints);
+            var asFitted = together[i].Signals with { Set = set with { Points = 10 } };
+            Assert.Equal(calibration.SetModel!.Probability(asFitted.SetFeatures()), together[i].Confidence, 12);
             Assert.Equal(calibration.PointModel.Probability(alone.Signals.PointFeatures()), alone.Confidence, 12);
         }
         Assert.NotEqual(together.Select(p => p.Confidence), pair.SourcePoints.Select(p => prediction.Transfer(p).Confidence));
@@ -127,7 +130,9 @@ public class CalibrationTests
         var few = prediction.TransferAll(pair.SourcePoints.Take(SetSignals.MinimumPoints - 1).ToList());
         Assert.All(few, p => Assert.Null(p.Signals.Set));
         Assert.Equal(pair.SourcePoints.Take(few.Count).Select(p => prediction.Transfer(p).Confidence), few.Select(p => p.Confidence));
-        // So are five points on one spot (no object size to read).
+        // So are the points of a grid larger than an annotation, and five points on one spot (no object size to read).
+        var grid = Enumerable.Range(0, SetSignals.MaximumPoints + 1).Select(i => new Point2(20 + 40 * (i % 9), 20 + 30 * (i / 9))).ToList();
+        Assert.All(prediction.TransferAll(grid), p => Assert.Null(p.Signals.Set));
         var spot = prediction.TransferAll(Enumerable.Repeat(pair.SourcePoints[0], SetSignals.MinimumPoints).ToList());
         Assert.All(spot, p => Assert.Null(p.Signals.Set));
     }

@@ -15,7 +15,7 @@ namespace HyperpixelFlow.Calibration;
 /// </summary>
 internal sealed record ConfidenceCalibration(
     int Format, string Key, string Description, string FittedOn, string CorrectRule, LogisticModel PointModel, LogisticModel? SetModel,
-    IReadOnlyDictionary<string, double> Validation)
+    int LargestSetPoints, IReadOnlyDictionary<string, double> Validation)
 {
     public const int CurrentFormat = 2;
 
@@ -26,9 +26,13 @@ internal sealed record ConfidenceCalibration(
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>P(correct) of a point: by the set model where the point came with a set (and the calibration has one).</summary>
-    public double Probability(PointSignals signals) =>
-        SetModel is not null && signals.Set is not null ? SetModel.Probability(signals.SetFeatures()) : PointModel.Probability(signals.PointFeatures());
+    /// <summary>
+    /// P(correct) of a point: by the set model where the point came with a set (and the calibration has one). A set
+    /// larger than any the model was fitted on counts as the largest: its size is not extrapolated.
+    /// </summary>
+    public double Probability(PointSignals signals) => SetModel is not null && signals.Set is { } set
+        ? SetModel.Probability((signals with { Set = set with { Points = Math.Min(set.Points, LargestSetPoints) } }).SetFeatures())
+        : PointModel.Probability(signals.PointFeatures());
 
     /// <summary>
     /// The setting a calibration belongs to: backbone, weights ("bundled", or the SHA-256 of the weights file, which is
@@ -86,7 +90,8 @@ internal sealed record ConfidenceCalibration(
         // The deserializer leaves absent or null fields null whatever their declared type.
         if (calibration.Key is null || calibration.PointModel is not { IsComplete: true } || calibration.SetModel is { IsComplete: false })
             throw new HyperpixelFlowException($"{name}: a calibration file without its key, features or coefficients");
-        if (!calibration.PointModel.IsFor(PointSignals.PointFeatureNames) || calibration.SetModel is { } set && !set.IsFor(PointSignals.SetFeatureNames))
+        if (!calibration.PointModel.IsFor(PointSignals.PointFeatureNames) || calibration.SetModel is { } set
+            && (!set.IsFor(PointSignals.SetFeatureNames) || calibration.LargestSetPoints is < SetSignals.MinimumPoints or > SetSignals.MaximumPoints))
             throw new HyperpixelFlowException($"{name}: made for other signals than this version computes; refit it with hpf calibrate");
         return calibration;
     }

@@ -103,15 +103,22 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
     public const int MinimumPoints = 5;
 
     /// <summary>
+    /// Most points for set signals: a larger set is a grid or an outline rather than an annotation of keypoints, and
+    /// the leave-one-out fits cost the square of its size.
+    /// </summary>
+    public const int MaximumPoints = 64;
+
+    /// <summary>
     /// The set signals of each of an annotation's points: source points and where they landed (any frames, each
     /// uniformly scaled from the images), with the hyperpixel strides per pixel of those frames. Null for a set of fewer
-    /// than <see cref="MinimumPoints"/> points or one that spans less than a stride in either image.
+    /// than <see cref="MinimumPoints"/> or more than <see cref="MaximumPoints"/> points, or one that spans less than a
+    /// stride in either image.
     /// </summary>
     public static SetSignals[]? Of(IReadOnlyList<Flow.Point2> source, IReadOnlyList<Flow.Point2> target, double sourceStridesPerPixel,
         double targetStridesPerPixel)
     {
         if (source.Count != target.Count) throw new ArgumentException("one landing point per source point");
-        if (source.Count < MinimumPoints) return null;
+        if (source.Count is < MinimumPoints or > MaximumPoints) return null;
         double sourceExtent = Extent(source), targetExtent = Extent(target);
         double sourceStrides = sourceExtent * sourceStridesPerPixel, targetStrides = targetExtent * targetStridesPerPixel;
         if (!(sourceStrides >= 1 && targetStrides >= 1)) return null;
