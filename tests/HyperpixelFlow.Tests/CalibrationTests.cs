@@ -138,6 +138,32 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void Hpf_transfer_gives_an_annotation_the_confidences_the_library_gives_it()
+    {
+        string dir = TestFolders.Create("transfer-set");
+        try
+        {
+            var (source, target) = TestImages.WritePair(dir, "exemplar.png", "target.png");
+            Point2[] points = [new(292, 92), new(318, 92), new(305, 118), new(120, 225), new(265, 225), new(70, 140)];
+            string lines = Path.Combine(dir, "lines.jsonl");
+            var run = CliTests.Hpf("transfer", "--exemplar", source, "--points", string.Join(";", points.Select(p => FormattableString.Invariant($"{p.X},{p.Y}"))),
+                "--targets", target, "--out", lines);
+            Assert.True(run.ExitCode == 0, run.Stderr + run.Stdout);
+            var line = System.Text.Json.JsonDocument.Parse(File.ReadAllLines(lines).Skip(1).Single()).RootElement;
+            var transferred = line.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("confidence").GetDouble()).ToList();
+            using var matcher = new HyperpixelMatcher();
+            var library = matcher.Match(ImageLoader.Load(source), ImageLoader.Load(target), points).Points;
+            Assert.Equal(library.Select(p => Math.Round(p.Confidence, 4)), transferred);
+            // What the set adds: the same points one by one get other confidences.
+            using var s = matcher.Describe(source);
+            using var t = matcher.Describe(target);
+            var alone = matcher.Predict(s, t);
+            Assert.NotEqual(points.Select(p => Math.Round(alone.MatchOf(p).Confidence, 4)), transferred);
+        }
+        finally { TestFolders.Delete(dir); }
+    }
+
+    [Fact]
     public void A_calibration_file_for_other_signals_or_damaged_is_refused_by_name()
     {
         var shipped = ConfidenceCalibration.All[0];

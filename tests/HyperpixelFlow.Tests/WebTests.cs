@@ -129,7 +129,8 @@ public class WebApiTests(HpfServer server) : IClassFixture<HpfServer>
     public async Task Match_gives_the_numbers_the_library_gives()
     {
         string s = await UploadFile(server.SourcePath), t = await UploadFile(server.TargetPath);
-        Point2[] points = [new(60.5, 70.25), new(200, 150), new(350, 260)];
+        // Six points: an annotation whose confidences read the set (the library's and the page's must agree).
+        Point2[] points = [new(60.5, 70.25), new(200, 150), new(350, 260), new(120, 220), new(300, 60), new(250, 200)];
         var (status, body) = await server.Post("/api/match", MatchJson(s, t, points));
         Assert.True(status == HttpStatusCode.OK, body.ToString());
         var library = HpfServer.Library(server.SourcePath, server.TargetPath, points);
