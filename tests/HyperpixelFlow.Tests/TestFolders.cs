@@ -11,13 +11,16 @@ internal static class TestFolders
     private static readonly string Root = Directory.CreateTempSubdirectory($"hpf-tests-{Environment.ProcessId}-").FullName;
 
     /// <summary>
-    /// Deletes the root at exit, and turns hpf's weight cache off for the run (also in every hpf process the tests
-    /// start: they inherit the variable), so that no test writes into the user's ~/.cache.
+    /// Deletes the root at exit, and the roots of earlier runs whose process is gone (a runner that ends the test
+    /// process after failures skips exit handlers); turns hpf's weight cache off for the run (also in every hpf process
+    /// the tests start: they inherit the variable), so that no test writes into the user's ~/.cache.
     /// </summary>
     [ModuleInitializer]
     internal static void DeleteRootAtExit()
     {
         Environment.SetEnvironmentVariable("HPF_CACHE_DIR", "off");
+        foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), "hpf-tests-*"))
+            if (int.TryParse(Path.GetFileName(stale).Split('-')[2], out int pid) && !ProcessIsAlive(pid)) Delete(stale);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             // A child process that is still ending may write into the folder while it is deleted ("directory not
@@ -28,6 +31,16 @@ internal static class TestFolders
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Thread.Sleep(200); }
             }
         };
+    }
+
+    private static bool ProcessIsAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }   // no such process
     }
 
     /// <summary>
