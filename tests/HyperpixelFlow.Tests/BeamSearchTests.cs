@@ -65,7 +65,8 @@ public class KnobSearchTests
     {
         var data = SharedData.PfWillowPairs("val", 3);
         using var matcher = new HyperpixelMatcher(Presets.Get("paper").Options);
-        var folder = TestFolders.Create("knobs");
+        using var scoped = TestFolders.Scoped("knobs");
+        var folder = scoped.Path;
         Knob[] knobs =
         [
             new("matching", [("rhm", o => o with { Matching = o.Matching with { Name = "rhm" } }), ("ot", o => o with { Matching = o.Matching with { Name = "ot" } })]),

@@ -31,7 +31,8 @@ public class CliTests
     [SkippableFact]
     public void Bench_writes_the_figures_of_both_pipelines_as_json()
     {
-        string json = Path.Combine(TestFolders.Create("bench"), "bench.json");
+        using var dir = TestFolders.Scoped("bench");
+        string json = Path.Combine(dir.Path, "bench.json");
         // The other precision: bf16 where the CPU has it, else fp32 against itself (the plumbing, not the speed).
         string versus = Backbones.BackbonePrecision.CpuHasBFloat16 ? "bf16" : "fp32";
         var run = Hpf("bench", "--datapath", SharedData.PfWillow, "--pairs", "2", "--repeat", "1", "--baseline", "--json", json, "--versus-precision", versus);

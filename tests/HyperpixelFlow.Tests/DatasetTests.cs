@@ -5,9 +5,21 @@ using HyperpixelFlow.Fuzz;
 
 namespace HyperpixelFlow.Tests;
 
-public class DatasetTests
+public sealed class DatasetTests : IDisposable
 {
-    private static string NewFolder() => TestFolders.Create("data");
+    private readonly List<string> _folders = [];
+
+    private string NewFolder()
+    {
+        var folder = TestFolders.Create("data");
+        _folders.Add(folder);
+        return folder;
+    }
+
+    public void Dispose()
+    {
+        foreach (var folder in _folders) TestFolders.Delete(folder);
+    }
 
     private static void WriteImage(string path, int w = 64, int h = 48, int seed = 1)
     {
@@ -48,7 +60,7 @@ public class DatasetTests
         Assert.Contains("MATLAB", Assert.Throws<DatasetFormatException>(() => MatFile.Read(text)).Message);
     }
 
-    private static string PfPascalFixture()
+    private string PfPascalFixture()
     {
         var root = NewFolder();
         WriteImage(Path.Combine(root, "JPEGImages", "2008_000001.jpg"), seed: 1);

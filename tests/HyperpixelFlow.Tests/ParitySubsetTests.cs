@@ -23,7 +23,7 @@ internal static class ParitySubset
         }
     }
 
-    public static (EvaluationSummary Summary, string ResultsPath, List<PairRecord> Pairs) Evaluate(HyperpixelFlowOptions options)
+    public static (EvaluationSummary Summary, string ResultsHeader, List<PairRecord> Pairs) Evaluate(HyperpixelFlowOptions options)
     {
         var reference = JsonDocument.Parse(File.ReadAllText(Path.Combine(SharedData.Reference, "pfwillow_resnet18cntk_L2-4-5-6-7.json")))
             .RootElement.GetProperty("pairs");
@@ -31,15 +31,17 @@ internal static class ParitySubset
         Assert.Equal(900, full.Pairs.Count);
         var subset = full with { Pairs = full.Pairs.Where((_, i) => i % 30 == 0).ToList() };
         using var matcher = new HyperpixelMatcher(options);
-        string results = Path.Combine(TestFolders.Create("subset"), "r.jsonl");
+        using var dir = TestFolders.Scoped("subset");
+        string results = Path.Combine(dir.Path, "r.jsonl");
         var summary = new Evaluator(matcher).Run(subset, [0.1], PckThreshold.Auto, results);
-        var pairs = File.ReadAllLines(results).Skip(1).Select(l => JsonSerializer.Deserialize<JsonElement>(l)).Select(line =>
+        var lines = File.ReadAllLines(results);
+        var pairs = lines.Skip(1).Select(l => JsonSerializer.Deserialize<JsonElement>(l)).Select(line =>
         {
             var pair = subset.Pairs[line.GetProperty("index").GetInt32()];
             return new PairRecord(pair, line, reference[int.Parse(pair.Id)]);
         }).ToList();
         Assert.Equal(subset.Pairs.Count, pairs.Count);
-        return (summary, results, pairs);
+        return (summary, lines[0], pairs);
     }
 
     /// <summary>The reference's PCK@0.1 (percent) over the same pairs.</summary>

@@ -53,7 +53,8 @@ public class ResumeTests
     public void Cancelled_then_resumed_evaluation_equals_an_uninterrupted_one()
     {
         var data = Subset();
-        var dir = TestFolders.Create("resume");
+        using var scoped = TestFolders.Scoped("resume");
+        var dir = scoped.Path;
         using var matcher = new HyperpixelMatcher();
         var evaluator = new Evaluator(matcher);
         var whole = evaluator.Run(data, [0.05, 0.1], PckThreshold.Auto, Path.Combine(dir, "whole.jsonl"), Pairs);

@@ -75,7 +75,8 @@ public class ShardTests
     public void Transfer_goes_past_a_broken_image_resumes_after_a_kill_and_its_shards_merge_to_the_whole_run()
     {
         var images = Directory.EnumerateFiles(Path.Combine(SharedData.PfWillow, "car(S)")).Where(f => f.EndsWith(".png")).Order().ToList();
-        var dir = TestFolders.Create("transfer");
+        using var scoped = TestFolders.Scoped("transfer");
+        var dir = scoped.Path;
         string broken = Path.Combine(dir, "broken.png");
         var bytes = File.ReadAllBytes(images[1]);
         File.WriteAllBytes(broken, bytes[..(bytes.Length / 3)]);

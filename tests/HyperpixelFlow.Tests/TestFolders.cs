@@ -55,4 +55,15 @@ internal static class TestFolders
 
     /// <summary>A new empty folder under the run's root, its name starting with <paramref name="prefix"/>.</summary>
     public static string Create(string prefix) => Directory.CreateDirectory(Path.Combine(Root, $"{prefix}-{Path.GetRandomFileName()}")).FullName;
+
+    /// <summary>A new empty folder that is deleted when disposed (<c>using var dir = TestFolders.Scoped("x");</c>).</summary>
+    public static ScopedFolder Scoped(string prefix) => new(Create(prefix));
+}
+
+/// <summary>A test's folder, deleted with everything in it when the test is done.</summary>
+internal sealed class ScopedFolder(string path) : IDisposable
+{
+    public string Path { get; } = path;
+
+    public void Dispose() => TestFolders.Delete(Path);
 }
