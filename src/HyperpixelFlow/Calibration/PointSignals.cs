@@ -79,8 +79,7 @@ internal readonly record struct PointSignals(double Score, double CycleStrides, 
     public static PointSignals? FromValues(IReadOnlyList<double> v) => v.Count != ValueCount ? null
         : new PointSignals(v[0], v[1], v[2] > 0.5, v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10])
         {
-            // As TransferAll makes them: enough points spanning at least a stride in both images.
-            Set = v[11] >= SetSignals.MinimumPoints && v[12] >= 1 && v[13] >= 1 ? new SetSignals((int)v[11], v[12], v[13], v[14]) : null,
+            Set = SetSignals.Admits(v[11], v[12], v[13]) ? new SetSignals((int)v[11], v[12], v[13], v[14]) : null,
         };
 }
 
@@ -118,10 +117,10 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
         double targetStridesPerPixel)
     {
         if (source.Count != target.Count) throw new ArgumentException("one landing point per source point");
-        if (source.Count is < MinimumPoints or > MaximumPoints) return null;
+        if (source.Count == 0) return null;   // no extent to measure
         double sourceExtent = Extent(source), targetExtent = Extent(target);
         double sourceStrides = sourceExtent * sourceStridesPerPixel, targetStrides = targetExtent * targetStridesPerPixel;
-        if (!(sourceStrides >= 1 && targetStrides >= 1)) return null;
+        if (!Admits(source.Count, sourceStrides, targetStrides)) return null;
         var correspondences = source.Zip(target, (s, t) => (From: s, To: t)).ToArray();
         var signals = new SetSignals[source.Count];
         for (int i = 0; i < signals.Length; i++)
@@ -131,6 +130,13 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
         }
         return signals;
     }
+
+    /// <summary>
+    /// Whether a set of this many points spanning these extents (strides) has set signals: between
+    /// <see cref="MinimumPoints"/> and <see cref="MaximumPoints"/> points spanning at least a stride in both images.
+    /// </summary>
+    public static bool Admits(double points, double sourceExtentStrides, double targetExtentStrides) =>
+        points is >= MinimumPoints and <= MaximumPoints && sourceExtentStrides >= 1 && targetExtentStrides >= 1;
 
     /// <summary>Longer side of the points' bounding box.</summary>
     public static double Extent(IReadOnlyList<Flow.Point2> points) =>
