@@ -6,6 +6,7 @@ of the other points), and reports AUROC and ECE (10 bins) of the set model and o
     tools/calibration/cut_annotations.py PAIRS.csv LOG.jsonl CALIBRATION.json [K ...]
 Needs numpy. With K = 10 it reproduces the evaluation's own confidences."""
 import json, csv, sys, numpy as np
+from figures import auroc, ece
 pairs_csv, log, calibration = sys.argv[1:4]
 sizes = [int(k) for k in sys.argv[4:]] or [5, 7, 10]
 cal=json.load(open(calibration))
@@ -33,14 +34,6 @@ def pointfeat(s):
 def setfeat(s,n,se,te,res):
     a,b,r,k=np.log(se),np.log(te),np.log1p(10*res),np.log(n); return pointfeat(s)+[a,b,r,k,a*k,b*k,r*k]
 recs=[json.loads(l) for l in open(log)]; recs=[r for r in recs if 'index' in r]
-def auroc(p,y):
-    p=np.array(p); y=np.array(y,dtype=bool); order=np.argsort(p,kind='stable'); ranks=np.empty(len(p))
-    ranks[order]=np.arange(1,len(p)+1)
-    for v in np.unique(p):   # ties share their mean rank
-        m=p==v; ranks[m]=ranks[m].mean()
-    n1=y.sum(); n0=len(y)-n1; return (ranks[y].sum()-n1*(n1+1)/2)/(n1*n0)
-def ece(p,y):
-    p=np.array(p);y=np.array(y); b=np.minimum((p*10).astype(int),9); return sum((b==i).mean()*abs(p[b==i].mean()-y[b==i].mean()) for i in range(10) if (b==i).any())
 for k in sizes:
     P=[];Pp=[];Y=[]
     for r in recs:

@@ -6,12 +6,7 @@ the 10 % with the lowest expected_correct.
     tools/calibration/pair_scores.py LOG.jsonl
 Needs numpy."""
 import json, sys, numpy as np
-
-def ranks(v):
-    v = np.asarray(v, dtype=float); order = np.argsort(v, kind='stable'); r = np.empty(len(v)); r[order] = np.arange(1, len(v) + 1)
-    for u in np.unique(v):   # ties share their mean rank
-        m = v == u; r[m] = r[m].mean()
-    return r
+from figures import auroc, ranks
 
 expected, pck = [], []
 for line in open(sys.argv[1]):
@@ -21,8 +16,7 @@ for line in open(sys.argv[1]):
 expected, pck = np.array(expected), np.array(pck)
 bad = pck < 0.5
 spearman = np.corrcoef(ranks(expected), ranks(pck))[0, 1]
-r = ranks(-expected); n1 = bad.sum(); n0 = len(bad) - n1
-auroc = (r[bad].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
+n1 = bad.sum()
 worst = np.argsort(expected, kind='stable')[:len(expected) // 10]
-print(f'{len(expected)} pairs: Spearman {spearman:.3f} with PCK@0.1; {n1} pairs with PCK@0.1 < 50 %: AUROC {auroc:.3f}, '
+print(f'{len(expected)} pairs: Spearman {spearman:.3f} with PCK@0.1; {n1} pairs with PCK@0.1 < 50 %: AUROC {auroc(-expected, bad):.3f}, '
       f'{100 * bad[worst].sum() / n1:.0f} % of them among the 10 % lowest expected_correct')
