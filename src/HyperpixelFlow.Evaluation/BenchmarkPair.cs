@@ -37,4 +37,21 @@ public sealed record BenchmarkPair(
     Polygon? TargetMask = null);
 
 /// <summary>A loaded benchmark split.</summary>
-public sealed record BenchmarkDataset(string Name, string Split, string Root, PckThreshold DefaultThreshold, IReadOnlyList<BenchmarkPair> Pairs);
+public sealed record BenchmarkDataset(string Name, string Split, string Root, PckThreshold DefaultThreshold, IReadOnlyList<BenchmarkPair> Pairs)
+{
+    /// <summary>
+    /// The pairs none of whose images appear in <paramref name="other"/>'s pairs: what a model fitted on that split
+    /// never saw (PF-WILLOW's test list holds its val pairs and pairs sharing an image with them). The split is named
+    /// <c>SPLIT-without-OTHER-images</c>, so that its results never mix with the whole split's.
+    /// </summary>
+    public BenchmarkDataset WithoutImagesOf(BenchmarkDataset other)
+    {
+        if (other.Name != Name || !string.Equals(Path.GetFullPath(other.Root), Path.GetFullPath(Root), StringComparison.Ordinal))
+            throw new HyperpixelFlowException($"images of {other.Name} {other.Split} cannot be left out of {Name} {Split}: another dataset");
+        var seen = other.Pairs.SelectMany(p => new[] { p.SourceImage, p.TargetImage }).Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
+        var unseen = Pairs.Where(p => !seen.Contains(Path.GetFullPath(p.SourceImage)) && !seen.Contains(Path.GetFullPath(p.TargetImage))).ToList();
+        if (unseen.Count == 0)
+            throw new HyperpixelFlowException($"every pair of {Name} {Split} has an image of {other.Split}'s pairs: no pair is left");
+        return this with { Split = $"{Split}-without-{other.Split}-images", Pairs = unseen };
+    }
+}

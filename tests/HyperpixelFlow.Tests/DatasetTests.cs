@@ -224,3 +224,27 @@ public class DatasetRegistryTests
         Assert.Contains("known: pfwillow, pfpascal, spair, caltech", Assert.Throws<HyperpixelFlowException>(() => DatasetRegistry.Get("imagenet")).Message);
     }
 }
+
+public class HeldOutPairsTests
+{
+    [SkippableFact]
+    public void Leaving_out_val_images_keeps_only_pairs_of_images_val_never_shows()
+    {
+        var test = PfWillowDataset.Load(SharedData.PfWillow, "test");
+        var val = PfWillowDataset.Load(SharedData.PfWillow, "val");
+        var valImages = val.Pairs.SelectMany(p => new[] { p.SourceImage, p.TargetImage }).ToHashSet();
+        // The standard test list holds val's pairs: the reason for the filter.
+        Assert.Contains(test.Pairs, p => valImages.Contains(p.SourceImage) && valImages.Contains(p.TargetImage));
+
+        var unseen = test.WithoutImagesOf(val);
+        var expected = test.Pairs.Where(p => !valImages.Contains(p.SourceImage) && !valImages.Contains(p.TargetImage)).Select(p => p.Id).ToList();
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected, unseen.Pairs.Select(p => p.Id));
+        Assert.Equal("test-without-val-images", unseen.Split);
+        Assert.NotEqual(Evaluation.Hashing.OfPairs(test), Evaluation.Hashing.OfPairs(unseen));
+
+        Assert.Contains("no pair is left", Assert.Throws<HyperpixelFlowException>(() => val.WithoutImagesOf(test)).Message);
+        var other = test with { Name = "spair" };
+        Assert.Contains("another dataset", Assert.Throws<HyperpixelFlowException>(() => test.WithoutImagesOf(other)).Message);
+    }
+}
