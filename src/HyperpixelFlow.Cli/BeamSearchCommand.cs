@@ -27,7 +27,12 @@ internal static class BeamSearchCommand
         command.SetAction(r => CliErrors.Run(() =>
         {
             var data = benchmark.Load(r);
-            using var matcher = new HyperpixelMatcher(DatasetOptions.MatcherOptions(common, r, data));
+            var options = DatasetOptions.MatcherOptions(common, r, data);
+            // Layers are scored on the finest grid of both images (BeamSearch refuses others): the default's coarser
+            // target grid gives way unless asked for.
+            if (r.GetResult(common.TargetHyperpixelStride) is null or { Implicit: true })
+                options = options with { Hyperpixels = options.Hyperpixels with { TargetStride = 0 } };
+            using var matcher = new HyperpixelMatcher(options);
             var search = new BeamSearch(matcher, data, r.GetValue(alpha), benchmark.ParseThreshold(r));
             string logPath = r.GetValue(log) ?? Path.Combine("hpf-results",
                 $"beamsearch-{data.Name}-{data.Split}-{matcher.Backbone.Name}-s{matcher.Options.Image.MaxSide}-{matcher.Options.Matching.Name}-b{r.GetValue(beam)}-d{r.GetValue(depth)}-" +

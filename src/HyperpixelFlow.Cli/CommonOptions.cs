@@ -27,22 +27,22 @@ internal sealed class CommonOptions
     public Option<int> BlockMegabytes { get; } = new("--similarity-block-mb") { Description = "largest block of the similarity matrix held at once (MB); larger matrices are tiled", DefaultValueFactory = _ => 256 };
     public Option<int> HyperpixelStride { get; } = new("--hyperpixel-stride")
     {
-        Description = "fastest path: place both images' hyperpixel grids at the selected layer of this stride, e.g. 8 " +
+        Description = "fastest path: place both images' hyperpixel grids at the finest selected layer of at least this stride, e.g. 8 " +
             "(0 = the finest selected layer, as in the paper; costs ~0.6-0.8 PCK@0.1 on PF-WILLOW)",
         DefaultValueFactory = _ => 0,
     };
     public Option<int> TargetHyperpixelStride { get; } = new("--target-stride")
     {
-        Description = "fast path: place only the target image's hyperpixel grid at the selected layer of this stride, e.g. 8 " +
-            "(source hyperpixels stay on the paper's grid; 0 = the same grid as the source; PCK@0.1 within 0.31 on PF-WILLOW)",
-        DefaultValueFactory = _ => 0,
+        Description = "place only the target image's hyperpixel grid at the finest selected layer of at least this stride " +
+            "(source hyperpixels stay on the finest grid; 0 = the same grid as the source, as in the paper and the accurate preset)",
+        DefaultValueFactory = _ => Defaults.Hyperpixels.TargetStride,
     };
     public Option<string> Matching { get; } = new("--matching") { Description = "matching step: rhm (the paper's regularized Hough matching) or ot (SCOT's optimal-transport vote weights)", DefaultValueFactory = _ => Defaults.Matching.Name };
     public Option<double> OtEpsilon { get; } = new("--ot-epsilon") { Description = "ot: entropic regularisation", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.Epsilon };
     public Option<int> OtIterations { get; } = new("--ot-iterations") { Description = "ot: Sinkhorn iterations", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.Iterations };
     public Option<double> OtPlanExponent { get; } = new("--ot-plan-exponent") { Description = "ot: vote weight = (N x plan)^this", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.PlanExponent };
     public Option<int> OtCostExponent { get; } = new("--ot-cost-exponent") { Description = "ot: cost = 1 - max(cos, 0)^this", DefaultValueFactory = _ => Defaults.Matching.OptimalTransport.CostExponent };
-    public Option<bool> Upscale { get; } = new("--upscale") { Description = "also enlarge images smaller than --max-side to it (not the paper)" };
+    public Option<bool> Upscale { get; } = new("--upscale") { Description = "also enlarge images smaller than --max-side to it: on in the default and accurate presets, off in the paper's (--upscale false)" };
     public Option<string> Scales { get; } = new("--scales") { Description = "test-time scales of --max-side, e.g. 1,0.75: each point keeps the most confident (not the paper)", DefaultValueFactory = _ => "1" };
     public Option<bool> Flip { get; } = new("--flip") { Description = "also match the target mirrored left-right; each point keeps the more confident (not the paper)" };
     public Option<int> SoftArgmax { get; } = new("--soft-argmax") { Description = "sub-hyperpixel transfer: confidence-weighted position within this many target cells of the best (0 = the paper)", DefaultValueFactory = _ => 0 };

@@ -60,7 +60,7 @@ public sealed class BeamSearch(HyperpixelMatcher matcher, BenchmarkDataset datas
     {
         if (beam < 1 || depth < 1) throw new HyperpixelFlowException("beam and depth must be at least 1");
         if (matcher.Options.Hyperpixels.Stride != 0 || matcher.Options.Hyperpixels.TargetStride != 0)
-            throw new HyperpixelFlowException("beam search scores layers on the paper's hyperpixel grid; leave the hyperpixel and target strides at 0");
+            throw new HyperpixelFlowException("beam search scores layers on the finest hyperpixel grid of both images; set the hyperpixel and target strides to 0 (--target-stride 0)");
         if (matcher.Options.Image.Scales is not [1.0] || matcher.Options.Image.FlipTarget)
             throw new HyperpixelFlowException("beam search scores layers on one view of each image; leave --scales and --flip out (the knob search tries them)");
         int candidates = matcher.Backbone.CandidateCount;

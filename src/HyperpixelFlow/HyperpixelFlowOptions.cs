@@ -90,14 +90,19 @@ public sealed record HyperpixelFlowOptions
 /// <summary>Image stage: the working resolution and the test-time views.</summary>
 public sealed record ImageOptions
 {
-    /// <summary>Images whose longer side exceeds this are resized to it (bilinear, align_corners=false); 0 = never.</summary>
-    public int MaxSide { get; init; } = 300;
+    /// <summary>
+    /// Images whose longer side exceeds this are resized to it (bilinear, align_corners=false); 0 = never. The paper
+    /// works at 300; the default, 336 with <see cref="Upscale"/> and a coarser target grid
+    /// (<see cref="HyperpixelOptions.TargetStride"/>), was chosen on PF-WILLOW val among working sides that cost no
+    /// more per pair than 300 on the finest grids (docs/results.md, "The default since issue 24").
+    /// </summary>
+    public int MaxSide { get; init; } = 336;
 
     /// <summary>
     /// Also enlarge images whose longer side is below <see cref="MaxSide"/> to it (the working resolution is then
-    /// exactly MaxSide). Off in the paper; a strong accuracy lever on small benchmark images, at the cost of time.
+    /// exactly MaxSide). Off in the paper; on by default: a strong accuracy lever on small benchmark images.
     /// </summary>
-    public bool Upscale { get; init; }
+    public bool Upscale { get; init; } = true;
 
     /// <summary>
     /// Test-time scales: every image is also described at MaxSide x each scale (the first entry is the primary
@@ -147,21 +152,22 @@ public sealed record HyperpixelOptions
     public bool MarginPruning { get; init; } = true;
 
     /// <summary>
-    /// Stride (pixels) of the hyperpixel grid of both images: 0 = the finest selected layer's, as in the paper. The
-    /// fastest path sets it to a coarser selected layer's stride (e.g. 8): finer layers are resampled bilinearly onto
+    /// Stride (pixels) of the hyperpixel grid of both images: the finest selected layer of at least this stride; 0 = the
+    /// finest selected layer's, as in the paper. The fastest path sets it to a coarser selected layer's stride (e.g. 8): finer layers are resampled bilinearly onto
     /// that grid, and similarity and voting shrink by the ratio to the fourth. Changes results (see docs/performance-log.md, "Fast paths").
     /// </summary>
     public int Stride { get; init; }
 
     /// <summary>
-    /// Stride (pixels) of the target image's hyperpixel grid; 0 = the same grid as the source (<see cref="Stride"/>).
-    /// The fast path sets it alone (e.g. 8): source hyperpixels stay on the paper's grid and only the candidate targets
-    /// are thinned, so similarity and voting shrink by the ratio squared, and flow formation and keypoint transfer keep
-    /// the paper's source boxes. Changes results (see docs/performance-log.md, "Fast paths").
+    /// Stride (pixels) of the target image's hyperpixel grid: the finest selected layer of at least this stride; 0 = the
+    /// same grid as the source (<see cref="Stride"/>, the paper). 8 by default: source hyperpixels stay on the finest
+    /// grid and only the candidate targets are thinned, so similarity and voting shrink by the ratio squared, and flow
+    /// formation and keypoint transfer keep the fine source boxes. Backbones whose layers share one stride (DINOv2)
+    /// keep their one grid. See docs/performance-log.md, "Fast paths".
     /// </summary>
-    public int TargetStride { get; init; }
+    public int TargetStride { get; init; } = 8;
 
-    /// <summary>The grid stride of the target image's hyperpixels as asked for (0 = the first selected layer's).</summary>
+    /// <summary>The least grid stride of the target image's hyperpixels as asked for (0 = the first selected layer's).</summary>
     public int EffectiveTargetStride => TargetStride > 0 ? TargetStride : Stride;
 
     /// <summary>How the grids differ from the paper's, for logs and settings ("" on the paper's grid).</summary>

@@ -180,7 +180,7 @@ public sealed class HyperpixelMatcher : IDisposable
                     {
                         // A target-only description skips the source grid (it differs from the target's on the fast path).
                         var asSource = flip || role == PairSide.Target ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
-                        var asTarget = asSource is not null && Options.Hyperpixels.EffectiveTargetStride == Options.Hyperpixels.Stride
+                        var asTarget = asSource is not null && TargetSharesSourceGrid
                             ? asSource
                             : BuildHyperpixels(features, Layers, prepared, PairSide.Target);
                         views.Add(new ImageView(testScale, flip, prepared.Scale, prepared.Width, prepared.Height, asSource, asTarget));
@@ -199,6 +199,10 @@ public sealed class HyperpixelMatcher : IDisposable
             throw;
         }
     }
+
+    /// <summary>Whether the target's hyperpixel grid is the source's (no coarser target grid, or none among the layers).</summary>
+    private bool TargetSharesSourceGrid =>
+        HyperpixelBuilder.GridLayer(Layers, Backbone, Options.Hyperpixels.EffectiveTargetStride) == HyperpixelBuilder.GridLayer(Layers, Backbone, Options.Hyperpixels.Stride);
 
     /// <summary>Decodes an image file (within <see cref="RuntimeOptions.MaxImagePixels"/>) and describes it for either side of a pair.</summary>
     public ImageDescription Describe(string imagePath) => Describe(ImageLoader.Load(imagePath, Options.Runtime.MaxImagePixels));

@@ -16,15 +16,19 @@ public static class Presets
     public static IReadOnlyList<Preset> All { get; } =
     [
         new("paper", "the published method, bit for bit: regularized Hough matching at a 300 px working side",
-            new HyperpixelFlowOptions { Matching = new() { Name = "rhm" } }),
+            new HyperpixelFlowOptions { Image = PaperImage, Hyperpixels = new() { TargetStride = 0 }, Matching = new() { Name = "rhm" } }),
         new("fast", "the paper's matching with the target's hyperpixels at stride 8: faster, PCK within half a point",
-            new HyperpixelFlowOptions { Matching = new() { Name = "rhm" }, Hyperpixels = new() { TargetStride = 8 } }),
-        new(DefaultName, "the library's defaults (chosen on PF-WILLOW val)", new HyperpixelFlowOptions()),
-        new("accurate", "the defaults at a 400 px working side (images are enlarged when smaller), for the best PCK at a few times the time per pair (figures: README, Presets)",
-            new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true } }),
-        new("accurate-fast", "accurate with the target's hyperpixels at stride 8: accurate's PCK on PF-WILLOW val at about the default's time per pair",
+            new HyperpixelFlowOptions { Image = PaperImage, Hyperpixels = new() { TargetStride = 8 }, Matching = new() { Name = "rhm" } }),
+        new(DefaultName, "the library's defaults (chosen on PF-WILLOW val): optimal-transport matching at a 336 px working side (smaller images are enlarged), the target's hyperpixels at stride 8",
+            new HyperpixelFlowOptions()),
+        new("accurate", "optimal-transport matching at a 400 px working side (images are enlarged when smaller) on the finest grid of both images, for the best PCK at about twice the time per pair (figures: README, Presets)",
+            new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true }, Hyperpixels = new() { TargetStride = 0 } }),
+        new("accurate-fast", "accurate with the target's hyperpixels at stride 8: accurate's PCK on PF-WILLOW val at a little more than the default's time per pair",
             new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true }, Hyperpixels = new() { TargetStride = 8 } }),
     ];
+
+    /// <summary>The paper's working resolution: images larger than 300 px are reduced, smaller ones kept.</summary>
+    private static ImageOptions PaperImage => new() { MaxSide = 300, Upscale = false };
 
     /// <summary>The preset of a name (case-insensitive); a clear error listing the known names otherwise.</summary>
     public static Preset Get(string name) =>

@@ -5,11 +5,14 @@ namespace HyperpixelFlow.Tests;
 [Trait("Category", TestCategory.Data)]
 public class BeamSearchTests
 {
+    /// <summary>The defaults on the finest grid of both images, where beam search scores layers.</summary>
+    internal static HyperpixelFlowOptions FinestGrids { get; } = new() { Hyperpixels = new() { TargetStride = 0 } };
+
     [SkippableFact]
     public void Search_extends_kept_combinations_logs_every_score_and_resumes()
     {
         var data = SharedData.PfWillowPairs("val", 3);
-        using var matcher = new HyperpixelMatcher();
+        using var matcher = new HyperpixelMatcher(FinestGrids);
         string log = Path.Combine(TestFolders.Create("beam"), "beam.jsonl");
         var scored = new List<BeamCandidate>();
         var search = new BeamSearch(matcher, data, 0.1, PckThreshold.Auto);
@@ -45,12 +48,15 @@ public class BeamSearchRefusalTests
         var data = SharedData.PfWillowPairs("val", 1);
         using var plain = new HyperpixelMatcher();
         string log = Path.Combine(TestFolders.Create("beam-refuse"), "beam.jsonl");
-        foreach (var options in new[] { new HyperpixelFlowOptions { Image = new() { FlipTarget = true } }, new HyperpixelFlowOptions { Image = new() { Scales = [1, 0.75] } } })
+        foreach (var options in new[] { BeamSearchTests.FinestGrids with { Image = new() { FlipTarget = true } }, BeamSearchTests.FinestGrids with { Image = new() { Scales = [1, 0.75] } } })
         {
             using var matcher = new HyperpixelMatcher(plain.Backbone, options);
             var e = Assert.Throws<HyperpixelFlowException>(() => new BeamSearch(matcher, data, 0.1, PckThreshold.Auto).Run(1, 1, log));
             Assert.Contains("leave --scales and --flip out", e.Message);
         }
+        // The default's coarser target grid is refused: layers are scored on the finest grids.
+        var coarse = Assert.Throws<HyperpixelFlowException>(() => new BeamSearch(plain, data, 0.1, PckThreshold.Auto).Run(1, 1, log));
+        Assert.Contains("--target-stride 0", coarse.Message);
         using var upscaling = new HyperpixelMatcher(plain.Backbone, new HyperpixelFlowOptions { Image = new() { MaxSide = 400, Upscale = true } });
         using var prepared = upscaling.Prepare(Imaging.ImageLoader.Load(data.Pairs[0].SourceImage));
         Assert.Equal(400, Math.Max(prepared.Width, prepared.Height));   // PF-WILLOW images are 300 px: enlarged

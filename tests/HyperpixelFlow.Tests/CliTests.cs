@@ -77,7 +77,8 @@ public class CliTests
             Assert.InRange(y, -50, 170);
             Assert.InRange(p.GetProperty("confidence").GetDouble(), 0, 1);
             Assert.InRange(p.GetProperty("cycle_error_px").GetDouble(), 0, 200);
-            Assert.Equal(p.GetProperty("cycle_error_px").GetDouble() <= 4, p.GetProperty("mutual").GetBoolean());   // stride 4 at 160 px
+            // One source stride: 4 px of the 336 px working side the 160 px image is enlarged to.
+            Assert.Equal(p.GetProperty("cycle_error_px").GetDouble() <= 4 * 160.0 / 336, p.GetProperty("mutual").GetBoolean());
         }
         Assert.Equal(160, json.GetProperty("flow").GetProperty("width").GetInt32());
         var hyperpixels = json.GetProperty("hyperpixel_matches").GetProperty("matches");
@@ -167,9 +168,9 @@ public class CliTests
         { ["--layers", "2,4,99"], "valid ids are 0..9" },
         { ["--layers", "2,x"], "'x' is not a layer id" },
         { ["--layers", "4,4"], "layer ids repeat" },
-        { ["--hyperpixel-stride", "3"], "their strides are 4,8,16,32" },
+        { ["--hyperpixel-stride", "64"], "their strides are 4,8,16,32" },
         { ["--hyperpixel-stride", "-8"], "the hyperpixel stride must be >= 0" },
-        { ["--target-stride", "3"], "their strides are 4,8,16,32" },
+        { ["--target-stride", "64"], "their strides are 4,8,16,32" },
         { ["--target-stride", "-8"], "the target hyperpixel stride must be >= 0" },
         { ["--backbone", "vgg"], "unknown backbone 'vgg'" },
         { ["--backbone", "resnet50"], "no bundled weights" },

@@ -99,8 +99,11 @@ public class GeometryTests
         Assert.True(TorchSharp.torch.allclose(fast.Groups[0][64..], features[1][0], rtol: 0, atol: 0), "layer 4 unchanged");
         Assert.True(fast.Grid.Count * 3 < paper.Grid.Count, $"{fast.Grid.Count} vs {paper.Grid.Count} hyperpixels");
 
+        // A stride between the layers' takes the next coarser layer; one coarser than every layer is refused.
+        using var between = HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 5);
+        Assert.Equal((8, fast.Grid.Count), (between.Grid.Stride, between.Grid.Count));
         var wrong = Assert.Throws<HyperpixelFlowException>(() =>
-            HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 2));
+            HyperpixelBuilder.Build(features, layers, backbone, 300, 225, marginPruning: true, hyperpixelStride: 64));
         Assert.Contains("strides are 4,8,16,32", wrong.Message);
         Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Hyperpixels = new() { Stride = -8 } }.Validate());
         Assert.Throws<HyperpixelFlowException>(() => new HyperpixelFlowOptions { Hyperpixels = new() { TargetStride = -8 } }.Validate());

@@ -62,13 +62,13 @@ public class LeverTests
     public void Scales_describe_every_view_and_each_point_keeps_its_most_confident_variant()
     {
         var pair = SyntheticPairs.Create(400, 300, seed: 2);
-        using var multi = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { Scales = [1, 0.5] } });
+        using var multi = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { MaxSide = 300, Scales = [1, 0.5] } });
         using var source = multi.Describe(pair.Source);
         using var target = multi.Describe(pair.Target);
         Assert.Equal([(300, 225), (150, 112)], source.Views.Select(v => (v.Width, v.Height)));
         var prediction = multi.Predict(source, target);
         Assert.Equal(2, prediction.VariantCount);
-        using var single = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions());
+        using var single = new HyperpixelMatcher(Matcher.Value.Backbone, new HyperpixelFlowOptions { Image = new() { MaxSide = 300 } });
         using var singleSource = single.Describe(pair.Source);
         using var singleTarget = single.Describe(pair.Target);
         var primaryOnly = single.Predict(singleSource, singleTarget);

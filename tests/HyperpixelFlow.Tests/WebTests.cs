@@ -115,7 +115,7 @@ public class WebApiTests(HpfServer server) : IClassFixture<HpfServer>
         Assert.Equal(HttpStatusCode.OK, (await server.Client.GetAsync("/api/health")).StatusCode);
         var options = JsonDocument.Parse(await server.Client.GetStringAsync("/api/options")).RootElement;
         Assert.Equal("default", options.GetProperty("preset").GetString());
-        Assert.Equal(300, options.GetProperty("max_side").GetInt32());
+        Assert.Equal(new HyperpixelFlowOptions().Image.MaxSide, options.GetProperty("max_side").GetInt32());
         var (status, body) = await server.Upload(File.ReadAllBytes(server.SourcePath), "../../etc/passwd");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(400, body.GetProperty("width").GetInt32());

@@ -12,7 +12,7 @@ internal static class HyperpixelBuilder
     /// layer's map and prunes its margin. <paramref name="layerFeatures"/> are [1, C, h, w] in the order of
     /// <paramref name="layers"/> (ascending); they are not disposed.
     /// <para>
-    /// <paramref name="hyperpixelStride"/> &gt; 0 places the grid at the selected layer of that stride instead (the fast
+    /// <paramref name="hyperpixelStride"/> &gt; 0 places the grid at the finest selected layer of at least that stride instead (the fast
     /// paths, for the target image or for both: its hyperpixel count shrinks by the square of the ratio, and with it
     /// similarity and voting). Every layer is then resized to that map as the paper resizes them to the finest one
     /// (bilinear, align_corners=true, which samples a finer map at the grid's cells); the finer layers lead its group
@@ -51,15 +51,19 @@ internal static class HyperpixelBuilder
         return new HyperpixelSet(groups, grid, imageWidth, imageHeight);
     }
 
-    /// <summary>Index (into <paramref name="layers"/>) of the layer whose map carries the grid.</summary>
-    private static int GridLayer(IReadOnlyList<int> layers, Backbone backbone, int hyperpixelStride)
+    /// <summary>
+    /// Index (into <paramref name="layers"/>) of the layer whose map carries the grid: the first layer for 0, else the
+    /// finest selected layer of at least <paramref name="hyperpixelStride"/> (a backbone whose layers share one stride,
+    /// such as a ViT, keeps its grid; one with no layer that coarse is refused).
+    /// </summary>
+    internal static int GridLayer(IReadOnlyList<int> layers, Backbone backbone, int hyperpixelStride)
     {
         if (hyperpixelStride <= 0) return 0;
         var jumps = layers.Select(l => backbone.Candidates[l].Jump).ToList();
-        int index = jumps.IndexOf(hyperpixelStride);
+        int index = jumps.FindIndex(jump => jump >= hyperpixelStride);
         if (index < 0)
             throw new HyperpixelFlowException($"hyperpixel stride {hyperpixelStride}: none of the selected layers ({string.Join(",", layers)}) " +
-                $"has that stride; their strides are {string.Join(",", jumps.Distinct())}");
+                $"is that coarse; their strides are {string.Join(",", jumps.Distinct())}");
         return index;
     }
 
