@@ -44,7 +44,7 @@ internal static class CalibrateCommand
         var logged = ResultsLog<EvaluationSettings, PairResult>.ReadAll(resultsPath).Items.OrderBy(r => r.Index).ToList();
         string name = Presets.All.FirstOrDefault(p => ConfidenceCalibration.KeyOf(matcher.Backbone.Name, matcher.Backbone.LayersFor(p.Options), p.Options) == key)?.Name
             ?? "setting-" + Hashing.Short(key);
-        var (json, crossValidated, points) = CalibrationFit.Fit(summary, logged, data.Pairs, key, $"{name}: {options.DescribeMethod()}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}");
+        var (json, crossValidated, points) = CalibrationFit.Fit(summary, logged, data.Pairs, key, $"{name}: {options.DescribeMethod()}, max side {options.Image.MaxSide}{options.Hyperpixels.DescribeGrids()}, {matcher.Backbone.Name} layers {string.Join(",", matcher.Layers)}");
         // Weights from a file: the calibration is the user's (pass it with --calibration), not one to ship.
         outputPath ??= options.Hyperpixels.WeightsPath is not null ? Path.GetFullPath(name + ".json")
             : Path.Combine(RepositoryRoot.Above(Environment.CurrentDirectory)

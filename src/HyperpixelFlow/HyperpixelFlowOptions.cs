@@ -173,8 +173,7 @@ public sealed record HyperpixelOptions
     /// <summary>How the grids differ from the paper's, for logs and settings ("" on the paper's grid).</summary>
     public string DescribeGrids() =>
         (Stride > 0 ? $", hyperpixel stride {Stride}" : "") +
-        (TargetStride > 0 ? $", target hyperpixel stride {TargetStride}" : "") +
-        (Stride > 0 || TargetStride > 0 ? " (fast path)" : "");
+        (TargetStride > 0 ? $", target hyperpixel stride {TargetStride}" : "");
 
     /// <summary>Checks the values; throws <see cref="HyperpixelFlowException"/> naming the bad one.</summary>
     public void Validate()

@@ -178,7 +178,7 @@ public sealed class HyperpixelMatcher : IDisposable
                     timer?.Lap("backbone");
                     try
                     {
-                        // A target-only description skips the source grid (it differs from the target's on the fast path).
+                        // A target-only description skips the source grid (it differs from a coarser target grid).
                         var asSource = flip || role == PairSide.Target ? null : BuildHyperpixels(features, Layers, prepared, PairSide.Source);
                         var asTarget = asSource is not null && TargetSharesSourceGrid
                             ? asSource
