@@ -371,7 +371,7 @@ async function init() {
     $('layers').placeholder = defaults.layers.join(',');
     $('max-side').value = defaults.max_side;
     $('fast').checked = defaults.fast;
-    $('defaults').textContent = `defaults: ${defaults.preset ?? 'server settings'}, layers ${defaults.layers.join(',')}, max side ${defaults.max_side}, fast path ${defaults.fast ? 'on' : 'off'} (${defaults.backbone})`;
+    $('defaults').textContent = `defaults: ${defaults.preset ?? 'server settings'}, layers ${defaults.layers.join(',')}, max side ${defaults.max_side}, coarse target grid ${defaults.fast ? 'on' : 'off'} (${defaults.backbone})`;
     for (const e of examples) $('example').add(new Option(e.title, e.name));
     document.body.dataset.ready = 'true';
   } catch (e) { showError(`the page could not start: ${e.message}`); }
