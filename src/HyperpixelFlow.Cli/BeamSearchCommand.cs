@@ -17,7 +17,7 @@ internal static class BeamSearchCommand
         var knobs = new Option<bool>("--knobs")
         {
             Description = "then search the method's knobs with the best layers, knob after knob (matching, OT epsilon and plan exponent, " +
-                "soft-argmax radius, target flip, scales, and last the working side 300/400), each a full evaluation kept under hpf-results/knobs-*/ (resumable)",
+                "soft-argmax radius, target flip, scales, and last the working side: as started, 300, 400), each a full evaluation kept under hpf-results/knobs-*/ (resumable)",
         };
         var common = new CommonOptions();
         var command = new Command("beamsearch", "choose hyperpixel layers by beam search on a validation split");

@@ -35,8 +35,9 @@ public sealed class KnobSearch(Func<HyperpixelFlowOptions, HyperpixelMatcher> cr
         new("soft-argmax radius", [("0", o => o), ("1", o => o with { Matching = o.Matching with { SubHyperpixelRadius = 1 } }), ("2", o => o with { Matching = o.Matching with { SubHyperpixelRadius = 2 } })]),
         new("target flip", [("off", o => o), ("on", o => o with { Image = o.Image with { FlipTarget = true } })]),
         new("scales", [("1", o => o), ("1,0.75", o => o with { Image = o.Image with { Scales = [1, 0.75] } })]),
-        // Last, so that the knobs above are chosen at the cheap working side and this step prices the resolution alone.
-        new("working side", [("300", o => o), ("400 (upscale)", o => o with { Image = o.Image with { MaxSide = 400, Upscale = true } })]),
+        // Last, so that the knobs above are chosen at the start's working side and this step prices the resolution alone.
+        new("working side", [("as started", o => o), ("300", o => o with { Image = o.Image with { MaxSide = 300, Upscale = false } }),
+            ("400 (upscale)", o => o with { Image = o.Image with { MaxSide = 400, Upscale = true } })]),
     ];
 
     /// <summary>Searches <paramref name="knobs"/> from <paramref name="start"/>, keeping each configuration's results under <paramref name="resultsFolder"/>; returns the chosen options and every score (stops early, with what it has, when cancelled).</summary>
