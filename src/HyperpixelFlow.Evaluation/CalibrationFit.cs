@@ -73,7 +73,7 @@ public static class CalibrationFit
             // The log keeps the landing points in the target's resized frame; strides per pixel follow from the whole set's extents.
             var source = pair.SourcePoints;
             var target = r.Predicted.Select(p => new Point2(p[0], p[1])).ToList();
-            double sourcePerPixel = whole.SourceExtentStrides / SetSignals.Extent(source), targetPerPixel = whole.TargetExtentStrides / SetSignals.Extent(target);
+            double sourcePerPixel = whole.SourceExtentStrides / Point2.Extent(source), targetPerPixel = whole.TargetExtentStrides / Point2.Extent(target);
             for (int size = SetSignals.MinimumPoints; size < points.Count; size++)
             {
                 var random = new Random(r.Index * 1000 + size);

@@ -17,9 +17,7 @@ public static class Metrics
             PckThreshold.BoundingBox => pair.TargetBox is { } b
                 ? Math.Max(b.X2 - b.X1, b.Y2 - b.Y1)
                 : throw new HyperpixelFlowException($"pair {pair.Id}: the bbox threshold needs a target bounding box, which this dataset lacks"),
-            PckThreshold.KeypointExtent => pair.TargetPoints.Count == 0 ? 0 : Math.Max(
-                pair.TargetPoints.Max(p => p.X) - pair.TargetPoints.Min(p => p.X),
-                pair.TargetPoints.Max(p => p.Y) - pair.TargetPoints.Min(p => p.Y)),
+            PckThreshold.KeypointExtent => Point2.Extent(pair.TargetPoints),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), "resolve Auto to the dataset's default first"),
         };
         return (float)extent * targetScale;

@@ -118,7 +118,7 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
     {
         if (source.Count != target.Count) throw new ArgumentException("one landing point per source point");
         if (source.Count == 0) return null;   // no extent to measure
-        double sourceExtent = Extent(source), targetExtent = Extent(target);
+        double sourceExtent = Flow.Point2.Extent(source), targetExtent = Flow.Point2.Extent(target);
         double sourceStrides = sourceExtent * sourceStridesPerPixel, targetStrides = targetExtent * targetStridesPerPixel;
         if (!Admits(source.Count, sourceStrides, targetStrides)) return null;
         var correspondences = source.Zip(target, (s, t) => (From: s, To: t)).ToArray();
@@ -137,8 +137,4 @@ internal readonly record struct SetSignals(int Points, double SourceExtentStride
     /// </summary>
     public static bool Admits(double points, double sourceExtentStrides, double targetExtentStrides) =>
         points is >= MinimumPoints and <= MaximumPoints && sourceExtentStrides >= 1 && targetExtentStrides >= 1;
-
-    /// <summary>Longer side of the points' bounding box.</summary>
-    public static double Extent(IReadOnlyList<Flow.Point2> points) =>
-        Math.Max(points.Max(p => p.X) - points.Min(p => p.X), points.Max(p => p.Y) - points.Min(p => p.Y));
 }

@@ -10,6 +10,10 @@ public readonly record struct Point2(double X, double Y)
         return Math.Sqrt(dx * dx + dy * dy);
     }
 
+    /// <summary>Longer side of the points' bounding box (the PCK rule's keypoint extent; 0 for none).</summary>
+    internal static double Extent(IReadOnlyList<Point2> points) => points.Count == 0 ? 0
+        : Math.Max(points.Max(p => p.X) - points.Min(p => p.X), points.Max(p => p.Y) - points.Min(p => p.Y));
+
     /// <inheritdoc />
     public override string ToString() => $"({X:0.###}, {Y:0.###})";
 }
