@@ -19,7 +19,7 @@ internal sealed class CommonOptions
     public Option<string> Backbone { get; } = new("--backbone") { Description = "backbone name (see 'hpf backbones')", DefaultValueFactory = _ => Backbones.BackboneRegistry.DefaultName };
     public Option<string?> Weights { get; } = new("--weights") { Description = "weights file (.pth / .safetensors) for backbones without bundled weights" };
     public Option<string?> Layers { get; } = new("--layers") { Description = "hyperpixel layer ids, e.g. 2,4,5,6,7 [default: the backbone's for the matching step]" };
-    public Option<int> MaxSide { get; } = new("--max-side") { Description = "resize images whose longer side exceeds this (0 = never); DINOv2 backbones run at 448 by default, enlarging smaller images", DefaultValueFactory = _ => Defaults.Image.MaxSide };
+    public Option<int> MaxSide { get; } = new("--max-side") { Description = "working side: images whose longer side exceeds this are reduced to it (0 = never), smaller ones enlarged with --upscale (on in the default); DINOv2 backbones run at 448 by default", DefaultValueFactory = _ => Defaults.Image.MaxSide };
     public Option<string> Precision { get; } = new("--precision") { Description = "backbone arithmetic: fp32 (the paper) or bf16 (CPUs with AVX512-BF16 or AMX, GPUs; faster, changes results slightly)", DefaultValueFactory = _ => Defaults.Hyperpixels.Precision };
     public Option<string?> Calibration { get; } = new("--calibration") { Description = "confidence calibration file from hpf calibrate --out, for settings without a shipped one (weights from a file); refused if fitted for other settings" };
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda[:n]", DefaultValueFactory = _ => "cpu" };
