@@ -165,11 +165,11 @@ public class MatchingTests
     }
 
     [SkippableFact]
-    public unsafe void Packed_gemm_equals_the_tensor_product_on_ragged_tiles()
+    public unsafe void Packed_gemm_equals_the_tensor_product_on_ragged_tiles_and_the_in_order_fma_sum_bit_for_bit()
     {
         Skip.IfNot(PackedGemm.IsSupported, "this CPU has no AVX2/FMA; the fused path uses the tensor engine's GEMM instead");
         using var g = new Generator(7);
-        const int rows = 13, k = 5, m = 37;   // rows not a multiple of 6, columns not of 16
+        const int rows = 13, k = 5, m = 37;   // rows not a multiple of 6, columns not of 16 (nor of 32)
         using var a = randn([rows, k], generator: g);
         using var b = randn([k, m], generator: g);
         using var expected = a.mm(b);
@@ -187,6 +187,55 @@ public class MatchingTests
         }
         using var actual = tensor(c, [rows, m]);
         Assert.True(allclose(actual, expected, rtol: 1e-5, atol: 1e-5), $"max difference {(actual - expected).abs().max().ToDouble()}");
+        // Whichever micro-kernel computes an element (AVX-512 6 x 32, AVX2 6 x 16, the edge kernel), it is the sum over
+        // k in order, one fused multiply-add per step from zero: the results never depend on the CPU's vector width.
+        var av = a.data<float>().ToArray();
+        var bv = b.data<float>().ToArray();
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < m; j++)
+            {
+                float sum = 0;
+                for (int t = 0; t < k; t++) sum = MathF.FusedMultiplyAdd(av[i * k + t], bv[t * m + j], sum);
+                Assert.Equal(BitConverter.SingleToInt32Bits(sum), BitConverter.SingleToInt32Bits(c[i * m + j]));
+            }
+    }
+
+    [Fact]
+    public unsafe void Vector_loops_give_the_scalar_bits_at_every_width()
+    {
+        // 67 values: a 512-bit part, a 256-bit part and a scalar tail on AVX-512 machines.
+        const int n = 67, taps = 5;
+        var random = new Random(3);
+        float[] Draw() => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        var row = Draw();
+        var scale = Draw();
+        var sources = Enumerable.Range(0, taps).Select(_ => Draw()).ToArray();
+        var weights = Enumerable.Range(0, taps).Select(_ => (float)random.NextDouble()).ToArray();
+        var (a, b) = (Draw(), Draw());
+        const float factor = 0.37f, wa = 0.3f, wb = 0.7f;
+        var expectedRows = row.Select((v, k) =>
+        {
+            float sum = v;
+            for (int t = 0; t < taps; t++) sum += weights[t] * sources[t][k];
+            return sum * (factor * scale[k]);
+        }).ToArray();
+        var expectedBlend = a.Select((v, k) => wa * v + wb * b[k]).ToArray();
+        var blend = new float[n];
+        var handles = sources.Select(s => System.Runtime.InteropServices.GCHandle.Alloc(s, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
+        try
+        {
+            var pointers = handles.Select(h => (nint)h.AddrOfPinnedObject()).ToArray();
+            fixed (float* r = row, sc = scale, w = weights, pa = a, pb = b, pd = blend)
+            fixed (nint* p = pointers)
+            {
+                VectorOps.AddRowsAndScale(r, (float**)p, w, taps, sc, factor, n);
+                VectorOps.Blend(pd, pa, wa, pb, wb, n);
+                Assert.Equal(a.Max(), VectorOps.Max(pa, n));
+            }
+        }
+        finally { foreach (var h in handles) h.Free(); }
+        Assert.Equal(expectedRows.Select(BitConverter.SingleToInt32Bits), row.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(expectedBlend.Select(BitConverter.SingleToInt32Bits), blend.Select(BitConverter.SingleToInt32Bits));
     }
 
     [Fact]

@@ -9,10 +9,12 @@ namespace HyperpixelFlow.Kernels;
 /// <summary>
 /// C = A x B for the finest layer group's cosines, where A is [rows, k] row-major (source hyperpixels) and B is
 /// [k, m] (target hyperpixels, k small: 64 channels for ResNet-18's stride-4 layers). B is packed once per pair into
-/// panels of 16 columns ([k][16] each, zero-padded), so the 6 x 16 AVX2/FMA micro-kernel reads it sequentially;
-/// unpacked, every k step of the kernel touched another page of B and libtorch's GEMM ran at about half the rate
-/// (docs/performance-log.md). Called per tile of rows and columns so that the caller can finish each tile while
-/// it is in cache. Sums run over k in order, one FMA per step: float rounding differs from a BLAS, not the maths.
+/// panels of 16 columns ([k][16] each, zero-padded), so the micro-kernels read it sequentially; unpacked, every k step
+/// of the kernel touched another page of B and libtorch's GEMM ran at about half the rate (docs/performance-log.md).
+/// Where the CPU has AVX-512 a 6 x 32 kernel (two panels) runs, else the 6 x 16 AVX2/FMA one. Called per tile of rows
+/// and columns so that the caller can finish each tile while it is in cache. Every element is summed over k in order,
+/// one FMA per step from zero, whichever kernel computes it: the kernels give the same bits; the rounding differs
+/// from a BLAS, not the maths.
 /// </summary>
 internal static unsafe class PackedGemm
 {
@@ -46,7 +48,21 @@ internal static unsafe class PackedGemm
     public static void Multiply(float* a, int rows, int k, float* packed, int j0, int width, float* c, int ldc)
     {
         float* partial = stackalloc float[RowsPerKernel * PanelWidth];
-        for (int j = 0; j < width; j += PanelWidth)
+        int j = 0;
+        if (Avx512F.IsSupported)
+            for (; j + 2 * PanelWidth <= width; j += 2 * PanelWidth)
+            {
+                float* panel = packed + (long)((j0 + j) / PanelWidth) * k * PanelWidth;
+                int i = 0;
+                for (; i + RowsPerKernel <= rows; i += RowsPerKernel)
+                    Kernel6x32(a + (long)i * k, k, panel, panel + (long)k * PanelWidth, c + (long)i * ldc + j, ldc);
+                for (; i < rows; i++)
+                {
+                    Kernel1(a + (long)i * k, k, panel, c + (long)i * ldc + j);
+                    Kernel1(a + (long)i * k, k, panel + (long)k * PanelWidth, c + (long)i * ldc + j + PanelWidth);
+                }
+            }
+        for (; j < width; j += PanelWidth)
         {
             float* panel = packed + (long)((j0 + j) / PanelWidth) * k * PanelWidth;
             int columns = Math.Min(PanelWidth, width - j);
@@ -95,6 +111,37 @@ internal static unsafe class PackedGemm
         Avx.Store(c + 3 * ldc, c30); Avx.Store(c + 3 * ldc + 8, c31);
         Avx.Store(c + 4 * ldc, c40); Avx.Store(c + 4 * ldc + 8, c41);
         Avx.Store(c + 5 * ldc, c50); Avx.Store(c + 5 * ldc + 8, c51);
+    }
+
+    /// <summary>Six rows of A times two panels (32 columns) of B, one 512-bit accumulator per row and panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x32(float* a, int k, float* panel0, float* panel1, float* c, int ldc)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int t = 0; t < k; t++, panel0 += PanelWidth, panel1 += PanelWidth)
+        {
+            var b0 = Avx512F.LoadVector512(panel0);
+            var b1 = Avx512F.LoadVector512(panel1);
+            var x = Vector512.Create(a[t]);
+            c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[k + t]);
+            c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2 * k + t]);
+            c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3 * k + t]);
+            c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4 * k + t]);
+            c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5 * k + t]);
+            c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+        }
+        Avx512F.Store(c, c00); Avx512F.Store(c + PanelWidth, c01);
+        Avx512F.Store(c + ldc, c10); Avx512F.Store(c + ldc + PanelWidth, c11);
+        Avx512F.Store(c + 2 * ldc, c20); Avx512F.Store(c + 2 * ldc + PanelWidth, c21);
+        Avx512F.Store(c + 3 * ldc, c30); Avx512F.Store(c + 3 * ldc + PanelWidth, c31);
+        Avx512F.Store(c + 4 * ldc, c40); Avx512F.Store(c + 4 * ldc + PanelWidth, c41);
+        Avx512F.Store(c + 5 * ldc, c50); Avx512F.Store(c + 5 * ldc + PanelWidth, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -5,24 +5,32 @@ using HyperpixelFlow.Matching;
 namespace HyperpixelFlow.Kernels;
 
 /// <summary>
-/// A reusable float32 buffer for similarity blocks. A fresh 30+ MB tensor per pair costs page faults on every touch
-/// (allocations of that size bypass the heap); reusing one buffer across pairs avoids them. Not thread-safe.
+/// Reusable float32 buffers for the similarity: slot 0 the similarity block, slots 1.. the coarse groups' rows
+/// (<see cref="FactoredSimilarity"/>). A fresh tensor of tens of MB per pair costs page faults on every touch
+/// (allocations of that size bypass the heap); reusing buffers across pairs avoids them. Not thread-safe.
 /// </summary>
 internal sealed class SimilarityWorkspace : IDisposable
 {
-    private Tensor? _buffer;
+    private readonly List<Tensor?> _buffers = [];
 
-    /// <summary>A [rows, columns] view of the buffer, grown when needed; contents are undefined.</summary>
-    public Tensor Block(long rows, long columns)
+    /// <summary>A [rows, columns] view of the similarity block's buffer, grown when needed; contents are undefined.</summary>
+    public Tensor Block(long rows, long columns) => Buffer(0, rows, columns);
+
+    /// <summary>A [rows, columns] view of buffer <paramref name="slot"/>, grown when needed; contents are undefined.</summary>
+    public Tensor Buffer(int slot, long rows, long columns)
     {
+        while (_buffers.Count <= slot) _buffers.Add(null);
         long needed = rows * columns;
-        if (_buffer is null || _buffer.numel() < needed)
+        if (_buffers[slot] is not { } buffer || buffer.numel() < needed)
         {
-            _buffer?.Dispose();
-            _buffer = empty(needed).DetachFromDisposeScope();   // outlives the caller's dispose scope
+            _buffers[slot]?.Dispose();
+            _buffers[slot] = buffer = empty(needed).DetachFromDisposeScope();   // outlives the caller's dispose scope
         }
-        return _buffer.narrow(0, 0, needed).view(rows, columns);
+        return buffer.narrow(0, 0, needed).view(rows, columns);
     }
 
-    public void Dispose() => _buffer?.Dispose();
+    public void Dispose()
+    {
+        foreach (var buffer in _buffers) buffer?.Dispose();
+    }
 }

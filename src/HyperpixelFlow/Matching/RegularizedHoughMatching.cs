@@ -212,7 +212,7 @@ internal static class RegularizedHoughMatching
         using var scope = NewDisposeScope();
         var (s, t) = (source.Grid, target.Grid);
         int n = s.Count, m = t.Count;
-        using var similarity = new FactoredSimilarity(source, target);
+        using var similarity = new FactoredSimilarity(source, target, workspace);
         int blockRows = (int)Math.Clamp(maxBlockBytes / (4L * m), 1, n);
         bool kept = blockRows >= n;
         var lattice = OffsetLattice.Of(s, t);
