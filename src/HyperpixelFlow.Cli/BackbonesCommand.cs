@@ -1,23 +1,37 @@
 using System.CommandLine;
 using HyperpixelFlow.Backbones;
 using Spectre.Console;
+using TorchSharp.PyBridge;
 
 namespace HyperpixelFlow.Cli;
 
 /// <summary>
 /// <c>hpf backbones</c>: one line per registered backbone (candidates, default layers, the weights file it needs);
-/// <c>hpf backbones NAME</c>: that backbone's hyperpixel candidate ids with their jumps and receptive fields.
+/// <c>hpf backbones NAME</c>: that backbone's hyperpixel candidate ids with their jumps and receptive fields;
+/// <c>hpf backbones NAME --export-weights FILE</c>: its bundled weights as a safetensors state dict (torchvision names),
+/// for Python code that should run the very same network (tools/original-code-timing).
 /// </summary>
 internal static class BackbonesCommand
 {
     public static Command Create()
     {
         var name = new Argument<string?>("name") { Description = "a backbone to list candidate by candidate", Arity = ArgumentArity.ZeroOrOne };
+        var export = new Option<string?>("--export-weights")
+        {
+            Description = "with a NAME whose weights are bundled: write them to this .safetensors file (torchvision state_dict names), for use outside this program",
+        };
         var command = new Command("backbones", "list the backbones and the weights file each needs; with a NAME, its hyperpixel candidate ids");
         command.Arguments.Add(name);
+        command.Options.Add(export);
         command.SetAction(parse => CliErrors.Run(() =>
         {
-            if (parse.GetValue(name) is { } one) ListCandidates(BackboneRegistry.Get(one));
+            var one = parse.GetValue(name);
+            if (parse.GetValue(export) is { } file)
+            {
+                if (one is null) throw new HyperpixelFlowException("--export-weights needs a backbone NAME, e.g. hpf backbones resnet18-cntk --export-weights resnet18-cntk.safetensors");
+                ExportWeights(BackboneRegistry.Get(one), file);
+            }
+            else if (one is not null) ListCandidates(BackboneRegistry.Get(one));
             else ListAll();
             return 0;
         }));
@@ -47,6 +61,20 @@ internal static class BackbonesCommand
         table.Caption(Markup.Escape($"default layers {DefaultLayers(spec)}; weights: " +
             (spec.HasBundledWeights ? "bundled" : $"--weights FILE: {spec.WeightsFile}")));
         AnsiConsole.Write(table);
+    }
+
+    private static void ExportWeights(BackboneSpec spec, string file)
+    {
+        if (!spec.HasBundledWeights)
+            throw new HyperpixelFlowException($"{spec.Name} has no bundled weights to export: it runs from your file ({spec.WeightsFile})");
+        if (!file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new HyperpixelFlowException($"--export-weights writes safetensors: give a file name ending in .safetensors, not '{file}'");
+        using var network = BackboneRegistry.ImportBundled(spec, BackboneRegistry.BundledWeightsPath);
+        var state = network.state_dict();
+        string temporary = file + ".part";
+        Safetensors.SaveStateDict(temporary, state);
+        File.Move(temporary, file, overwrite: true);
+        AnsiConsole.MarkupLine($"{Markup.Escape(file)}: {state.Count} tensors of {Markup.Escape(spec.Name)} ({Markup.Escape(spec.Description)})");
     }
 
     private static string DefaultLayers(BackboneSpec spec) => string.Join(",", spec.DefaultLayers) +
