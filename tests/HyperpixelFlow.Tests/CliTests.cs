@@ -28,6 +28,29 @@ public class CliTests
         Assert.DoesNotContain("   at ", run.Stderr + run.Stdout);
     }
 
+    [Fact]
+    public void Backbones_export_writes_the_bundled_weights_so_that_they_load_back_equal()
+    {
+        using var dir = TestFolders.Scoped("export");
+        string file = Path.Combine(dir.Path, "resnet18-cntk.safetensors");
+        var run = Hpf("backbones", "resnet18-cntk", "--export-weights", file);
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.False(File.Exists(file + ".part"));
+        var spec = Backbones.BackboneRegistry.Get("resnet18-cntk");
+        using var bundled = Backbones.BackboneRegistry.ImportBundled(spec, Backbones.BackboneRegistry.BundledWeightsPath);
+        using var exported = new Backbones.ResNet(spec.Architecture);
+        Backbones.WeightFiles.LoadInto(exported, file);
+        var expected = bundled.state_dict();
+        var actual = exported.state_dict();
+        Assert.Equal(expected.Keys.OrderBy(k => k), actual.Keys.OrderBy(k => k));
+        foreach (var (name, tensor) in expected)
+            Assert.True(tensor.equal(actual[name]).all().item<bool>(), $"{name} differs after the round trip");
+
+        AssertCleanError(Hpf("backbones", "resnet18-cntk", "--export-weights", Path.Combine(dir.Path, "w.pth")), "ending in .safetensors");
+        AssertCleanError(Hpf("backbones", "dinov2-vits14", "--export-weights", Path.Combine(dir.Path, "w.safetensors")), "no bundled weights");
+        AssertCleanError(Hpf("backbones", "--export-weights", Path.Combine(dir.Path, "w.safetensors")), "needs a backbone NAME");
+    }
+
     [SkippableFact]
     public void Bench_writes_the_figures_of_both_pipelines_as_json()
     {
