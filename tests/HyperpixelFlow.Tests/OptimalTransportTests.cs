@@ -143,6 +143,29 @@ public class OptimalTransportTests
         Assert.Equal(MathF.E, got[7], 1e-6f);
     }
 
+    [SkippableFact]
+    public void Exp_at_512_bits_gives_the_same_bits_as_at_the_vector_width()
+    {
+        Skip.IfNot(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, "this CPU does not run 512-bit vectors: the wide overload is not used here");
+        // Every 4099th float up to beyond both clamps, both signs, and the special values.
+        var values = new List<float> { 0f, -0f, float.NegativeInfinity, float.PositiveInfinity, float.NaN, -1000f, -87.5f, 89f };
+        for (long magnitude = 0; magnitude <= BitConverter.SingleToInt32Bits(200f); magnitude += 4099)
+        {
+            float v = BitConverter.Int32BitsToSingle((int)magnitude);
+            values.Add(v);
+            values.Add(-v);
+        }
+        var x = values.Concat(Enumerable.Repeat(0f, 16 - values.Count % 16)).ToArray();
+        int width = System.Numerics.Vector<float>.Count;
+        var narrow = new float[x.Length];
+        var wide = new float[x.Length];
+        for (int k = 0; k < x.Length; k += width) VectorExp.Exp(new System.Numerics.Vector<float>(x, k)).CopyTo(narrow, k);
+        for (int k = 0; k < x.Length; k += 16) System.Runtime.Intrinsics.Vector512.CopyTo(VectorExp.Exp(System.Runtime.Intrinsics.Vector512.Create(x, k)), wide.AsSpan(k));
+        for (int k = 0; k < x.Length; k++)
+            Assert.True(BitConverter.SingleToInt32Bits(narrow[k]) == BitConverter.SingleToInt32Bits(wide[k]),
+                $"e^{x[k]:R}: {narrow[k]:R} at the vector width, {wide[k]:R} at 512 bits");
+    }
+
     [Fact]
     public void Plan_rows_carry_one_unit_of_mass_and_columns_their_share()
     {
@@ -193,6 +216,47 @@ public class OptimalTransportTests
         Assert.Equal(untiled.BestTargetOfSource, tiled.BestTargetOfSource);
         Assert.Equal(untiled.BestSourceOfTarget, tiled.BestSourceOfTarget);
         Assert.Equal(confidence.max(1).values.data<float>().ToArray(), untiled.BestConfidenceOfSource, (a, b) => Math.Abs(a - b) <= 1e-4 * Math.Abs(a));
+    }
+
+    [Theory]
+    [InlineData(13, 11)]   // 143 source rows: two workers at the pass's grain
+    [InlineData(8, 6)]     // 48 rows: one worker at the pass's grain, two at the similarity kernel's own
+    public unsafe void First_column_pass_in_the_similarity_tiles_gives_the_bits_of_the_pass_over_the_stored_matrix(int width, int height)
+    {
+        var random = new Random(5);
+        Tensor Field(int n, int c)
+        {
+            var values = new float[n * c];
+            for (int k = 0; k < values.Length; k++) values[k] = (float)(random.NextDouble() * 2 - 1);
+            return tensor(values, [n, c]).cumsum(0).div(5);
+        }
+        // 1200 targets: two column tiles and a scalar tail.
+        using var s = HyperpixelSet.FromDense(Field(width * height, 32), new HyperpixelGrid(4, 11, width + 2, height + 2, 1, 1, width, height),
+            4 * (width + 2), 4 * (height + 2));
+        using var t = HyperpixelSet.FromDense(Field(30 * 40, 32), new HyperpixelGrid(4, 11, 42, 32, 1, 1, 40, 30), 168, 128);
+        int n = s.Grid.Count, m = t.Grid.Count;
+        using var similarity = new FactoredSimilarity(s, t);
+        using var stored = similarity.Cosines(0, n);
+        var overStored = new OptimalTransportWeighting(new OptimalTransportOptions());
+        overStored.Begin(n, m);
+        overStored.Observe(0, TensorMemory.Floats(stored), 0, n, m);
+        overStored.EndPass(0);
+        var inTiles = new OptimalTransportWeighting(new OptimalTransportOptions());
+        inTiles.Begin(n, m);
+        var observer = inTiles.ObserveFirstPassInTiles();
+        Assert.NotNull(observer);
+        using var again = similarity.Cosines(0, n, null, observer);
+        inTiles.EndPass(0);
+        Assert.True(stored.equal(again).all().item<bool>(), "watching the tiles changed the cosines");
+        var a = stored.data<float>().ToArray();
+        var b = (float[])a.Clone();
+        fixed (float* pa = a, pb = b)
+            for (int i = 0; i < n; i++)
+            {
+                overStored.Weigh(pa + (long)i * m, i, m);
+                inTiles.Weigh(pb + (long)i * m, i, m);
+            }
+        Assert.Equal(a.Select(BitConverter.SingleToInt32Bits), b.Select(BitConverter.SingleToInt32Bits));
     }
 
     [Fact]

@@ -189,9 +189,10 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
 
     /// <summary>
     /// Cosines of source hyperpixels [from, to) with every target hyperpixel, written into <paramref name="block"/>
-    /// ([to - from, M] float32, contiguous; a new tensor when null) and returned.
+    /// ([to - from, M] float32, contiguous; a new tensor when null) and returned. <paramref name="observer"/>, when
+    /// given, sees every finished tile while it is in cache (and is completed before this returns).
     /// </summary>
-    public Tensor Cosines(int from, int to, Tensor? block = null)
+    public Tensor Cosines(int from, int to, Tensor? block = null, CosineTileObserver? observer = null)
     {
         if (from < 0 || to > _inverseSourceNorms.Length || from > to)
             throw new ArgumentOutOfRangeException(nameof(from), $"source range [{from}, {to}) outside [0, {_inverseSourceNorms.Length})");
@@ -210,7 +211,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
         // summed in one pass over the tile.
         const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
-        RowRanges.For(to - from, 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, firstRow, lastRow) =>
+        RowRanges.For(to - from, observer?.RowGrain ?? 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (worker, firstRow, lastRow) =>
         {
             var tapRows = new nint[taps];
             var tapWeights = new float[taps];
@@ -234,10 +235,12 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                             VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
                                 inverseTarget + j0, _inverseSourceNorms[i], width);
                         }
+                        observer?.Observe(worker, (float*)b + (long)(i0 - from) * m + j0, m, i0, i1 - i0, j0, width);
                     }
                 }
             }
         });
+        observer?.Complete();
         return block;
     }
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
 using HyperpixelFlow.Matching;
@@ -27,6 +28,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     private float? _fixedShift;   // the column pass's common shift, when no column can underflow (see Observe)
     private float? _rowShift;     // the weighting's common shift, when no row can underflow (see EndPass)
     private readonly object _merge = new();
+    private const int ObserveRowGrain = 64;   // the column pass's split of rows across workers (ColumnSums keeps it)
 
     /// <summary>A weighting with these (validated) settings.</summary>
     public OptimalTransportWeighting(OptimalTransportOptions options)
@@ -57,18 +59,10 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         nint basePtr = (nint)block;
         if (pass % 2 == 0)
         {
-            if (rowStart == 0)
-            {
-                _columnMax = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
-                _columnSum = new float[targets];
-                // log K + log a lies within 1/eps + (max - min of log a) below max(log a): when that span cannot underflow
-                // exp in float32, one fixed shift serves every column (one exp per value instead of a running maximum).
-                float logAMax = _logA.Max();
-                _fixedShift = 1 / Options.Epsilon + (logAMax - _logA.Min()) < 80 ? logAMax : null;
-            }
+            if (rowStart == 0) StartColumnPass(targets);
             if (_fixedShift is float shift)
             {
-                RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+                RowRanges.For(rows, ObserveRowGrain, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
                 {
                     var sum = new float[targets];
                     var x = new float[targets];
@@ -118,6 +112,57 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         }
     }
 
+    private void StartColumnPass(int targets)
+    {
+        _columnMax = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
+        _columnSum = new float[targets];
+        // log K + log a lies within 1/eps + (max - min of log a) below max(log a): when that span cannot underflow
+        // exp in float32, one fixed shift serves every column (one exp per value instead of a running maximum).
+        float logAMax = _logA.Max();
+        _fixedShift = 1 / Options.Epsilon + (logAMax - _logA.Min()) < 80 ? logAMax : null;
+    }
+
+    /// <summary>The first column pass (a fixed shift: every column's sum is a plain sum of exps), done per tile.</summary>
+    public override CosineTileObserver? ObserveFirstPassInTiles()
+    {
+        StartColumnPass(_targets);
+        return _fixedShift is float shift ? new ColumnSums(this, shift) : null;
+    }
+
+    /// <summary>
+    /// Pass 0 of <see cref="Observe"/> on the fixed-shift path, tile by tile: each worker sums exp(log K + log a - shift)
+    /// per column over its rows in order, with the same vector and scalar steps per column (tiles start at multiples
+    /// of the vector width), and the workers' sums are added as that pass adds them: the same column sums, bit for bit.
+    /// </summary>
+    private sealed class ColumnSums(OptimalTransportWeighting owner, float shift) : CosineTileObserver
+    {
+        private readonly float[]?[] _sums = new float[]?[Environment.ProcessorCount];
+        private readonly float[]?[] _scratch = new float[]?[Environment.ProcessorCount];
+
+        public override int RowGrain => ObserveRowGrain;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public override unsafe void Observe(int worker, float* tile, long stride, int firstRow, int rows, int j0, int width)
+        {
+            if (j0 % Vector<float>.Count != 0) throw new ArgumentException("tiles must start at a multiple of the vector width", nameof(j0));
+            var sum = _sums[worker] ??= new float[owner._targets];
+            var scratch = _scratch[worker] is { } held && held.Length >= width ? held : _scratch[worker] = new float[width];
+            fixed (float* sm = sum, xs = scratch)
+                for (int r = 0; r < rows; r++)
+                {
+                    owner.LogKernel(tile + r * stride, xs, width, owner._logA[firstRow + r] - shift, null);
+                    AddExp(sm + j0, xs, width);
+                }
+        }
+
+        public override void Complete()
+        {
+            foreach (var sum in _sums)
+                if (sum is not null)
+                    for (int j = 0; j < sum.Length; j++) owner._columnSum[j] += sum[j];
+        }
+    }
+
     /// <inheritdoc />
     public override void EndPass(int pass)
     {
@@ -146,6 +191,18 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         {
             var acc = Vector<float>.Zero;
             var scale = new Vector<float>(p);
+            if (Wide)
+            {
+                // 16 values at a time, summed into the narrow accumulator half by half: the order of the loop below.
+                var wideScale = Vector512.Create(p);
+                for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+                {
+                    var h = VectorExp.Exp(Vector512.Load(x + k) * wideScale);
+                    var term = half ? h * h : h;
+                    acc = AddWide(acc, term);
+                    h.Store(x + k);
+                }
+            }
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
                 var h = VectorExp.Exp(Vector.Load(x + k) * scale);
@@ -167,6 +224,11 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     private static unsafe void Multiply(float* x, int n, float factor)
     {
         int k = 0;
+        if (Wide)
+        {
+            var f = Vector512.Create(factor);
+            for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count) (Vector512.Load(x + k) * f).Store(x + k);
+        }
         if (Vector.IsHardwareAccelerated)
         {
             var f = new Vector<float>(factor);
@@ -175,11 +237,26 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         for (; k < n; k++) x[k] *= factor;
     }
 
+    /// <summary>
+    /// Whether the element-wise loops also run 512 bits at a time (the CPU runs them; Vector&lt;float&gt; is 8 or 16 wide, so
+    /// that sums over a row can keep its lane order): every value keeps its bits.
+    /// </summary>
+    private static readonly bool Wide = Vector512.IsHardwareAccelerated && Vector.IsHardwareAccelerated
+        && Vector<float>.Count is 8 or 16;
+
+    /// <summary>acc + the 16 values as the Vector&lt;float&gt; loop adds them: in two 8-wide steps, or in one when it is 16 wide.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> AddWide(Vector<float> acc, Vector512<float> values) =>
+        Vector<float>.Count == 16 ? acc + values.AsVector() : acc + values.GetLower().AsVector() + values.GetUpper().AsVector();
+
     /// <summary>sum += exp(x) over n values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AddExp(float* sum, float* x, int n)
     {
         int k = 0;
+        if (Wide)
+            for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+                (Vector512.Load(sum + k) + VectorExp.Exp(Vector512.Load(x + k))).Store(sum + k);
         if (Vector.IsHardwareAccelerated)
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
                 (Vector.Load(sum + k) + VectorExp.Exp(Vector.Load(x + k))).Store(sum + k);
@@ -233,6 +310,20 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         float inverseEps = (float)(1 / Options.Epsilon);
         int p = Options.CostExponent;
         int k = 0;
+        if (Wide)
+        {
+            var scale = Vector512.Create(inverseEps);
+            var shift = Vector512.Create(offset - inverseEps);
+            for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+            {
+                var x = Vector512.Max(Vector512.Load(cosines + k), Vector512<float>.Zero);
+                var s = x;
+                for (int e = 1; e < p; e++) s *= x;
+                var value = s * scale + shift;
+                if (logB != null) value += Vector512.Load(logB + k);
+                value.Store(destination + k);
+            }
+        }
         if (Vector.IsHardwareAccelerated)
         {
             var scale = new Vector<float>(inverseEps);

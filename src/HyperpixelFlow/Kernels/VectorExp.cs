@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 using HyperpixelFlow.Matching;
 
@@ -44,5 +45,31 @@ internal static class VectorExp
         result = Vector.ConditionalSelect(Vector.LessThan(x, new Vector<float>(Lowest)), Vector<float>.Zero, result);
         result = Vector.ConditionalSelect(Vector.GreaterThan(x, new Vector<float>(Highest)), new Vector<float>(float.PositiveInfinity), result);
         return Vector.ConditionalSelect(Vector.Equals(x, x), result, x);   // NaN stays NaN
+    }
+
+    /// <summary>
+    /// e^x for 16 floats: the steps of <see cref="Exp(Vector{float})"/> lane for lane (the same operations in the same
+    /// order), so each value has the same bits at either width; for CPUs that run 512-bit vectors at full rate.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
+        var n = Vector512.Round(clamped * Vector512.Create(Log2E));
+        var r = clamped - n * Vector512.Create(Ln2High) - n * Vector512.Create(Ln2Low);
+        var p = Vector512.Create(1.9875691500e-4f);
+        p = p * r + Vector512.Create(1.3981999507e-3f);
+        p = p * r + Vector512.Create(8.3334519073e-3f);
+        p = p * r + Vector512.Create(4.1665795894e-2f);
+        p = p * r + Vector512.Create(1.6666665459e-1f);
+        p = p * r + Vector512.Create(5.0000001201e-1f);
+        var er = p * (r * r) + r + Vector512<float>.One;
+        var whole = Vector512.ConvertToInt32(n);
+        var half = Vector512.ShiftRightArithmetic(whole, 1);
+        var bias = Vector512.Create(127);
+        var result = er * Vector512.ShiftLeft(half + bias, 23).AsSingle() * Vector512.ShiftLeft(whole - half + bias, 23).AsSingle();
+        result = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, result);
+        result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(Highest)), Vector512.Create(float.PositiveInfinity), result);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static TorchSharp.torch;
 
 using HyperpixelFlow.Matching;
@@ -29,6 +30,14 @@ internal abstract class VoteWeighting
     /// <summary>Called after the last block of a pass.</summary>
     public virtual void EndPass(int pass) { }
 
+    /// <summary>
+    /// Pass 0's work done on the cosines tile by tile as the similarity kernel computes them (while they are in cache),
+    /// or null where this weighting cannot (then pass 0 runs over the stored matrix as usual). Called after
+    /// <see cref="Begin"/>; with an observer the caller skips pass 0's <see cref="Observe"/> calls, not its
+    /// <see cref="EndPass"/>.
+    /// </summary>
+    public virtual CosineTileObserver? ObserveFirstPassInTiles() => null;
+
     /// <summary>In place: the raw cosines of source row <paramref name="row"/> (M values) become its vote weights. Thread-safe.</summary>
     public abstract unsafe void Weigh(float* values, int row, int targets);
 
@@ -40,6 +49,14 @@ internal abstract class VoteWeighting
     public static unsafe void ClampedPower(float* values, int n, int exponent)
     {
         int k = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+            {
+                var x = Vector512.Max(Vector512.Load(values + k), Vector512<float>.Zero);
+                var y = x;
+                for (int e = 1; e < exponent; e++) y *= x;
+                y.Store(values + k);
+            }
         if (Vector.IsHardwareAccelerated)
         {
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
@@ -82,4 +99,25 @@ internal sealed class PowerWeighting : VoteWeighting
         var sim = cosines.clamp_min(0);
         return Exponent == 1 ? sim : sim.pow_(Exponent);
     }
+}
+
+/// <summary>
+/// Sees the cosines tile by tile inside the similarity kernel (<see cref="FactoredSimilarity.Cosines"/>): rows are split
+/// across workers exactly as <see cref="RowRanges.For"/> splits them with <see cref="RowGrain"/>, and each worker sends
+/// its tiles' rows in increasing order for every column, so per-worker sums come out as a row pass over the stored
+/// matrix would make them.
+/// </summary>
+internal abstract class CosineTileObserver
+{
+    /// <summary>The row grain the kernel must split rows with (that of the pass this observer replaces).</summary>
+    public abstract int RowGrain { get; }
+
+    /// <summary>
+    /// Rows [firstRow, firstRow + rows) of the source (absolute indices), columns [j0, j0 + width): row r's values at
+    /// tile + (r - firstRow) x stride. Called concurrently for different workers, never for one worker at once.
+    /// </summary>
+    public abstract unsafe void Observe(int worker, float* tile, long stride, int firstRow, int rows, int j0, int width);
+
+    /// <summary>After the last tile: merges the workers' results.</summary>
+    public abstract void Complete();
 }

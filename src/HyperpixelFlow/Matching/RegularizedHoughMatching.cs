@@ -220,12 +220,12 @@ internal static class RegularizedHoughMatching
         Tensor? whole = null;
         bool computed = false;
         // Raw cosines of a block: computed once when the whole matrix is kept, else recomputed on every pass.
-        Tensor Cosines(int from, int to)
+        Tensor Cosines(int from, int to, CosineTileObserver? observer = null)
         {
             if (whole is not null) return whole;
             if (computed) timer?.Lap("voting");
             computed = true;
-            var block = similarity.Cosines(from, to, workspace?.Block(to - from, m) ?? empty(to - from, m));
+            var block = similarity.Cosines(from, to, workspace?.Block(to - from, m) ?? empty(to - from, m), observer);
             timer?.Lap("similarity");
             if (kept) whole = block;
             return block;
@@ -235,8 +235,16 @@ internal static class RegularizedHoughMatching
             if (!kept) block.Dispose();   // a view when it comes from the workspace: the buffer itself stays
         }
         weighting.Begin(n, m);
+        // A kept matrix is computed once: the weighting's first pass then rides along, tile by tile, in cache.
+        var firstPassInTiles = kept && weighting.Passes > 0 ? weighting.ObserveFirstPassInTiles() : null;
         for (int pass = 0; pass < weighting.Passes; pass++)
         {
+            if (pass == 0 && firstPassInTiles is not null)
+            {
+                Cosines(0, n, firstPassInTiles);
+                weighting.EndPass(pass);
+                continue;
+            }
             for (int from = 0; from < n; from += blockRows)
             {
                 int to = Math.Min(n, from + blockRows);
