@@ -16,8 +16,9 @@ namespace HyperpixelFlow.Kernels;
 /// <para>
 /// Computed in the log domain (log-sum-exp with running maxima), so no epsilon overflows or divides by zero, where
 /// SCOT doubles epsilon on NaN. Every iteration is one pass over the cosines for the columns and one for the rows; the
-/// last row pass is folded into the weighting itself, so one iteration costs a single extra pass. Nothing held grows
-/// with N x M beyond the caller's block.
+/// last row pass is folded into the weighting itself, so one iteration costs a single extra pass, and when the whole
+/// matrix is kept the first column pass is taken inside the similarity kernel's tiles (<see cref="ObserveFirstPassInTiles"/>),
+/// so one iteration costs none. Nothing held grows with N x M beyond the caller's block.
 /// </para>
 /// </summary>
 internal sealed class OptimalTransportWeighting : VoteWeighting
