@@ -27,8 +27,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
     private readonly HyperpixelGrid _targetGrid;
     private readonly int _targets;
-    private readonly float[]? _packedFinestTarget;
-    private readonly SimilarityWorkspace? _workspace;   // PackedGemm panels of the finest target group, where supported
+    private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
+    private readonly SimilarityWorkspace? _workspace;   // buffers for the coarse groups' rows, reused across pairs
 
     /// <summary>
     /// A coarse segment: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
