@@ -117,7 +117,7 @@ def read_pairs(datapath, count):
     pairs = []
     for row in rows[:count]:
         values = np.array(row[2:], dtype=np.float32)
-        pairs.append((row[0], row[1], torch.tensor(values[:20].reshape(2, 10))))
+        pairs.append((row[0], row[1], torch.tensor(values[:20].reshape(2, 10)), torch.tensor(values[20:40].reshape(2, 10))))
     if len(pairs) < count:
         sys.exit(f"error: {datapath}/test_pairs.csv has {len(pairs)} pairs, fewer than --pairs {count}")
     return pairs
@@ -153,9 +153,9 @@ def main():
         with open(args.check) as f:
             reference = json.load(f)["pairs"]
 
-    def run_pair(source, target, source_kps):
+    def run_pair(source, target, source_kps, target_kps):
         src_img, src_kps, _ = util.resize(load_image(image_path(args.datapath, source)), source_kps)
-        trg_img, _, _ = util.resize(load_image(image_path(args.datapath, target)), source_kps)
+        trg_img, _, _ = util.resize(load_image(image_path(args.datapath, target)), target_kps)
         with torch.no_grad():
             src_hp = extract_hyperpixel(network, src_img, ids, geometry)
             trg_hp = extract_hyperpixel(network, trg_img, ids, geometry)
@@ -165,9 +165,9 @@ def main():
     run_pair(*pairs[0])   # warm-up: first-call costs of the libraries, as `hpf bench` has them before it times
     times, worst = [], 0.0
     for round_index in range(args.repeat):
-        for index, (source, target, kps) in enumerate(pairs):
+        for index, (source, target, source_kps, target_kps) in enumerate(pairs):
             start = time.perf_counter()
-            predicted = run_pair(source, target, kps)
+            predicted = run_pair(source, target, source_kps, target_kps)
             times.append(time.perf_counter() - start)
             if reference is not None and round_index == 0:
                 expected = reference[index]
