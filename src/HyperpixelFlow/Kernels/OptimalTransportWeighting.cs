@@ -63,24 +63,14 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
             if (rowStart == 0) StartColumnPass(targets);
             if (_fixedShift is float shift)
             {
-                RowRanges.For(rows, ObserveRowGrain, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
-                {
-                    var sum = new float[targets];
-                    var x = new float[targets];
-                    fixed (float* sm = sum, xs = x)
-                    {
-                        for (int r = from; r < to; r++)
-                        {
-                            LogKernel((float*)basePtr + (long)r * targets, xs, targets, _logA[rowStart + r] - shift, null);
-                            AddExp(sm, xs, targets);
-                        }
-                    }
-                    lock (_merge)
-                        for (int j = 0; j < targets; j++) _columnSum[j] += sum[j];
-                });
+                // The tile pass's per-worker sums, over this block's rows as one tile each.
+                var sums = new ColumnSums(this, shift);
+                RowRanges.For(rows, ObserveRowGrain, (worker, from, to) =>
+                    sums.Observe(worker, (float*)basePtr + (long)from * targets, targets, rowStart + from, to - from, 0, targets));
+                sums.Complete();
                 return;
             }
-            RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+            RowRanges.For(rows, ObserveRowGrain, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
             {
                 var max = Enumerable.Repeat(float.NegativeInfinity, targets).ToArray();
                 var sum = new float[targets];
@@ -131,9 +121,10 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     }
 
     /// <summary>
-    /// Pass 0 of <see cref="Observe"/> on the fixed-shift path, tile by tile: each worker sums exp(log K + log a - shift)
-    /// per column over its rows in order, with the same vector and scalar steps per column (tiles start at multiples
-    /// of the vector width), and the workers' sums are added as that pass adds them: the same column sums, bit for bit.
+    /// A column pass on the fixed-shift path: each worker sums exp(log K + log a - shift) per column over its rows in
+    /// order, with the same vector and scalar steps per column (tiles start at multiples of the vector width), and
+    /// <see cref="Complete"/> adds the workers' sums to the column sums. <see cref="Observe"/> runs it over a stored
+    /// block (each worker's rows as one tile), the similarity kernel tile by tile: the same column sums, bit for bit.
     /// </summary>
     private sealed class ColumnSums(OptimalTransportWeighting owner, float shift) : CosineTileObserver
     {
