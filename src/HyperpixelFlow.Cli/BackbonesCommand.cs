@@ -71,9 +71,18 @@ internal static class BackbonesCommand
             throw new HyperpixelFlowException($"--export-weights writes safetensors: give a file name ending in .safetensors, not '{file}'");
         using var network = BackboneRegistry.ImportBundled(spec, BackboneRegistry.BundledWeightsPath);
         var state = network.state_dict();
-        string temporary = file + ".part";
-        Safetensors.SaveStateDict(temporary, state);
-        File.Move(temporary, file, overwrite: true);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);   // as the other commands' outputs
+        string temporary = file + ".part";   // moved into place whole, so a reader never sees half a file
+        try
+        {
+            Safetensors.SaveStateDict(temporary, state);
+            File.Move(temporary, file, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
         AnsiConsole.MarkupLine($"{Markup.Escape(file)}: {state.Count} tensors of {Markup.Escape(spec.Name)} ({Markup.Escape(spec.Description)})");
     }
 
