@@ -191,18 +191,20 @@ public class OptimalTransportTests
         for (int i = 0; i < 12; i++) Assert.Equal(1.0, Enumerable.Range(0, 16).Sum(j => (double)weights[i, j] * weights[i, j]), 3);
     }
 
+    /// <summary>Random features [n, c] drawn from <paramref name="random"/>, smooth along the grid: no near-ties.</summary>
+    private static Tensor SmoothField(Random random, int n, int c)
+    {
+        var values = new float[n * c];
+        for (int k = 0; k < values.Length; k++) values[k] = (float)(random.NextDouble() * 2 - 1);
+        return tensor(values, [n, c]).cumsum(0).div(5);
+    }
+
     [Fact]
     public void Ot_matching_tiled_or_not_equals_the_tensor_formulation()
     {
         var random = new Random(21);
-        Tensor Field(int n, int c)
-        {
-            var values = new float[n * c];
-            for (int k = 0; k < values.Length; k++) values[k] = (float)(random.NextDouble() * 2 - 1);
-            return tensor(values, [n, c]).cumsum(0).div(5);   // smooth along the grid: no near-ties
-        }
-        using var s = HyperpixelSet.FromDense(Field(9 * 11, 32), new HyperpixelGrid(4, 11, 13, 12, 1, 2, 11, 9), 52, 44);
-        using var t = HyperpixelSet.FromDense(Field(8 * 12, 32), new HyperpixelGrid(4, 11, 15, 10, 2, 1, 12, 8), 56, 36);
+        using var s = HyperpixelSet.FromDense(SmoothField(random, 9 * 11, 32), new HyperpixelGrid(4, 11, 13, 12, 1, 2, 11, 9), 52, 44);
+        using var t = HyperpixelSet.FromDense(SmoothField(random, 8 * 12, 32), new HyperpixelGrid(4, 11, 15, 10, 2, 1, 12, 8), 56, 36);
         using var gaussian = RegularizedHoughMatching.GaussianKernel(7);
         var options = new OptimalTransportOptions { Iterations = 2 };
         var space = HoughSpace.For(s.ImageWidth, s.ImageHeight, t.ImageWidth, t.ImageHeight, 300);
@@ -224,16 +226,10 @@ public class OptimalTransportTests
     public unsafe void First_column_pass_in_the_similarity_tiles_gives_the_bits_of_the_pass_over_the_stored_matrix(int width, int height)
     {
         var random = new Random(5);
-        Tensor Field(int n, int c)
-        {
-            var values = new float[n * c];
-            for (int k = 0; k < values.Length; k++) values[k] = (float)(random.NextDouble() * 2 - 1);
-            return tensor(values, [n, c]).cumsum(0).div(5);
-        }
         // 1200 targets: two column tiles and a scalar tail.
-        using var s = HyperpixelSet.FromDense(Field(width * height, 32), new HyperpixelGrid(4, 11, width + 2, height + 2, 1, 1, width, height),
+        using var s = HyperpixelSet.FromDense(SmoothField(random, width * height, 32), new HyperpixelGrid(4, 11, width + 2, height + 2, 1, 1, width, height),
             4 * (width + 2), 4 * (height + 2));
-        using var t = HyperpixelSet.FromDense(Field(30 * 40, 32), new HyperpixelGrid(4, 11, 42, 32, 1, 1, 40, 30), 168, 128);
+        using var t = HyperpixelSet.FromDense(SmoothField(random, 30 * 40, 32), new HyperpixelGrid(4, 11, 42, 32, 1, 1, 40, 30), 168, 128);
         int n = s.Grid.Count, m = t.Grid.Count;
         using var similarity = new FactoredSimilarity(s, t);
         using var stored = similarity.Cosines(0, n);
