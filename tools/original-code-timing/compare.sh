@@ -32,13 +32,11 @@ original, ours = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 print(f"round {sys.argv[3]}: original {original['median_s']:.4f} s ({original['threads']} threads, {original['blas']}), "
       f"hpf paper {ours['cold_pair_s']:.4f} s: {original['median_s'] / ours['cold_pair_s']:.2f}x")
 EOF
-done | tee "$work/rounds.txt"
-python3 - "$work/rounds.txt" <<'EOF'
-import re, statistics, sys
-lines = open(sys.argv[1]).read().splitlines()
-original = [float(re.search(r"original ([\d.]+) s", l).group(1)) for l in lines]
-ours = [float(re.search(r"hpf paper ([\d.]+) s", l).group(1)) for l in lines]
-ratios = [float(re.search(r"([\d.]+)x$", l).group(1)) for l in lines]
-print(f"medians over rounds: original {statistics.median(original):.4f} s, hpf paper {statistics.median(ours):.4f} s, "
-      f"ratio {statistics.median(ratios):.2f}x")
+done
+python3 - "$work" "$rounds" <<'EOF'
+import json, statistics, sys
+rounds = [(json.load(open(f"{sys.argv[1]}/original-{r}.json"))["median_s"], json.load(open(f"{sys.argv[1]}/hpf-{r}.json"))["cold_pair_s"])
+          for r in range(1, int(sys.argv[2]) + 1)]
+print(f"medians over rounds: original {statistics.median(o for o, _ in rounds):.4f} s, "
+      f"hpf paper {statistics.median(h for _, h in rounds):.4f} s, ratio {statistics.median(o / h for o, h in rounds):.2f}x")
 EOF
