@@ -138,6 +138,47 @@ public class CorrectnessTests
     }
 
     [Fact]
+    public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in()
+    {
+        // Rows of 3 x 27 targets: each target row runs through the 512-bit, 256-bit and scalar steps where the CPU has
+        // them; values from a few levels, so most maxima are tied across lanes, steps and target rows. 150 source rows:
+        // two workers. The kernel keeps per-lane bests over a whole source row; the first index must still win.
+        var grid = new HyperpixelGrid(4, 11, 15, 10, 0, 0, 15, 10);
+        var target = new HyperpixelGrid(4, 11, 27, 3, 0, 0, 27, 3);
+        var lattice = OffsetLattice.Of(grid, target);
+        var random = new Random(11);
+        var smoothed = Enumerable.Range(0, lattice.Width * lattice.Height).Select(_ => new[] { 0.5f, 1f, 2f }[random.Next(3)]).ToArray();
+        int n = grid.Count, m = target.Count;
+        var block = Enumerable.Range(0, n * m).Select(_ => random.Next(4) * 0.25f).ToArray();
+        var best = new FusedHoughKernel.Best(n, m);
+        fixed (float* b = block)
+            FusedHoughKernel.ConfidenceArgmax(b, 0, n, grid, target, smoothed, best);
+        float Confidence(int i, int j) =>
+            block[i * m + j] * smoothed[lattice.Y(i / grid.Width, j / target.Width) * lattice.Width + lattice.X(i % grid.Width, j % target.Width)];
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int arg = 0;
+            for (int j = 0; j < m; j++)
+            {
+                sum += Confidence(i, j);
+                if (Confidence(i, j) > Confidence(i, arg)) arg = j;
+            }
+            Assert.Equal(arg, best.RowArg[i]);
+            Assert.Equal(Confidence(i, arg), best.RowMax[i]);
+        }
+        for (int j = 0; j < m; j++)
+        {
+            int arg = 0;
+            for (int i = 1; i < n; i++)
+                if (Confidence(i, j) > Confidence(arg, j)) arg = i;
+            Assert.Equal(arg, best.ColumnArg[j]);
+        }
+        Assert.Equal(sum, best.ConfidenceSum, 1e-9 * sum);
+        Assert.Equal(Enumerable.Range(0, n).Max(i => best.RowMax[i]), best.ConfidenceMax);
+    }
+
+    [Fact]
     public void An_uncovered_point_takes_the_displacement_of_the_nearest_kept_hyperpixel()
     {
         // Window of 4 x 4 kept cells from grid cell (5, 5), jump 4, half field 5: boxes span x, y in [15, 37]. The point

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using HyperpixelFlow.Hyperpixels;
 
@@ -112,11 +113,9 @@ internal static class FusedHoughKernel
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new int[m];
             Array.Fill(cMax, float.NegativeInfinity);
-            var confidence = new float[wt];
             double sum = 0;
             float max = float.NegativeInfinity;
             fixed (float* s = smoothed)
-            fixed (float* c = confidence)
             fixed (float* columnBest = cMax)
             fixed (int* columnBestSource = cArg)
             {
@@ -124,13 +123,14 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    var rowBest = (Value: float.NegativeInfinity, Index: 0);
+                    var lanes = RowBest.Start();
                     for (int yt = 0; yt < ht; yt++)
                     {
                         int j0 = yt * wt;
-                        VectorOps.Multiply(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), c, wt);
-                        sum += KeepBest(c, wt, j0, i, columnBest + j0, columnBestSource + j0, ref rowBest);
+                        sum += KeepBest(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), wt, j0, i,
+                            columnBest + j0, columnBestSource + j0, ref lanes);
                     }
+                    var rowBest = lanes.Fold();
                     best.RowArg[i] = rowBest.Index;
                     best.RowMax[i] = rowBest.Value;
                     if (best.RefineRadius > 0)
@@ -176,44 +176,93 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>
-    /// For n confidences of source <paramref name="source"/> at targets j0.. : raises each target's best (value, source)
-    /// where exceeded, raises <paramref name="rowBest"/> (first index of the maximum, as argmax) and returns their sum.
+    /// A source row's best target so far, kept per vector lane (each lane's largest value and, of equal ones, its
+    /// first index) and for the positions the vector loops leave to scalars; folded once per row. The result is the
+    /// row's largest confidence at its lowest index, however the row was cut into lanes.
+    /// </summary>
+    private struct RowBest
+    {
+        public Vector512<float> WideMax;
+        public Vector512<int> WideArg;
+        public Vector<float> LaneMax;
+        public Vector<int> LaneArg;
+        public float Value;
+        public int Index;
+
+        public static RowBest Start() => new()
+        {
+            WideMax = Vector512.Create(float.NegativeInfinity),
+            LaneMax = new Vector<float>(float.NegativeInfinity),
+            Value = float.NegativeInfinity,
+        };
+
+        public readonly (float Value, int Index) Fold()
+        {
+            var best = (Value, Index);
+            for (int l = 0; l < Vector512<float>.Count; l++) Consider(ref best, WideMax[l], WideArg[l]);
+            for (int l = 0; l < Vector<float>.Count; l++) Consider(ref best, LaneMax[l], LaneArg[l]);
+            return best;
+        }
+
+        private static void Consider(ref (float Value, int Index) best, float value, int index)
+        {
+            if (value > best.Value || (value == best.Value && index < best.Index)) best = (value, index);
+        }
+    }
+
+    /// <summary>
+    /// For the n confidences weights[k] x votes[k] of source <paramref name="source"/> at targets j0.. : raises each
+    /// target's best (value, source) where exceeded, raises <paramref name="rowBest"/> and returns their sum (summed
+    /// per 8-lane vector and then in order, whatever the vector width: the same bits on every CPU).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe double KeepBest(float* values, int n, int j0, int source, float* columnMax, int* columnArg,
-        ref (float Value, int Index) rowBest)
+    private static unsafe double KeepBest(float* weights, float* votes, int n, int j0, int source, float* columnMax, int* columnArg,
+        ref RowBest rowBest)
     {
         int k = 0;
         double sum = 0;
         if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
         {
-            var sources = new Vector<int>(source);
-            var lane = Vector<int>.Indices;
-            Vector<float> laneMax = new(float.NegativeInfinity), laneSum = Vector<float>.Zero;
-            Vector<int> laneArg = Vector<int>.Zero;
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+            var laneSum = Vector<float>.Zero;
+            if (Vector512.IsHardwareAccelerated)
             {
-                var v = Vector.Load(values + k);
-                laneSum += v;
-                var beatsColumn = Vector.GreaterThan(v, Vector.Load(columnMax + k));
-                Vector.ConditionalSelect(beatsColumn, v, Vector.Load(columnMax + k)).Store(columnMax + k);
-                Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(columnArg + k)).Store(columnArg + k);
-                var beatsLane = Vector.GreaterThan(v, laneMax);
-                laneMax = Vector.ConditionalSelect(beatsLane, v, laneMax);
-                laneArg = Vector.ConditionalSelect(beatsLane, lane + new Vector<int>(j0 + k), laneArg);
+                var sources = Vector512.Create(source);
+                for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+                {
+                    var v = Vector512.Load(weights + k) * Vector512.Load(votes + k);
+                    laneSum = VectorOps.AddHalves(laneSum, v);
+                    var held = Vector512.Load(columnMax + k);
+                    var beatsColumn = Vector512.GreaterThan(v, held);
+                    Vector512.ConditionalSelect(beatsColumn, v, held).Store(columnMax + k);
+                    Vector512.ConditionalSelect(beatsColumn.AsInt32(), sources, Vector512.Load(columnArg + k)).Store(columnArg + k);
+                    var beatsLane = Vector512.GreaterThan(v, rowBest.WideMax);
+                    rowBest.WideMax = Vector512.ConditionalSelect(beatsLane, v, rowBest.WideMax);
+                    rowBest.WideArg = Vector512.ConditionalSelect(beatsLane.AsInt32(), Vector512<int>.Indices + Vector512.Create(j0 + k), rowBest.WideArg);
+                }
+            }
+            {
+                var sources = new Vector<int>(source);
+                for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                {
+                    var v = Vector.Load(weights + k) * Vector.Load(votes + k);
+                    laneSum += v;
+                    var held = Vector.Load(columnMax + k);
+                    var beatsColumn = Vector.GreaterThan(v, held);
+                    Vector.ConditionalSelect(beatsColumn, v, held).Store(columnMax + k);
+                    Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(columnArg + k)).Store(columnArg + k);
+                    var beatsLane = Vector.GreaterThan(v, rowBest.LaneMax);
+                    rowBest.LaneMax = Vector.ConditionalSelect(beatsLane, v, rowBest.LaneMax);
+                    rowBest.LaneArg = Vector.ConditionalSelect(beatsLane, Vector<int>.Indices + new Vector<int>(j0 + k), rowBest.LaneArg);
+                }
             }
             sum = Vector.Sum(laneSum);
-            // Across lanes: the largest value, and of equal values the lowest index (each lane kept its first).
-            for (int l = 0; l < Vector<float>.Count; l++)
-                if (laneMax[l] > rowBest.Value || (laneMax[l] == rowBest.Value && laneArg[l] < rowBest.Index))
-                    rowBest = (laneMax[l], laneArg[l]);
         }
         for (; k < n; k++)
         {
-            float v = values[k];
+            float v = weights[k] * votes[k];
             sum += v;
             if (v > columnMax[k]) { columnMax[k] = v; columnArg[k] = source; }
-            if (v > rowBest.Value) rowBest = (v, j0 + k);
+            if (v > rowBest.Value) (rowBest.Value, rowBest.Index) = (v, j0 + k);
         }
         return sum;
     }

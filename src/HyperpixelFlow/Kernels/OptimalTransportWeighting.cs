@@ -129,7 +129,6 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     private sealed class ColumnSums(OptimalTransportWeighting owner, float shift) : CosineTileObserver
     {
         private readonly float[]?[] _sums = new float[]?[Environment.ProcessorCount];
-        private readonly float[]?[] _scratch = new float[]?[Environment.ProcessorCount];
 
         public override int RowGrain => ObserveRowGrain;
 
@@ -138,13 +137,9 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         {
             if (j0 % Vector<float>.Count != 0) throw new ArgumentException("tiles must start at a multiple of the vector width", nameof(j0));
             var sum = _sums[worker] ??= new float[owner._targets];
-            var scratch = _scratch[worker] is { } held && held.Length >= width ? held : _scratch[worker] = new float[width];
-            fixed (float* sm = sum, xs = scratch)
+            fixed (float* sm = sum)
                 for (int r = 0; r < rows; r++)
-                {
-                    owner.LogKernel(tile + r * stride, xs, width, owner._logA[firstRow + r] - shift, null);
-                    AddExp(sm + j0, xs, width);
-                }
+                    owner.AddExpOfLogKernel(sm + j0, tile + r * stride, width, owner._logA[firstRow + r] - shift);
         }
 
         public override void Complete()
@@ -170,42 +165,45 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
 
     /// <summary>
     /// x = exp(p (log K + offset + logB)) in place for p = 1 or 0.5, from the raw cosines in x; returns the sum of
-    /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5).
+    /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5). The log-kernel is taken in the same loop, with
+    /// the steps of <see cref="LogKernel"/> at every position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe float PowerOfKernel(float* x, int n, float offset, float* logB, float p)
     {
-        LogKernel(x, x, n, offset, logB);
+        float inverseEps = (float)(1 / Options.Epsilon);
+        int power = Options.CostExponent;
         int k = 0;
         float sum = 0;
         bool half = p == 0.5f;
         if (Vector.IsHardwareAccelerated)
         {
             var acc = Vector<float>.Zero;
-            var scale = new Vector<float>(p);
             if (Wide)
             {
                 // 16 values at a time, summed into the narrow accumulator half by half: the order of the loop below.
-                var wideScale = Vector512.Create(p);
+                var (scale, shift, exponent) = (Vector512.Create(inverseEps), Vector512.Create(offset - inverseEps), Vector512.Create(p));
                 for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
                 {
-                    var h = VectorExp.Exp(Vector512.Load(x + k) * wideScale);
-                    var term = half ? h * h : h;
-                    acc = AddWide(acc, term);
+                    var h = VectorExp.Exp((LogKernelOf(Vector512.Load(x + k), power, scale, shift) + Vector512.Load(logB + k)) * exponent);
+                    acc = VectorOps.AddHalves(acc, half ? h * h : h);
                     h.Store(x + k);
                 }
             }
-            for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
-                var h = VectorExp.Exp(Vector.Load(x + k) * scale);
-                acc += half ? h * h : h;
-                h.Store(x + k);
+                var (scale, shift, exponent) = (new Vector<float>(inverseEps), new Vector<float>(offset - inverseEps), new Vector<float>(p));
+                for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
+                {
+                    var h = VectorExp.Exp((LogKernelOf(Vector.Load(x + k), power, scale, shift) + Vector.Load(logB + k)) * exponent);
+                    acc += half ? h * h : h;
+                    h.Store(x + k);
+                }
             }
             sum = Vector.Sum(acc);
         }
         for (; k < n; k++)
         {
-            float h = MathF.Exp(x[k] * p);
+            float h = MathF.Exp((LogKernelOf(x[k], power, inverseEps, offset) + logB[k]) * p);
             sum += half ? h * h : h;
             x[k] = h;
         }
@@ -236,23 +234,30 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     private static readonly bool Wide = Vector512.IsHardwareAccelerated && Vector.IsHardwareAccelerated
         && Vector<float>.Count is 8 or 16;
 
-    /// <summary>acc + the 16 values as the Vector&lt;float&gt; loop adds them: in two 8-wide steps, or in one when it is 16 wide.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> AddWide(Vector<float> acc, Vector512<float> values) =>
-        Vector<float>.Count == 16 ? acc + values.AsVector() : acc + values.GetLower().AsVector() + values.GetUpper().AsVector();
-
-    /// <summary>sum += exp(x) over n values.</summary>
+    /// <summary>
+    /// sum += exp(log K + offset) over n cosines: <see cref="LogKernel"/> and the exponential in one loop of the same
+    /// shape (the same vector or scalar steps at every position), so the sums have the bits of the two loops one after
+    /// the other, without the values' round trip through memory.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void AddExp(float* sum, float* x, int n)
+    private unsafe void AddExpOfLogKernel(float* sum, float* cosines, int n, float offset)
     {
+        float inverseEps = (float)(1 / Options.Epsilon);
+        int power = Options.CostExponent;
         int k = 0;
         if (Wide)
+        {
+            var (scale, shift) = (Vector512.Create(inverseEps), Vector512.Create(offset - inverseEps));
             for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
-                (Vector512.Load(sum + k) + VectorExp.Exp(Vector512.Load(x + k))).Store(sum + k);
+                (Vector512.Load(sum + k) + VectorExp.Exp(LogKernelOf(Vector512.Load(cosines + k), power, scale, shift))).Store(sum + k);
+        }
         if (Vector.IsHardwareAccelerated)
+        {
+            var (scale, shift) = (new Vector<float>(inverseEps), new Vector<float>(offset - inverseEps));
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(sum + k) + VectorExp.Exp(Vector.Load(x + k))).Store(sum + k);
-        for (; k < n; k++) sum[k] += MathF.Exp(x[k]);
+                (Vector.Load(sum + k) + VectorExp.Exp(LogKernelOf(Vector.Load(cosines + k), power, scale, shift))).Store(sum + k);
+        }
+        for (; k < n; k++) sum[k] += MathF.Exp(LogKernelOf(cosines[k], power, inverseEps, offset));
     }
 
     /// <summary>The last iteration's a = mu / K b, folded in: N P_ij = N mu_i softmax_j(log K_ij + log b_j).</summary>
@@ -300,42 +305,59 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     private unsafe void LogKernel(float* cosines, float* destination, int n, float offset, float* logB)
     {
         float inverseEps = (float)(1 / Options.Epsilon);
-        int p = Options.CostExponent;
+        int power = Options.CostExponent;
         int k = 0;
         if (Wide)
         {
-            var scale = Vector512.Create(inverseEps);
-            var shift = Vector512.Create(offset - inverseEps);
+            var (scale, shift) = (Vector512.Create(inverseEps), Vector512.Create(offset - inverseEps));
             for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
             {
-                var x = Vector512.Max(Vector512.Load(cosines + k), Vector512<float>.Zero);
-                var s = x;
-                for (int e = 1; e < p; e++) s *= x;
-                var value = s * scale + shift;
+                var value = LogKernelOf(Vector512.Load(cosines + k), power, scale, shift);
                 if (logB != null) value += Vector512.Load(logB + k);
                 value.Store(destination + k);
             }
         }
         if (Vector.IsHardwareAccelerated)
         {
-            var scale = new Vector<float>(inverseEps);
-            var shift = new Vector<float>(offset - inverseEps);
+            var (scale, shift) = (new Vector<float>(inverseEps), new Vector<float>(offset - inverseEps));
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
-                var x = Vector.Max(Vector.Load(cosines + k), Vector<float>.Zero);
-                var s = x;
-                for (int e = 1; e < p; e++) s *= x;
-                var value = s * scale + shift;
+                var value = LogKernelOf(Vector.Load(cosines + k), power, scale, shift);
                 if (logB != null) value += Vector.Load(logB + k);
                 value.Store(destination + k);
             }
         }
-        for (; k < n; k++)
-        {
-            float x = MathF.Max(cosines[k], 0f), s = x;
-            for (int e = 1; e < p; e++) s *= x;
-            destination[k] = s * inverseEps + offset - inverseEps + (logB != null ? logB[k] : 0f);
-        }
+        for (; k < n; k++) destination[k] = LogKernelOf(cosines[k], power, inverseEps, offset) + (logB != null ? logB[k] : 0f);
+    }
+
+    /// <summary>
+    /// log K + offset of 16 cosines, (max(cos, 0)^power - 1) / eps + offset computed as x^power / eps + (offset - 1 / eps)
+    /// (<paramref name="shift"/>); the 8-lane and scalar forms below are the vector loops' and tails' steps.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LogKernelOf(Vector512<float> cosines, int power, Vector512<float> inverseEps, Vector512<float> shift)
+    {
+        var x = Vector512.Max(cosines, Vector512<float>.Zero);
+        var s = x;
+        for (int e = 1; e < power; e++) s *= x;
+        return s * inverseEps + shift;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> LogKernelOf(Vector<float> cosines, int power, Vector<float> inverseEps, Vector<float> shift)
+    {
+        var x = Vector.Max(cosines, Vector<float>.Zero);
+        var s = x;
+        for (int e = 1; e < power; e++) s *= x;
+        return s * inverseEps + shift;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float LogKernelOf(float cosine, int power, float inverseEps, float offset)
+    {
+        float x = MathF.Max(cosine, 0f), s = x;
+        for (int e = 1; e < power; e++) s *= x;
+        return s * inverseEps + offset - inverseEps;
     }
 
     /// <summary>Running column log-sum-exp: (max, sum of exp(x - max)) updated by one row x.</summary>
