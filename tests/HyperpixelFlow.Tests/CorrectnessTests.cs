@@ -137,14 +137,16 @@ public class CorrectnessTests
         }
     }
 
-    [Fact]
-    public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in()
+    [Theory]
+    [InlineData(27, 3)]   // 16-wide steps with the last 16 targets of each target row taken again; 8-wide and scalar steps elsewhere
+    [InlineData(32, 2)]   // whole 16-wide steps
+    [InlineData(7, 4)]    // narrower than a vector: the scalar steps
+    public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in(int targetWidth, int targetHeight)
     {
-        // Rows of 3 x 27 targets: each target row runs through the 512-bit, 256-bit and scalar steps where the CPU has
-        // them; values from a few levels, so most maxima are tied across lanes, steps and target rows. 150 source rows:
-        // two workers. The kernel keeps per-lane bests over a whole source row; the first index must still win.
+        // Values from a few levels, so most maxima are tied across lanes, steps and target rows. 150 source rows: two
+        // workers. The kernel keeps per-lane bests over a whole source row; the first index must still win.
         var grid = new HyperpixelGrid(4, 11, 15, 10, 0, 0, 15, 10);
-        var target = new HyperpixelGrid(4, 11, 27, 3, 0, 0, 27, 3);
+        var target = new HyperpixelGrid(4, 11, targetWidth, targetHeight, 0, 0, targetWidth, targetHeight);
         var lattice = OffsetLattice.Of(grid, target);
         var random = new Random(11);
         var smoothed = Enumerable.Range(0, lattice.Width * lattice.Height).Select(_ => new[] { 0.5f, 1f, 2f }[random.Next(3)]).ToArray();

@@ -167,6 +167,36 @@ public class OptimalTransportTests
     }
 
     [Fact]
+    public void Exp_in_range_gives_the_bits_of_exp_over_its_whole_range()
+    {
+        // Every 257th float of [InRangeLow, InRangeHigh], both ends (the subnormal results below -87.34 included), and NaN.
+        var values = new List<float> { VectorExp.InRangeLow, VectorExp.InRangeHigh, 0f, -0f, float.NaN, -80f, -87.33f };
+        for (long bits = 0; bits <= BitConverter.SingleToInt32Bits(-VectorExp.InRangeLow); bits += 257)
+        {
+            float v = BitConverter.Int32BitsToSingle((int)bits);
+            values.Add(-v);
+            if (v <= VectorExp.InRangeHigh) values.Add(v);
+        }
+        var x = values.Concat(Enumerable.Repeat(0f, 16 - values.Count % 16)).ToArray();
+        int width = System.Numerics.Vector<float>.Count;
+        for (int k = 0; k < x.Length; k += width)
+        {
+            var v = new System.Numerics.Vector<float>(x, k);
+            var (exact, fast) = (VectorExp.Exp(v), VectorExp.ExpInRange(v));
+            for (int l = 0; l < width; l++)
+                Assert.True(BitConverter.SingleToInt32Bits(exact[l]) == BitConverter.SingleToInt32Bits(fast[l]), $"e^{x[k + l]:R}: {exact[l]:R}, in range {fast[l]:R}");
+        }
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;   // the wide overload only runs on 512-bit CPUs
+        for (int k = 0; k < x.Length; k += 16)
+        {
+            var v = System.Runtime.Intrinsics.Vector512.Create(x, k);
+            var (exact, fast) = (VectorExp.Exp(v), VectorExp.ExpInRange(v));
+            for (int l = 0; l < 16; l++)
+                Assert.True(BitConverter.SingleToInt32Bits(exact[l]) == BitConverter.SingleToInt32Bits(fast[l]), $"e^{x[k + l]:R} at 512 bits: {exact[l]:R}, in range {fast[l]:R}");
+        }
+    }
+
+    [Fact]
     public void Plan_rows_carry_one_unit_of_mass_and_columns_their_share()
     {
         // With a single iteration the last update is the rows', so N P has rows summing to 1 exactly (plan exponent 1).

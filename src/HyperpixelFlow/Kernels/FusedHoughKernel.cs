@@ -113,9 +113,11 @@ internal static class FusedHoughKernel
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new int[m];
             Array.Fill(cMax, float.NegativeInfinity);
+            var voteStarts = new int[ht];
             double sum = 0;
             float max = float.NegativeInfinity;
             fixed (float* s = smoothed)
+            fixed (int* starts = voteStarts)
             fixed (float* columnBest = cMax)
             fixed (int* columnBestSource = cArg)
             {
@@ -123,14 +125,10 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    var lanes = RowBest.Start();
-                    for (int yt = 0; yt < ht; yt++)
-                    {
-                        int j0 = yt * wt;
-                        sum += KeepBest(row + j0, s + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), wt, j0, i,
-                            columnBest + j0, columnBestSource + j0, ref lanes);
-                    }
-                    var rowBest = lanes.Fold();
+                    for (int yt = 0; yt < ht; yt++) voteStarts[yt] = layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0));
+                    var rowBest = Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count
+                        ? KeepBestOfRowWide(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum)
+                        : KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
                     best.RowArg[i] = rowBest.Index;
                     best.RowMax[i] = rowBest.Value;
                     if (best.RefineRadius > 0)
@@ -176,95 +174,104 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>
-    /// A source row's best target so far, kept per vector lane (each lane's largest value and, of equal ones, its
-    /// first index) and for the positions the vector loops leave to scalars; folded once per row. The result is the
-    /// row's largest confidence at its lowest index, however the row was cut into lanes.
+    /// One source row's confidences weights[j] x votes[starts[yt] + xt] (j = yt wt + xt): raises each target's best
+    /// (value, source) where exceeded, adds the confidences to <paramref name="sum"/> and returns the row's largest one
+    /// at its lowest index (argmax's answer), 16 targets at a time. A target row's last 16 targets are taken again when
+    /// its width is no multiple of 16 (a second look changes no maximum, and the sum masks the repeated lanes), and
+    /// each lane keeps its own best over the whole row, folded once at the end.
     /// </summary>
-    private struct RowBest
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe (float Value, int Index) KeepBestOfRowWide(float* weights, float* votes, int* starts, int wt, int ht,
+        int source, float* columnMax, int* columnArg, ref double sum)
     {
-        public Vector512<float> WideMax;
-        public Vector512<int> WideArg;
-        public Vector<float> LaneMax;
-        public Vector<int> LaneArg;
-        public float Value;
-        public int Index;
-
-        public static RowBest Start() => new()
+        const int Width = 16;
+        var sources = Vector512.Create(source);
+        var laneMax = Vector512.Create(float.NegativeInfinity);
+        var laneArg = Vector512<int>.Zero;
+        var laneSum = Vector512<float>.Zero;
+        int last = wt - Width, fresh = wt % Width;
+        // Of the last step's lanes, only the final (wt mod 16) hold targets not seen yet.
+        var tail = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(Width - fresh)).AsSingle();
+        for (int yt = 0; yt < ht; yt++)
         {
-            WideMax = Vector512.Create(float.NegativeInfinity),
-            LaneMax = new Vector<float>(float.NegativeInfinity),
-            Value = float.NegativeInfinity,
-        };
-
-        public readonly (float Value, int Index) Fold()
-        {
-            var best = (Value, Index);
-            for (int l = 0; l < Vector512<float>.Count; l++) Consider(ref best, WideMax[l], WideArg[l]);
-            for (int l = 0; l < Vector<float>.Count; l++) Consider(ref best, LaneMax[l], LaneArg[l]);
-            return best;
+            int j0 = yt * wt;
+            float* w = weights + j0, v = votes + starts[yt], held = columnMax + j0;
+            int* heldSource = columnArg + j0;
+            for (int k = 0; ; k += Width)
+            {
+                bool repeat = k > last;
+                if (repeat)
+                {
+                    if (fresh == 0) break;
+                    k = last;
+                }
+                var c = Vector512.Load(w + k) * Vector512.Load(v + k);
+                laneSum += repeat ? c & tail : c;
+                var previous = Vector512.Load(held + k);
+                var beatsColumn = Vector512.GreaterThan(c, previous);
+                Vector512.ConditionalSelect(beatsColumn, c, previous).Store(held + k);
+                Vector512.ConditionalSelect(beatsColumn.AsInt32(), sources, Vector512.Load(heldSource + k)).Store(heldSource + k);
+                var beatsLane = Vector512.GreaterThan(c, laneMax);
+                laneMax = Vector512.ConditionalSelect(beatsLane, c, laneMax);
+                laneArg = Vector512.ConditionalSelect(beatsLane.AsInt32(), Vector512<int>.Indices + Vector512.Create(j0 + k), laneArg);
+                if (repeat) break;
+            }
         }
-
-        private static void Consider(ref (float Value, int Index) best, float value, int index)
-        {
-            if (value > best.Value || (value == best.Value && index < best.Index)) best = (value, index);
-        }
+        sum += Vector512.Sum(laneSum);
+        var best = (Value: float.NegativeInfinity, Index: 0);
+        for (int l = 0; l < Width; l++)
+            if (laneMax[l] > best.Value || (laneMax[l] == best.Value && laneArg[l] < best.Index)) best = (laneMax[l], laneArg[l]);
+        return best;
     }
 
     /// <summary>
-    /// For the n confidences weights[k] x votes[k] of source <paramref name="source"/> at targets j0.. : raises each
-    /// target's best (value, source) where exceeded, raises <paramref name="rowBest"/> and returns their sum (summed
-    /// per 8-lane vector and then in order, whatever the vector width: the same bits on every CPU).
+    /// <see cref="KeepBestOfRowWide"/> at the runtime's vector width, for CPUs without 512-bit vectors and target rows
+    /// narrower than 16: each target row's vector part, then its remaining targets one by one (summed per target row, per
+    /// lane and then in order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe double KeepBest(float* weights, float* votes, int n, int j0, int source, float* columnMax, int* columnArg,
-        ref RowBest rowBest)
+    private static unsafe (float Value, int Index) KeepBestOfRow(float* weights, float* votes, int* starts, int wt, int ht,
+        int source, float* columnMax, int* columnArg, ref double sum)
     {
-        int k = 0;
-        double sum = 0;
-        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        var best = (Value: float.NegativeInfinity, Index: 0);
+        Vector<float> laneMax = new(float.NegativeInfinity);
+        Vector<int> laneArg = Vector<int>.Zero;
+        var sources = new Vector<int>(source);
+        for (int yt = 0; yt < ht; yt++)
         {
-            var laneSum = Vector<float>.Zero;
-            if (Vector512.IsHardwareAccelerated)
+            int j0 = yt * wt, k = 0;
+            float* w = weights + j0, v = votes + starts[yt], held = columnMax + j0;
+            int* heldSource = columnArg + j0;
+            double rowSum = 0;
+            if (Vector.IsHardwareAccelerated && wt >= Vector<float>.Count)
             {
-                var sources = Vector512.Create(source);
-                for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
+                var laneSum = Vector<float>.Zero;
+                for (; k <= wt - Vector<float>.Count; k += Vector<float>.Count)
                 {
-                    var v = Vector512.Load(weights + k) * Vector512.Load(votes + k);
-                    laneSum = VectorOps.AddHalves(laneSum, v);
-                    var held = Vector512.Load(columnMax + k);
-                    var beatsColumn = Vector512.GreaterThan(v, held);
-                    Vector512.ConditionalSelect(beatsColumn, v, held).Store(columnMax + k);
-                    Vector512.ConditionalSelect(beatsColumn.AsInt32(), sources, Vector512.Load(columnArg + k)).Store(columnArg + k);
-                    var beatsLane = Vector512.GreaterThan(v, rowBest.WideMax);
-                    rowBest.WideMax = Vector512.ConditionalSelect(beatsLane, v, rowBest.WideMax);
-                    rowBest.WideArg = Vector512.ConditionalSelect(beatsLane.AsInt32(), Vector512<int>.Indices + Vector512.Create(j0 + k), rowBest.WideArg);
+                    var c = Vector.Load(w + k) * Vector.Load(v + k);
+                    laneSum += c;
+                    var previous = Vector.Load(held + k);
+                    var beatsColumn = Vector.GreaterThan(c, previous);
+                    Vector.ConditionalSelect(beatsColumn, c, previous).Store(held + k);
+                    Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(heldSource + k)).Store(heldSource + k);
+                    var beatsLane = Vector.GreaterThan(c, laneMax);
+                    laneMax = Vector.ConditionalSelect(beatsLane, c, laneMax);
+                    laneArg = Vector.ConditionalSelect(beatsLane, Vector<int>.Indices + new Vector<int>(j0 + k), laneArg);
                 }
+                rowSum = Vector.Sum(laneSum);
             }
+            for (; k < wt; k++)
             {
-                var sources = new Vector<int>(source);
-                for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                {
-                    var v = Vector.Load(weights + k) * Vector.Load(votes + k);
-                    laneSum += v;
-                    var held = Vector.Load(columnMax + k);
-                    var beatsColumn = Vector.GreaterThan(v, held);
-                    Vector.ConditionalSelect(beatsColumn, v, held).Store(columnMax + k);
-                    Vector.ConditionalSelect(beatsColumn, sources, Vector.Load(columnArg + k)).Store(columnArg + k);
-                    var beatsLane = Vector.GreaterThan(v, rowBest.LaneMax);
-                    rowBest.LaneMax = Vector.ConditionalSelect(beatsLane, v, rowBest.LaneMax);
-                    rowBest.LaneArg = Vector.ConditionalSelect(beatsLane, Vector<int>.Indices + new Vector<int>(j0 + k), rowBest.LaneArg);
-                }
+                float c = w[k] * v[k];
+                rowSum += c;
+                if (c > held[k]) { held[k] = c; heldSource[k] = source; }
+                if (c > best.Value) best = (c, j0 + k);
             }
-            sum = Vector.Sum(laneSum);
+            sum += rowSum;
         }
-        for (; k < n; k++)
-        {
-            float v = weights[k] * votes[k];
-            sum += v;
-            if (v > columnMax[k]) { columnMax[k] = v; columnArg[k] = source; }
-            if (v > rowBest.Value) (rowBest.Value, rowBest.Index) = (v, j0 + k);
-        }
-        return sum;
+        for (int l = 0; l < Vector<float>.Count; l++)
+            if (laneMax[l] > best.Value || (laneMax[l] == best.Value && laneArg[l] < best.Index)) best = (laneMax[l], laneArg[l]);
+        return best;
     }
 
     /// <summary>Weighs rows [rowStart, rowStart + rows) of a block of cosines in place, rows split across threads.</summary>

@@ -166,7 +166,8 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     /// <summary>
     /// x = exp(p (log K + offset + logB)) in place for p = 1 or 0.5, from the raw cosines in x; returns the sum of
     /// exp(log K + offset + logB) (= x for p = 1, x squared for p = 0.5). The log-kernel is taken in the same loop, with
-    /// the steps of <see cref="LogKernel"/> at every position.
+    /// the steps of <see cref="LogKernel"/> at every position. Only with the weighting's row shift: the exponents then lie
+    /// in (-80, 0] (see <see cref="EndPass"/>), where <see cref="VectorExp.ExpInRange(Vector{float})"/> gives e^x's bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe float PowerOfKernel(float* x, int n, float offset, float* logB, float p)
@@ -185,7 +186,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
                 var (scale, shift, exponent) = (Vector512.Create(inverseEps), Vector512.Create(offset - inverseEps), Vector512.Create(p));
                 for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
                 {
-                    var h = VectorExp.Exp((LogKernelOf(Vector512.Load(x + k), power, scale, shift) + Vector512.Load(logB + k)) * exponent);
+                    var h = VectorExp.ExpInRange((LogKernelOf(Vector512.Load(x + k), power, scale, shift) + Vector512.Load(logB + k)) * exponent);
                     acc = VectorOps.AddHalves(acc, half ? h * h : h);
                     h.Store(x + k);
                 }
@@ -194,7 +195,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
                 var (scale, shift, exponent) = (new Vector<float>(inverseEps), new Vector<float>(offset - inverseEps), new Vector<float>(p));
                 for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
                 {
-                    var h = VectorExp.Exp((LogKernelOf(Vector.Load(x + k), power, scale, shift) + Vector.Load(logB + k)) * exponent);
+                    var h = VectorExp.ExpInRange((LogKernelOf(Vector.Load(x + k), power, scale, shift) + Vector.Load(logB + k)) * exponent);
                     acc += half ? h * h : h;
                     h.Store(x + k);
                 }
@@ -237,7 +238,9 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     /// <summary>
     /// sum += exp(log K + offset) over n cosines: <see cref="LogKernel"/> and the exponential in one loop of the same
     /// shape (the same vector or scalar steps at every position), so the sums have the bits of the two loops one after
-    /// the other, without the values' round trip through memory.
+    /// the other, without the values' round trip through memory. Only with the column pass's fixed shift: the exponents
+    /// then lie in (-80, 0] (see <see cref="StartColumnPass"/>), where <see cref="VectorExp.ExpInRange(Vector{float})"/>
+    /// gives e^x's bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void AddExpOfLogKernel(float* sum, float* cosines, int n, float offset)
@@ -249,13 +252,13 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         {
             var (scale, shift) = (Vector512.Create(inverseEps), Vector512.Create(offset - inverseEps));
             for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
-                (Vector512.Load(sum + k) + VectorExp.Exp(LogKernelOf(Vector512.Load(cosines + k), power, scale, shift))).Store(sum + k);
+                (Vector512.Load(sum + k) + VectorExp.ExpInRange(LogKernelOf(Vector512.Load(cosines + k), power, scale, shift))).Store(sum + k);
         }
         if (Vector.IsHardwareAccelerated)
         {
             var (scale, shift) = (new Vector<float>(inverseEps), new Vector<float>(offset - inverseEps));
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
-                (Vector.Load(sum + k) + VectorExp.Exp(LogKernelOf(Vector.Load(cosines + k), power, scale, shift))).Store(sum + k);
+                (Vector.Load(sum + k) + VectorExp.ExpInRange(LogKernelOf(Vector.Load(cosines + k), power, scale, shift))).Store(sum + k);
         }
         for (; k < n; k++) sum[k] += MathF.Exp(LogKernelOf(cosines[k], power, inverseEps, offset));
     }
