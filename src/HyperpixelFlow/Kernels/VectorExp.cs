@@ -25,17 +25,7 @@ internal static class VectorExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<float> Exp(Vector<float> x)
     {
-        var clamped = Vector.Min(Vector.Max(x, new Vector<float>(Lowest)), new Vector<float>(Highest));
-        var n = Vector.Round(clamped * new Vector<float>(Log2E));
-        var r = clamped - n * new Vector<float>(Ln2High) - n * new Vector<float>(Ln2Low);
-        // e^r = 1 + r + r^2 p(r), p close to the Taylor series 1/2 + r/6 + r^2/24 + ... with the error spread evenly.
-        var p = new Vector<float>(1.9875691500e-4f);
-        p = p * r + new Vector<float>(1.3981999507e-3f);
-        p = p * r + new Vector<float>(8.3334519073e-3f);
-        p = p * r + new Vector<float>(4.1665795894e-2f);
-        p = p * r + new Vector<float>(1.6666665459e-1f);
-        p = p * r + new Vector<float>(5.0000001201e-1f);
-        var er = p * (r * r) + r + Vector<float>.One;
+        var (n, er) = Reduced(Vector.Min(Vector.Max(x, new Vector<float>(Lowest)), new Vector<float>(Highest)));
         // 2^n as 2^(n/2) 2^(n - n/2): n lies in -126..128 after the clamp, and each half then has a normal float
         // (exponent field + 127).
         var whole = Vector.ConvertToInt32(n);
@@ -45,32 +35,6 @@ internal static class VectorExp
         result = Vector.ConditionalSelect(Vector.LessThan(x, new Vector<float>(Lowest)), Vector<float>.Zero, result);
         result = Vector.ConditionalSelect(Vector.GreaterThan(x, new Vector<float>(Highest)), new Vector<float>(float.PositiveInfinity), result);
         return Vector.ConditionalSelect(Vector.Equals(x, x), result, x);   // NaN stays NaN
-    }
-
-    /// <summary>
-    /// e^x for 16 floats: the steps of <see cref="Exp(Vector{float})"/> lane for lane (the same operations in the same
-    /// order), so each value has the same bits at either width; for CPUs that run 512-bit vectors at full rate.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
-    {
-        var clamped = Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest));
-        var n = Vector512.Round(clamped * Vector512.Create(Log2E));
-        var r = clamped - n * Vector512.Create(Ln2High) - n * Vector512.Create(Ln2Low);
-        var p = Vector512.Create(1.9875691500e-4f);
-        p = p * r + Vector512.Create(1.3981999507e-3f);
-        p = p * r + Vector512.Create(8.3334519073e-3f);
-        p = p * r + Vector512.Create(4.1665795894e-2f);
-        p = p * r + Vector512.Create(1.6666665459e-1f);
-        p = p * r + Vector512.Create(5.0000001201e-1f);
-        var er = p * (r * r) + r + Vector512<float>.One;
-        var whole = Vector512.ConvertToInt32(n);
-        var half = Vector512.ShiftRightArithmetic(whole, 1);
-        var bias = Vector512.Create(127);
-        var result = er * Vector512.ShiftLeft(half + bias, 23).AsSingle() * Vector512.ShiftLeft(whole - half + bias, 23).AsSingle();
-        result = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, result);
-        result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(Highest)), Vector512.Create(float.PositiveInfinity), result);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 
     /// <summary>The inputs for which <see cref="ExpInRange(Vector{float})"/> gives the bits of <see cref="Exp(Vector{float})"/>.</summary>
@@ -85,6 +49,18 @@ internal static class VectorExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<float> ExpInRange(Vector<float> x)
     {
+        var (n, er) = Reduced(x);
+        var result = er * Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(n) + new Vector<int>(127), 23));
+        return Vector.ConditionalSelect(Vector.Equals(x, x), result, x);   // NaN stays NaN
+    }
+
+    /// <summary>
+    /// x = n ln2 + r with |r| &lt;= ln2 / 2 (ln2 split in two parts so that r is exact): n, and e^r = 1 + r + r^2 p(r) with
+    /// p close to the Taylor series 1/2 + r/6 + r^2/24 + ... with the error spread evenly.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector<float> N, Vector<float> ExpOfRest) Reduced(Vector<float> x)
+    {
         var n = Vector.Round(x * new Vector<float>(Log2E));
         var r = x - n * new Vector<float>(Ln2High) - n * new Vector<float>(Ln2Low);
         var p = new Vector<float>(1.9875691500e-4f);
@@ -93,14 +69,38 @@ internal static class VectorExp
         p = p * r + new Vector<float>(4.1665795894e-2f);
         p = p * r + new Vector<float>(1.6666665459e-1f);
         p = p * r + new Vector<float>(5.0000001201e-1f);
-        var er = p * (r * r) + r + Vector<float>.One;
-        var result = er * Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(n) + new Vector<int>(127), 23));
-        return Vector.ConditionalSelect(Vector.Equals(x, x), result, x);   // NaN stays NaN
+        return (n, p * (r * r) + r + Vector<float>.One);
+    }
+
+    /// <summary>
+    /// e^x for 16 floats: the steps of <see cref="Exp(Vector{float})"/> lane for lane (the same operations in the same
+    /// order), so each value has the same bits at either width; for CPUs that run 512-bit vectors at full rate.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        var (n, er) = Reduced(Vector512.Min(Vector512.Max(x, Vector512.Create(Lowest)), Vector512.Create(Highest)));
+        var whole = Vector512.ConvertToInt32(n);
+        var half = Vector512.ShiftRightArithmetic(whole, 1);
+        var bias = Vector512.Create(127);
+        var result = er * Vector512.ShiftLeft(half + bias, 23).AsSingle() * Vector512.ShiftLeft(whole - half + bias, 23).AsSingle();
+        result = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, result);
+        result = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(Highest)), Vector512.Create(float.PositiveInfinity), result);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 
     /// <summary><see cref="ExpInRange(Vector{float})"/> for 16 floats, lane for lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ExpInRange(Vector512<float> x)
+    {
+        var (n, er) = Reduced(x);
+        var result = er * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
+    }
+
+    /// <summary><see cref="Reduced(Vector{float})"/> for 16 floats, lane for lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> N, Vector512<float> ExpOfRest) Reduced(Vector512<float> x)
     {
         var n = Vector512.Round(x * Vector512.Create(Log2E));
         var r = x - n * Vector512.Create(Ln2High) - n * Vector512.Create(Ln2Low);
@@ -110,8 +110,6 @@ internal static class VectorExp
         p = p * r + Vector512.Create(4.1665795894e-2f);
         p = p * r + Vector512.Create(1.6666665459e-1f);
         p = p * r + Vector512.Create(5.0000001201e-1f);
-        var er = p * (r * r) + r + Vector512<float>.One;
-        var result = er * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
+        return (n, p * (r * r) + r + Vector512<float>.One);
     }
 }
