@@ -225,9 +225,9 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>
-    /// <see cref="KeepBestOfRowWide"/> at the runtime's vector width, for CPUs without 512-bit vectors and target rows
-    /// narrower than 16: each target row's vector part, then its remaining targets one by one (summed per target row, per
-    /// lane and then in order).
+    /// <see cref="KeepBestOfRowWide"/> at the runtime's vector width, where the CPU has no 512-bit vectors or a target row
+    /// is narrower than 16: each target row's vector part, then its remaining targets one by one (summed per target row,
+    /// per lane and then in order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe (float Value, int Index) KeepBestOfRow(float* weights, float* votes, int* starts, int wt, int ht,
