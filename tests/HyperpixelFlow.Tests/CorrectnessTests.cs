@@ -138,13 +138,13 @@ public class CorrectnessTests
     }
 
     [Theory]
-    [InlineData(27, 3)]   // 16-wide steps with the last 16 targets of each target row taken again; 8-wide and scalar steps elsewhere
+    [InlineData(27, 3)]   // 16-wide steps, each target row's last 16 targets taken again (8-wide and scalar steps without AVX-512)
     [InlineData(32, 2)]   // whole 16-wide steps
     [InlineData(7, 4)]    // narrower than a vector: the scalar steps
     public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in(int targetWidth, int targetHeight)
     {
-        // Values from a few levels, so most maxima are tied across lanes, steps and target rows. 150 source rows: two
-        // workers. The kernel keeps per-lane bests over a whole source row; the first index must still win.
+        // Values from a few levels, so most maxima are tied across lanes, steps and target rows (and every sum is exact).
+        // 150 source rows: two workers. The kernel keeps per-lane bests over a whole source row; the first index must win.
         var grid = new HyperpixelGrid(4, 11, 15, 10, 0, 0, 15, 10);
         var target = new HyperpixelGrid(4, 11, targetWidth, targetHeight, 0, 0, targetWidth, targetHeight);
         var lattice = OffsetLattice.Of(grid, target);

@@ -169,7 +169,7 @@ public class OptimalTransportTests
     [Fact]
     public void Exp_in_range_gives_the_bits_of_exp_over_its_whole_range()
     {
-        // Every 257th float of [InRangeLow, InRangeHigh], both ends (the subnormal results below -87.34 included), and NaN.
+        // Every 257th float of [InRangeLow, InRangeHigh], both ends (results at the edge of float's normal range), and NaN.
         var values = new List<float> { VectorExp.InRangeLow, VectorExp.InRangeHigh, 0f, -0f, float.NaN, -80f, -87.33f };
         for (long bits = 0; bits <= BitConverter.SingleToInt32Bits(-VectorExp.InRangeLow); bits += 257)
         {
