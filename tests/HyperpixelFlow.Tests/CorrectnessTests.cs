@@ -180,6 +180,32 @@ public class CorrectnessTests
         Assert.Equal(Enumerable.Range(0, n).Max(i => best.RowMax[i]), best.ConfidenceMax);
     }
 
+    [Theory]
+    [InlineData(27, 3)]   // 16-wide steps and a masked step per target row (8-wide and scalar steps without AVX-512)
+    [InlineData(32, 2)]   // whole 16-wide steps
+    [InlineData(7, 4)]    // narrower than a vector
+    public unsafe void Every_weight_votes_once_into_its_offset(int targetWidth, int targetHeight)
+    {
+        // Weights from a few levels, so every vote sum is exact whatever the order: a weight added twice, or left out,
+        // changes a sum. 150 source rows: two workers.
+        var grid = new HyperpixelGrid(4, 11, 15, 10, 0, 0, 15, 10);
+        var target = new HyperpixelGrid(4, 11, targetWidth, targetHeight, 0, 0, targetWidth, targetHeight);
+        var lattice = OffsetLattice.Of(grid, target);
+        var random = new Random(5);
+        int n = grid.Count, m = target.Count;
+        var block = Enumerable.Range(0, n * m).Select(_ => random.Next(4) * 0.25f).ToArray();
+        var expected = new double[lattice.Width * lattice.Height];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++)
+                expected[lattice.Y(i / grid.Width, j / target.Width) * lattice.Width + lattice.X(i % grid.Width, j % target.Width)] += block[i * m + j];
+        var votes = new double[expected.Length];
+        float largest;
+        fixed (float* b = block)
+            largest = FusedHoughKernel.WeighAndVote(b, 0, n, grid, target, new PowerWeighting(1), votes);
+        Assert.Equal(expected, votes);
+        Assert.Equal(block.Max(), largest);
+    }
+
     [Fact]
     public void An_uncovered_point_takes_the_displacement_of_the_nearest_kept_hyperpixel()
     {

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Runtime.InteropServices;
 using HyperpixelFlow.Hyperpixels;
 
@@ -35,17 +36,24 @@ internal static class FusedHoughKernel
         int workers = RowRanges.For(rows, 64, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (w, from, to) =>
         {
             var votes = partial[w] = new float[layout.Length];
+            var voteStarts = new int[ht];
             float max = 0;
             fixed (float* v = votes)
+            fixed (int* starts = voteStarts)
             {
                 for (int r = from; r < to; r++)
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
                     weighting.Weigh(row, i, m);
-                    max = MathF.Max(max, VectorOps.Max(row, m));
-                    for (int yt = 0; yt < ht; yt++)
-                        VectorOps.Add(v + layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0)), row + yt * wt, wt);
+                    for (int yt = 0; yt < ht; yt++) voteStarts[yt] = layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0));
+                    if (Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count)
+                        max = MathF.Max(max, VoteWide(row, v, starts, wt, ht));
+                    else
+                    {
+                        max = MathF.Max(max, VectorOps.Max(row, m));
+                        for (int yt = 0; yt < ht; yt++) VectorOps.Add(v + starts[yt], row + yt * wt, wt);
+                    }
                 }
             }
             maxima[w] = max;
@@ -54,6 +62,36 @@ internal static class FusedHoughKernel
             for (int y = 0; y < lattice.Height; y++)
                 for (int k = 0; k < lattice.Width; k++) offsetVotes[y * lattice.Width + k] += partial[w][layout.Start(y, k)];
         return maxima.Take(workers).Max();
+    }
+
+    /// <summary>
+    /// Adds each target row of a source row's weights to its votes (votes + starts[yt], wt values each) and returns the
+    /// row's largest weight (0 when none is larger), 16 at a time with each target row's remainder as one masked step:
+    /// every vote gets the same single add as in the scalar form, and the maximum needs no pass of its own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float VoteWide(float* weights, float* votes, int* starts, int wt, int ht)
+    {
+        int fresh = wt % Vector512<float>.Count, whole = wt - fresh;
+        var tail = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(fresh)).AsSingle();
+        var max = Vector512<float>.Zero;
+        for (int yt = 0; yt < ht; yt++)
+        {
+            float* w = weights + yt * wt, v = votes + starts[yt];
+            for (int k = 0; k < whole; k += Vector512<float>.Count)
+            {
+                var x = Vector512.Load(w + k);
+                (Vector512.Load(v + k) + x).Store(v + k);
+                max = Vector512.Max(max, x);
+            }
+            if (fresh == 0) continue;
+            var rest = Avx512F.MaskLoad(w + whole, tail, Vector512<float>.Zero);
+            Avx512F.MaskStore(v + whole, tail, Avx512F.MaskLoad(v + whole, tail, Vector512<float>.Zero) + rest);
+            max = Vector512.Max(max, rest);
+        }
+        float largest = 0;
+        for (int l = 0; l < Vector512<float>.Count; l++) largest = MathF.Max(largest, max[l]);
+        return largest;
     }
 
     /// <summary>
