@@ -74,27 +74,6 @@ internal static class VectorOps
         if (Vector512.IsHardwareAccelerated)
         {
             var f = Vector512.Create(factor);
-            // Four vectors per step: each weight is broadcast and each pointer read once per 64 values, the sums stay in
-            // registers; every element still gets the same adds in the same order.
-            const int Step = 4 * 16;
-            for (; k <= n - Step; k += Step)
-            {
-                float* at = row + k;
-                Vector512<float> s0 = Vector512.Load(at), s1 = Vector512.Load(at + 16), s2 = Vector512.Load(at + 32), s3 = Vector512.Load(at + 48);
-                for (int t = 0; t < count; t++)
-                {
-                    var w = Vector512.Create(weights[t]);
-                    float* source = sources[t] + k;
-                    s0 += w * Vector512.Load(source);
-                    s1 += w * Vector512.Load(source + 16);
-                    s2 += w * Vector512.Load(source + 32);
-                    s3 += w * Vector512.Load(source + 48);
-                }
-                (s0 * (f * Vector512.Load(scale + k))).Store(at);
-                (s1 * (f * Vector512.Load(scale + k + 16))).Store(at + 16);
-                (s2 * (f * Vector512.Load(scale + k + 32))).Store(at + 32);
-                (s3 * (f * Vector512.Load(scale + k + 48))).Store(at + 48);
-            }
             for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
             {
                 var sum = Vector512.Load(row + k);
