@@ -122,7 +122,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
 
     /// <summary>
     /// A column pass on the fixed-shift path: each worker sums exp(log K + log a - shift) per column over its rows in
-    /// order, with the same vector and scalar steps per column (tiles start at multiples of the vector width), and
+    /// order, with the same vector and scalar steps per column (tiles start at multiples of the widest step), and
     /// <see cref="Complete"/> adds the workers' sums to the column sums. <see cref="Observe"/> runs it over a stored
     /// block (each worker's rows as one tile), the similarity kernel tile by tile: the same column sums, bit for bit.
     /// </summary>
@@ -135,7 +135,7 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public override unsafe void Observe(int worker, float* tile, long stride, int firstRow, int rows, int j0, int width)
         {
-            if (j0 % Vector<float>.Count != 0) throw new ArgumentException("tiles must start at a multiple of the vector width", nameof(j0));
+            if (j0 % StepWidth != 0) throw new ArgumentException($"tiles must start at a multiple of the widest vector step ({StepWidth})", nameof(j0));
             var sum = _sums[worker] ??= new float[owner._targets];
             fixed (float* sm = sum)
                 for (int r = 0; r < rows; r++)
@@ -234,6 +234,9 @@ internal sealed class OptimalTransportWeighting : VoteWeighting
     /// </summary>
     private static readonly bool Wide = Vector512.IsHardwareAccelerated && Vector.IsHardwareAccelerated
         && Vector<float>.Count is 8 or 16;
+
+    /// <summary>The widest step of the element-wise loops: a column falls in the same step wherever a tile starting at a multiple of it begins.</summary>
+    private static readonly int StepWidth = Wide ? Vector512<float>.Count : Vector<float>.Count;
 
     /// <summary>
     /// sum += exp(log K + offset) over n cosines: <see cref="LogKernel"/> and the exponential in one loop of the same
