@@ -122,7 +122,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         var gt = group.Target;
         using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
         var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();   // [high-low, ht*wt]
-        var rows = _workspace?.Buffer(1 + Array.IndexOf(_coarse, group), high - low, _targets) ?? empty(high - low, _targets);
+        var rows = _workspace?.Rows(Array.IndexOf(_coarse, group), high - low, _targets) ?? empty(high - low, _targets);
         BlendColumns(gram, _targetGrid, (int)gt.shape[1], (int)gt.shape[2], rows);
         group.Rows = rows.MoveToOuterDisposeScope();   // [high-low, M]
         group.RowsFrom = low;

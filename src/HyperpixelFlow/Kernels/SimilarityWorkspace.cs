@@ -5,19 +5,22 @@ using HyperpixelFlow.Matching;
 namespace HyperpixelFlow.Kernels;
 
 /// <summary>
-/// Reusable float32 buffers for the similarity: slot 0 the similarity block, slots 1.. the coarse groups' rows
+/// Reusable float32 buffers for the similarity: the similarity block and each coarse group's rows
 /// (<see cref="FactoredSimilarity"/>). A fresh tensor of tens of MB per pair costs page faults on every touch
 /// (allocations of that size bypass the heap); reusing buffers across pairs avoids them. Not thread-safe.
 /// </summary>
 internal sealed class SimilarityWorkspace : IDisposable
 {
+    private const int BlockSlot = 0, FirstRowsSlot = 1;
     private readonly List<Tensor?> _buffers = [];
 
     /// <summary>A [rows, columns] view of the similarity block's buffer, grown when needed; contents are undefined.</summary>
-    public Tensor Block(long rows, long columns) => Buffer(0, rows, columns);
+    public Tensor Block(long rows, long columns) => Buffer(BlockSlot, rows, columns);
 
-    /// <summary>A [rows, columns] view of buffer <paramref name="slot"/>, grown when needed; contents are undefined.</summary>
-    public Tensor Buffer(int slot, long rows, long columns)
+    /// <summary>A [rows, columns] view of coarse group <paramref name="group"/>'s rows buffer, grown when needed; contents are undefined.</summary>
+    public Tensor Rows(int group, long rows, long columns) => Buffer(FirstRowsSlot + group, rows, columns);
+
+    private Tensor Buffer(int slot, long rows, long columns)
     {
         while (_buffers.Count <= slot) _buffers.Add(null);
         long needed = rows * columns;
