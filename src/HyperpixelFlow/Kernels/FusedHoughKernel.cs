@@ -257,9 +257,14 @@ internal static class FusedHoughKernel
         }
         sum += Vector512.Sum(laneSum);
         var best = (Value: float.NegativeInfinity, Index: 0);
-        for (int l = 0; l < Width; l++)
-            if (laneMax[l] > best.Value || (laneMax[l] == best.Value && laneArg[l] < best.Index)) best = (laneMax[l], laneArg[l]);
+        for (int l = 0; l < Width; l++) KeepFirstOfLargest(ref best, laneMax[l], laneArg[l]);
         return best;
+    }
+
+    /// <summary>Argmax's rule across lanes that each kept their own best: the largest value, and of equal ones the lowest index.</summary>
+    private static void KeepFirstOfLargest(ref (float Value, int Index) best, float value, int index)
+    {
+        if (value > best.Value || (value == best.Value && index < best.Index)) best = (value, index);
     }
 
     /// <summary>
@@ -307,8 +312,7 @@ internal static class FusedHoughKernel
             }
             sum += rowSum;
         }
-        for (int l = 0; l < Vector<float>.Count; l++)
-            if (laneMax[l] > best.Value || (laneMax[l] == best.Value && laneArg[l] < best.Index)) best = (laneMax[l], laneArg[l]);
+        for (int l = 0; l < Vector<float>.Count; l++) KeepFirstOfLargest(ref best, laneMax[l], laneArg[l]);
         return best;
     }
 
