@@ -256,10 +256,10 @@ public class OptimalTransportTests
     public unsafe void First_column_pass_in_the_similarity_tiles_gives_the_bits_of_the_pass_over_the_stored_matrix(int width, int height)
     {
         var random = new Random(5);
-        // 1200 targets: two column tiles and a scalar tail.
+        // 1230 targets: two column tiles, the second ending in a 256-bit step and a scalar tail.
         using var s = HyperpixelSet.FromDense(SmoothField(random, width * height, 32), new HyperpixelGrid(4, 11, width + 2, height + 2, 1, 1, width, height),
             4 * (width + 2), 4 * (height + 2));
-        using var t = HyperpixelSet.FromDense(SmoothField(random, 30 * 40, 32), new HyperpixelGrid(4, 11, 42, 32, 1, 1, 40, 30), 168, 128);
+        using var t = HyperpixelSet.FromDense(SmoothField(random, 30 * 41, 32), new HyperpixelGrid(4, 11, 43, 32, 1, 1, 41, 30), 172, 128);
         int n = s.Grid.Count, m = t.Grid.Count;
         using var similarity = new FactoredSimilarity(s, t);
         using var stored = similarity.Cosines(0, n);
