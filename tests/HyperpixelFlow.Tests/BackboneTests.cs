@@ -81,6 +81,44 @@ public class BackboneTests
         Assert.True(error <= 1e-5 * scale, $"max difference {error} at scale {scale}");
     }
 
+    /// <summary>
+    /// The prepacked path runs the convolution conv2d runs, so it must give its bits: every geometry of the ResNets
+    /// (stem, 3 x 3, strided, 1 x 1 shortcut, dilated) and a ViT's token projections, at the size the weight was packed
+    /// for and at others (another size may want another weight layout: oneDNN then reorders the packed weight), down to
+    /// sizes where conv2d leaves oneDNN for its own im2col path (and so must the prepacked convolution).
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Prepacked_convolutions_give_the_bits_of_conv2d(ScalarType type)
+    {
+        Skip.If(type == ScalarType.BFloat16 && !BackbonePrecision.CpuHasBFloat16, "this CPU has no bf16 arithmetic: bf16 never runs here");
+        Assert.True(PrepackedConvolution.IsAvailable, "libtorch's oneDNN operators did not load: every convolution reorders its weight again");
+        var geometries = new (int In, int Out, int Kernel, int Stride, int Padding, int Dilation)[]
+        {
+            (3, 64, 7, 2, 3, 1), (64, 64, 3, 1, 1, 1), (64, 128, 3, 2, 1, 1), (64, 128, 1, 2, 0, 1), (96, 160, 3, 1, 2, 2),
+            (48, 144, 1, 1, 0, 1),   // a ViT's token projection: tokens as an N x 1 image
+        };
+        foreach (var (inputs, outputs, kernel, stride, padding, dilation) in geometries)
+        {
+            using var scope = NewDisposeScope();
+            var weight = FoldedResNet.ToChannelsLast(randn(outputs, inputs, kernel, kernel).to(type));
+            var bias = randn(outputs).to(type);
+            using var convolution = new PrepackedConvolution(weight, bias, stride, padding, dilation);
+            foreach (var (height, width) in new[] { (37, 53), (19, 83), (100, 75), (497, 1), (9, 7) })
+            {
+                var x = FoldedResNet.ToChannelsLast(randn(1, inputs, height, width).to(type));
+                if (x.numel() > 20480)
+                    Assert.True(PrepackedConvolution.Suits(x, weight, stride, dilation), "a large channels-last CPU convolution should take the prepacked path");
+                var expected = nn.functional.conv2d(x, weight, bias, strides: [stride, stride], padding: [padding, padding], dilation: [dilation, dilation]);
+                var actual = convolution.Apply(x);
+                Assert.Equal(expected.shape, actual.shape);
+                Assert.True(expected.eq(actual).all().item<bool>(), $"{inputs}->{outputs} k{kernel} s{stride} p{padding} d{dilation} at {height} x {width}: other values than conv2d");
+                Assert.Equal(1, actual.stride(1));   // channels-last, as the next convolution wants it
+            }
+        }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

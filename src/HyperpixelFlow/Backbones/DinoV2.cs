@@ -241,7 +241,7 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
     /// <summary>
     /// Takes the current weights of the four token-wise projections as 1 x 1 convolutions over tokens laid out
     /// channels-last: libtorch runs those through oneDNN, well over twice as fast on CPU as its matrix product for
-    /// these shapes (docs/performance-log.md). The same sums in another order: tokens differ from the module form's
+    /// these shapes (docs/performance-log.md), and <see cref="PrepackedConvolution"/> reorders their weights once. The same sums in another order: tokens differ from the module form's
     /// by float rounding only. Later changes to the weights do not reach it; call it again after loading.
     /// </summary>
     public void PrepareInference()
@@ -265,6 +265,8 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
     /// <summary>A linear layer as a 1 x 1 convolution with a channels-last weight [out, in, 1, 1].</summary>
     private sealed class Pointwise(Tensor weight, Tensor? bias) : IDisposable
     {
+        private readonly PrepackedConvolution _convolution = new(weight, bias, 1, 0, 1);
+
         public static Pointwise From(Linear layer)
         {
             using var noGrad = no_grad();
@@ -277,11 +279,12 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
         {
             long b = x.shape[0], n = x.shape[1], d = x.shape[2];
             var image = x.contiguous().view(b, n, 1, d).permute(0, 3, 1, 2);
-            return functional.conv2d(image, weight, bias).permute(0, 2, 3, 1).reshape(b, n, weight.shape[0]);
+            return _convolution.Apply(image).permute(0, 2, 3, 1).reshape(b, n, weight.shape[0]);
         }
 
         public void Dispose()
         {
+            _convolution.Dispose();
             weight.Dispose();
             bias?.Dispose();
         }

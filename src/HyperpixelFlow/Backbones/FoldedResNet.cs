@@ -13,8 +13,13 @@ internal sealed class FoldedConv : IDisposable
     private readonly Tensor _weight, _bias;
     private readonly long _stride, _padding, _dilation;
 
-    private FoldedConv(Tensor weight, Tensor bias, long stride, long padding, long dilation) =>
+    private readonly PrepackedConvolution _convolution;
+
+    private FoldedConv(Tensor weight, Tensor bias, long stride, long padding, long dilation)
+    {
         (_weight, _bias, _stride, _padding, _dilation) = (weight, bias, stride, padding, dilation);
+        _convolution = new PrepackedConvolution(weight, bias, stride, padding, dilation);
+    }
 
     public static FoldedConv From(Conv2d conv, BatchNorm2d norm, long stride, long padding, long dilation, bool channelsLast)
     {
@@ -36,7 +41,7 @@ internal sealed class FoldedConv : IDisposable
 
     public Tensor Apply(Tensor x)
     {
-        var y = nn.functional.conv2d(x, _weight, _bias, strides: [_stride, _stride], padding: [_padding, _padding], dilation: [_dilation, _dilation]);
+        var y = _convolution.Apply(x);
         if (CountedMultiplyAdds is { } count) CountedMultiplyAdds = count + y.numel() * _weight.shape[1] * _weight.shape[2] * _weight.shape[3];
         return y;
     }
@@ -99,6 +104,7 @@ internal sealed class FoldedConv : IDisposable
     {
         _weight.Dispose();
         _bias.Dispose();
+        _convolution.Dispose();
     }
 }
 
