@@ -52,6 +52,15 @@ internal sealed class PrepackedConvolution(Tensor weight, Tensor? bias, long str
     private static readonly Lazy<jit.ScriptModule?> Module = new(Load);
 
     /// <summary>
+    /// Starts loading the operators' module on the thread pool (it takes a few tens of milliseconds, most of it
+    /// libtorch's script frontend and oneDNN starting up), so that a backbone being prepared does not wait for it.
+    /// </summary>
+    public static void LoadInBackground()
+    {
+        if (!Module.IsValueCreated) ThreadPool.QueueUserWorkItem(_ => _ = Module.Value);
+    }
+
+    /// <summary>
     /// Whether this libtorch runs the prepacked path (built with oneDNN, operators present). Checked once by convolving a
     /// small tensor; where it fails, callers use <c>conv2d</c>.
     /// </summary>

@@ -62,6 +62,7 @@ internal sealed class ResNetBackbone : Backbone
         _network = Prepare(network, device);
         Preprocessing = preprocessing;
         _inference = network.Fold();
+        if (device.type == DeviceType.CPU) PrepackedConvolution.LoadInBackground();
     }
 
     /// <summary>A backbone of an inference form read as it is (the weight cache); the module form is made by
@@ -73,6 +74,7 @@ internal sealed class ResNetBackbone : Backbone
         _createNetwork = createNetwork;
         Preprocessing = preprocessing;
         _inference = inference;
+        if (device.type == DeviceType.CPU) PrepackedConvolution.LoadInBackground();
     }
 
     private static ResNet Prepare(ResNet network, Device device)
