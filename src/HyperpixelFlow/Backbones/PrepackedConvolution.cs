@@ -50,10 +50,12 @@ internal sealed class PrepackedConvolution(Tensor weight, Tensor? bias, long str
         """;
 
     private static readonly Lazy<jit.ScriptModule?> Module = new(Load);
+    private static readonly Lazy<bool> Working = new(SelfTest);
 
     /// <summary>
-    /// Starts loading the operators' module on the thread pool (it takes a few tens of milliseconds, most of it
-    /// libtorch's script frontend and oneDNN starting up), so that a backbone being prepared does not wait for it.
+    /// Starts loading the operators' module on the thread pool (a few tens of milliseconds, most of it libtorch's script
+    /// frontend starting up), so that a backbone being prepared does not wait for it. Only the load: running tensor
+    /// operations there would give that thread its own OpenMP team, and the matching measurably slower afterwards.
     /// </summary>
     public static void LoadInBackground()
     {
@@ -61,10 +63,10 @@ internal sealed class PrepackedConvolution(Tensor weight, Tensor? bias, long str
     }
 
     /// <summary>
-    /// Whether this libtorch runs the prepacked path (built with oneDNN, operators present). Checked once by convolving a
-    /// small tensor; where it fails, callers use <c>conv2d</c>.
+    /// Whether this libtorch runs the prepacked path (built with oneDNN, operators present): the module loaded and, on
+    /// first use, convolved a small tensor. Where it fails, callers use <c>conv2d</c>.
     /// </summary>
-    public static bool IsAvailable => Module.Value is not null;
+    public static bool IsAvailable => Working.Value;
 
     /// <summary>
     /// Whether <paramref name="x"/> and <paramref name="weight"/> take this path: CPU, float32 (or bfloat16 where the CPU
@@ -119,17 +121,27 @@ internal sealed class PrepackedConvolution(Tensor weight, Tensor? bias, long str
     {
         try
         {
-            var module = jit.load(Archive(Code));
-            using var scope = NewDisposeScope();
-            var weight = ones(4, 3, 3, 3);
-            var x = ones(1, 3, 5, 5);
-            var packed = (Tensor)module.invoke("pack", weight, 1, 1, 1, 5, 5);
-            var y = (Tensor)module.invoke("convolve", x, packed, zeros(4), 1, 1, 1);
-            return y.shape.SequenceEqual(new long[] { 1, 4, 5, 5 }) ? module : null;
+            return jit.load(Archive(Code));
         }
         catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException)
         {
             return null;
+        }
+    }
+
+    private static bool SelfTest()
+    {
+        if (Module.Value is not { } module) return false;
+        try
+        {
+            using var scope = NewDisposeScope();
+            var packed = (Tensor)module.invoke("pack", ones(4, 3, 3, 3), 1, 1, 1, 5, 5);
+            var y = (Tensor)module.invoke("convolve", ones(1, 3, 5, 5), packed, zeros(4), 1, 1, 1);
+            return y.shape.SequenceEqual(new long[] { 1, 4, 5, 5 });
+        }
+        catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException)
+        {
+            return false;
         }
     }
 
