@@ -14,8 +14,8 @@ namespace HyperpixelFlow.Backbones;
 /// reordered weight; the convolution it runs is the one <c>conv2d</c> runs (same primitive, same layouts, same bits:
 /// tested), without the reorder. Those operators live outside the <c>aten</c> namespace, which TorchSharp's script
 /// compiler cannot reach, so they are called from a small TorchScript module built here in the serialized form
-/// <c>torch.jit.load</c> reads. Other inputs (another device or type, NCHW, no bias) go to <c>conv2d</c>. Does not own
-/// the weight and bias.
+/// <c>torch.jit.load</c> reads. Other inputs (another device or type, NCHW, no bias, and those <c>conv2d</c> itself
+/// keeps from oneDNN: <see cref="Suits"/>) go to <c>conv2d</c>. Does not own the weight and bias.
 /// </summary>
 internal sealed class PrepackedConvolution(Tensor weight, Tensor? bias, long stride, long padding, long dilation) : IDisposable
 {
