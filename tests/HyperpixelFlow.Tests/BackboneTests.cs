@@ -108,7 +108,7 @@ public class BackboneTests
             foreach (var (height, width) in new[] { (37, 53), (19, 83), (100, 75), (497, 1), (9, 7) })
             {
                 var x = FoldedResNet.ToChannelsLast(randn(1, inputs, height, width).to(type));
-                if (x.numel() > 20480)
+                if (x.numel() > 20480 && (kernel > 1 || stride > 1 || get_num_threads() > 1))   // where conv2d runs oneDNN
                     Assert.True(PrepackedConvolution.Suits(x, weight, stride, dilation), "a large channels-last CPU convolution should take the prepacked path");
                 var expected = nn.functional.conv2d(x, weight, bias, strides: [stride, stride], padding: [padding, padding], dilation: [dilation, dilation]);
                 var actual = convolution.Apply(x);
