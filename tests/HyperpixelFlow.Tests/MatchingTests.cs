@@ -147,6 +147,52 @@ public class MatchingTests
         Assert.Equal(1.0, untiled.SimilaritySum / sim.sum().ToDouble(), 1e-5);
     }
 
+    /// <summary>
+    /// The squared norms' bits decide every cosine: each coarse group adds, per hyperpixel, the 16 products
+    /// w_k w_l &lt;g(c_k), g(c_l)&gt; of its corners (Corners' order, k then l) to the finest group's sum, the dot
+    /// products being the channel sums of the cell products. Here against that sum written from the corner indices,
+    /// value for value, on grids whose last cells repeat a corner (the map's edges).
+    /// </summary>
+    [Fact]
+    public void Blended_squared_norms_add_the_corner_products_in_order()
+    {
+        using var g = new Generator(7);
+        var grid = new HyperpixelGrid(4, 11, 15, 12, 1, 2, 13, 9);
+        using var scope = NewDisposeScope();
+        var groups = new[] { randn([8, 12, 15], generator: g), randn([6, 6, 8], generator: g), randn([5, 3, 4], generator: g) };
+        using var set = new HyperpixelSet(groups, grid, 60, 48);
+        var expected = set.Window(groups[0]).pow(2).sum(dim: 0).flatten().data<float>().ToArray();
+        foreach (var group in groups.Skip(1))
+        {
+            int h = (int)group.shape[1], w = (int)group.shape[2];
+            // Channel sums of the products of neighbouring cells, as libtorch sums them (their bits are its order).
+            float[] Sum(Tensor product) => product.sum(dim: 0).contiguous().data<float>().ToArray();
+            var self = Sum(group * group);
+            var right = Sum(group[.., .., ..^1] * group[.., .., 1..]);
+            var down = Sum(group[.., ..^1, ..] * group[.., 1.., ..]);
+            var downRight = Sum(group[.., ..^1, ..^1] * group[.., 1.., 1..]);
+            var downLeft = Sum(group[.., ..^1, 1..] * group[.., 1.., ..^1]);
+            float Dot(int a, int b)
+            {
+                (a, b) = (Math.Min(a, b), Math.Max(a, b));
+                var (ya, xa) = Math.DivRem(a, w);
+                var (yb, xb) = Math.DivRem(b, w);
+                return a == b ? self[a] : ya == yb ? right[ya * (w - 1) + xa] : xa == xb ? down[ya * w + xa]
+                    : xb > xa ? downRight[ya * (w - 1) + xa] : downLeft[ya * (w - 1) + xb];
+            }
+            var (index, weight) = BilinearBlend.Corners(grid, h, w);
+            for (int n = 0; n < grid.Count; n++)
+            {
+                float sum = 0;
+                for (int k = 0; k < 4; k++)
+                    for (int l = 0; l < 4; l++)
+                        sum += weight[4 * n + k] * weight[4 * n + l] * Dot(index[4 * n + k], index[4 * n + l]);
+                expected[n] += sum;
+            }
+        }
+        Assert.Equal(expected, set.SquaredNorms.data<float>().ToArray());
+    }
+
     [Fact]
     public void Factored_similarity_of_multi_resolution_groups_equals_dense_cosines()
     {

@@ -58,23 +58,32 @@ public sealed class HyperpixelSet : IDisposable
         var down = h > 1 ? Map(g[.., ..^1, ..] * g[.., 1.., ..]) : [];                                     // [h-1, w]
         var downRight = h > 1 && w > 1 ? Map(g[.., ..^1, ..^1] * g[.., 1.., 1..]) : [];                    // [h-1, w-1]
         var downLeft = h > 1 && w > 1 ? Map(g[.., ..^1, 1..] * g[.., 1.., ..^1]) : [];                     // (y, x+1).(y+1, x)
-        float Dot(int a, int b)
-        {
-            if (a > b) (a, b) = (b, a);
-            int ya = a / w, xa = a % w, yb = b / w, xb = b % w;
-            if (a == b) return self[a];
-            if (ya == yb) return right[ya * (w - 1) + xa];                 // xb = xa + 1
-            if (xa == xb) return down[ya * w + xa];                        // yb = ya + 1
-            return xb > xa ? downRight[ya * (w - 1) + xa] : downLeft[ya * (w - 1) + xb];
-        }
         var (index, weight) = BilinearBlend.Corners(grid, h, w);
+        var xs = BilinearBlend.Axis(grid.FullWidth, w);
+        var ys = BilinearBlend.Axis(grid.FullHeight, h);
+        Span<int> cellX = stackalloc int[4], cellY = stackalloc int[4];
         for (int n = 0; n < grid.Count; n++)
         {
+            // The corners' cells as Corners orders them: (y0, x0), (y0, x1), (y1, x0), (y1, x1).
+            var (x0, x1, _) = xs[grid.GridX(n)];
+            var (y0, y1, _) = ys[grid.GridY(n)];
+            (cellX[0], cellX[1], cellX[2], cellX[3]) = (x0, x1, x0, x1);
+            (cellY[0], cellY[1], cellY[2], cellY[3]) = (y0, y0, y1, y1);
             float sum = 0;
             for (int k = 0; k < 4; k++)
                 for (int l = 0; l < 4; l++)
-                    sum += weight[4 * n + k] * weight[4 * n + l] * Dot(index[4 * n + k], index[4 * n + l]);
+                    sum += weight[4 * n + k] * weight[4 * n + l] * Dot(cellY[k], cellX[k], cellY[l], cellX[l]);
             norms[n] += sum;
+        }
+
+        // <g(a), g(b)> of cells a = (ya, xa) and b = (yb, xb), equal or neighbours.
+        float Dot(int ya, int xa, int yb, int xb)
+        {
+            if (ya > yb || ya == yb && xa > xb) (ya, xa, yb, xb) = (yb, xb, ya, xa);
+            if (ya == yb && xa == xb) return self[ya * w + xa];
+            if (ya == yb) return right[ya * (w - 1) + xa];                 // xb = xa + 1
+            if (xa == xb) return down[ya * w + xa];                        // yb = ya + 1
+            return xb > xa ? downRight[ya * (w - 1) + xa] : downLeft[ya * (w - 1) + xb];
         }
     }
 
