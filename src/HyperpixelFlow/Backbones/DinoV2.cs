@@ -241,8 +241,9 @@ internal sealed class TransformerBlock : Module<Tensor, Tensor>
     /// <summary>
     /// Takes the current weights of the four token-wise projections as 1 x 1 convolutions over tokens laid out
     /// channels-last: libtorch runs those through oneDNN, well over twice as fast on CPU as its matrix product for
-    /// these shapes (docs/performance-log.md), and <see cref="PrepackedConvolution"/> reorders their weights once. The same sums in another order: tokens differ from the module form's
-    /// by float rounding only. Later changes to the weights do not reach it; call it again after loading.
+    /// these shapes (docs/performance-log.md), and <see cref="PrepackedConvolution"/> reorders their weights once. The
+    /// same sums in another order: tokens differ from the module form's by float rounding only. Later changes to the
+    /// weights do not reach it; call it again after loading.
     /// </summary>
     public void PrepareInference()
     {

@@ -58,7 +58,7 @@ public sealed class HyperpixelSet : IDisposable
         var down = h > 1 ? Map(g[.., ..^1, ..] * g[.., 1.., ..]) : [];                                     // [h-1, w]
         var downRight = h > 1 && w > 1 ? Map(g[.., ..^1, ..^1] * g[.., 1.., 1..]) : [];                    // [h-1, w-1]
         var downLeft = h > 1 && w > 1 ? Map(g[.., ..^1, 1..] * g[.., 1.., ..^1]) : [];                     // (y, x+1).(y+1, x)
-        var (index, weight) = BilinearBlend.Corners(grid, h, w);
+        var weight = BilinearBlend.Corners(grid, h, w).Weight;
         var xs = BilinearBlend.Axis(grid.FullWidth, w);
         var ys = BilinearBlend.Axis(grid.FullHeight, h);
         Span<int> cellX = stackalloc int[4], cellY = stackalloc int[4];
