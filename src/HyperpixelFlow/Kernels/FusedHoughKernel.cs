@@ -46,7 +46,7 @@ internal static class FusedHoughKernel
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
                     weighting.Weigh(row, i, m);
-                    for (int yt = 0; yt < ht; yt++) voteStarts[yt] = layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0));
+                    layout.TargetRowStarts(lattice, ys, xs, voteStarts);
                     if (Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count)
                         max = MathF.Max(max, VoteWide(row, v, starts, wt, ht));
                     else
@@ -108,6 +108,15 @@ internal static class FusedHoughKernel
         }
 
         public int Start(int y, int k) => (y * Step + k % Step) * Span + k / Step;
+
+        /// <summary>
+        /// Where source cell (ys, xs)'s values with each target row begin: starts[yt], the row's values contiguous from
+        /// there (for yt below the length of <paramref name="starts"/>).
+        /// </summary>
+        public void TargetRowStarts(OffsetLattice lattice, int ys, int xs, Span<int> starts)
+        {
+            for (int yt = 0; yt < starts.Length; yt++) starts[yt] = Start(lattice.Y(ys, yt), lattice.X(xs, 0));
+        }
     }
 
     /// <summary>
@@ -163,7 +172,7 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    for (int yt = 0; yt < ht; yt++) voteStarts[yt] = layout.Start(lattice.Y(ys, yt), lattice.X(xs, 0));
+                    layout.TargetRowStarts(lattice, ys, xs, voteStarts);
                     var rowBest = Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count
                         ? KeepBestOfRowWide(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum)
                         : KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
