@@ -219,7 +219,15 @@ public class MatchingTests
         using var a = randn([rows, k], generator: g);
         using var b = randn([k, m], generator: g);
         using var expected = a.mm(b);
+        // Packed arrays come from the shared pool: hand it a dirty one first, so that the padding must be cleared.
+        int panelFloats = (m + PackedGemm.PanelWidth - 1) / PackedGemm.PanelWidth * k * PackedGemm.PanelWidth;
+        var dirty = System.Buffers.ArrayPool<float>.Shared.Rent(panelFloats);
+        Array.Fill(dirty, float.NaN);
+        System.Buffers.ArrayPool<float>.Shared.Return(dirty);
         var packed = PackedGemm.Pack(TensorMemory.Floats(b), k, m);
+        for (int t = 0; t < k; t++)   // the last panel (columns 32..47) holds 5 columns, then zeros
+            for (int j = m % PackedGemm.PanelWidth; j < PackedGemm.PanelWidth; j++)
+                Assert.Equal(0f, packed[((m / PackedGemm.PanelWidth) * k + t) * PackedGemm.PanelWidth + j]);
         var c = new float[rows * m];
         fixed (float* pc = c)
         fixed (float* pp = packed)
@@ -244,6 +252,32 @@ public class MatchingTests
                 for (int t = 0; t < k; t++) sum = MathF.FusedMultiplyAdd(av[i * k + t], bv[t * m + j], sum);
                 Assert.Equal(BitConverter.SingleToInt32Bits(sum), BitConverter.SingleToInt32Bits(c[i * m + j]));
             }
+    }
+
+    /// <summary>
+    /// The coarse groups' Gram matrices take the packed kernels only for channel counts where they give libtorch's
+    /// bits: checked here at a similarity's size (the probe uses a small one) for counts that the BLAS here sums in one
+    /// chain and in blocks. Wrong either way would fail: equal bits claimed where they differ, or differ where equal.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(64)]
+    [InlineData(128)]
+    [InlineData(512)]
+    public unsafe void Gram_products_take_the_packed_kernels_where_they_give_libtorchs_bits(int channels)
+    {
+        Skip.IfNot(PackedGemm.IsSupported, "this CPU has no AVX2/FMA; the Gram matrices use the tensor engine's GEMM");
+        const int sourceCells = 600, targetCells = 700;
+        using var g = new Generator(5);
+        using var scope = NewDisposeScope();
+        var cells = rand([channels, sourceCells + 9], generator: g)[.., 4..(sourceCells + 4)];   // a view, as the similarity slices it
+        var target = rand([channels, targetCells], generator: g);
+        var expected = cells.t().mm(target).contiguous().data<float>().ToArray();
+        var rows = cells.t().contiguous();
+        var packed = PackedGemm.Pack(TensorMemory.Floats(target), channels, targetCells);
+        var actual = new float[sourceCells * targetCells];
+        fixed (float* pp = packed, pc = actual)
+            PackedGemm.Multiply(TensorMemory.Floats(rows), sourceCells, channels, pp, 0, targetCells, pc, targetCells);
+        Assert.Equal(PackedGemm.GivesTorchBits(channels), expected.AsSpan().SequenceEqual(actual));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using HyperpixelFlow.Hyperpixels;
@@ -29,12 +30,15 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     private readonly int _targets;
     private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
     private readonly SimilarityWorkspace? _workspace;   // buffers for the coarse groups' rows, reused across pairs
+    private bool _disposed;
 
     /// <summary>
     /// A coarse segment: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
     /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
     /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
-    /// keeps memory proportional to a block of source hyperpixels, not to N x M.
+    /// keeps memory proportional to a block of source hyperpixels, not to N x M. Where <see cref="PackedGemm"/> gives
+    /// libtorch's bits for C channels, the cells are also held row-major [hs*ws, C] and the target map packed, and the
+    /// Gram matrix's rows come from it (libtorch's GEMM runs these small-k shapes far below the cores' rate).
     /// </summary>
     private sealed class CoarseGroup(Tensor sourceCells, Tensor target, int[] index, float[] weight)
     {
@@ -42,6 +46,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         public Tensor Target { get; } = target;
         public int[] Index { get; } = index;
         public float[] Weight { get; } = weight;
+        public Tensor? CellRows { get; init; }
+        public float[]? PackedTarget { get; init; }
         public Tensor? Rows { get; set; }
         public int RowsFrom { get; set; }
         public int RowsTo { get; set; }
@@ -74,7 +80,14 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
             var cells = gs.reshape(segment.Channels, -1);
             gs.Dispose();   // the view's handle; the cells view keeps the storage
-            return new CoarseGroup(cells, gt, index, weight);
+            if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, gt, index, weight);
+            using var scope = NewDisposeScope();
+            var targetRows = gt.reshape(segment.Channels, -1).contiguous();
+            return new CoarseGroup(cells, gt, index, weight)
+            {
+                CellRows = cells.t().contiguous().MoveToOuterDisposeScope(),
+                PackedTarget = PackedGemm.Pack(TensorMemory.Floats(targetRows), segment.Channels, (int)targetRows.shape[1]),
+            };
         }).ToArray();
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
         _inverseTargetNorms = InverseNorms(target.SquaredNorms);
@@ -119,26 +132,34 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         }
         if (group.Rows is not null && group.RowsFrom <= low && high <= group.RowsTo) return;
         group.Rows?.Dispose();
-        var gt = group.Target;
-        using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
-        var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();   // [high-low, ht*wt]
         var rows = _workspace?.Rows(Array.IndexOf(_coarse, group), high - low, _targets) ?? empty(high - low, _targets);
-        BlendColumns(gram, _targetGrid, (int)gt.shape[1], (int)gt.shape[2], rows);
-        group.Rows = rows.MoveToOuterDisposeScope();   // [high-low, M]
+        if (group.PackedTarget is not null) BlendColumns(group, low, high, null, _targetGrid, rows);
+        else
+        {
+            using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
+            var gt = group.Target;
+            using var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();
+            BlendColumns(group, low, high, gram, _targetGrid, rows);
+        }
+        group.Rows = rows;   // [high-low, M]
         group.RowsFrom = low;
         group.RowsTo = high;
     }
 
     /// <summary>
-    /// Each row of a Gram matrix [n, ht*wt] bilinearly upsampled at the kept target hyperpixels, written into
-    /// <paramref name="rows"/> [n, M]. Separable, in the order of the upsampling operator: along x into a per-row
+    /// Rows [low, high) of a group's Gram matrix [hs*ws, ht*wt] bilinearly upsampled at the kept target hyperpixels,
+    /// written into <paramref name="rows"/> [high - low, M]. The Gram rows come from <paramref name="gram"/> when given,
+    /// else they are computed a few at a time with <see cref="PackedGemm"/> (each element summed over the channels in
+    /// order) and blended while in cache. Separable, in the order of the upsampling operator: along x into a per-row
     /// scratch (gathered 8 columns at a time where the CPU has AVX2), then along y over whole window rows.
     /// </summary>
-    private static void BlendColumns(Tensor gram, HyperpixelGrid target, int lowHeight, int lowWidth, Tensor rows)
+    private static void BlendColumns(CoarseGroup group, int lowCell, int highCell, Tensor? gram, HyperpixelGrid target, Tensor rows)
     {
+        const int GramChunk = 24;   // a multiple of the GEMM kernel's 6 rows
+        int lowHeight = (int)group.Target.shape[1], lowWidth = (int)group.Target.shape[2], channels = (int)group.Target.shape[0];
         var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
         var ys = BilinearBlend.Axis(target.FullHeight, lowHeight);
-        int n = (int)gram.shape[0], lowCount = lowHeight * lowWidth, w = target.Width, h = target.Height, m = target.Count;
+        int n = highCell - lowCell, lowCount = lowHeight * lowWidth, w = target.Width, h = target.Height, m = target.Count;
         int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
         // The x step's taps and weights per target column, the weights as the scalar form computes them.
         var low = new int[w];
@@ -150,37 +171,50 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             var (x0, x1, lx) = xs[target.X0 + xt];
             (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
         }
-        nint input = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+        nint input = gram is null ? 0 : (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows),
+            cellRows = group.CellRows is null ? 0 : (nint)TensorMemory.Floats(group.CellRows);
         RowRanges.For(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             var alongX = new float[lowHeight * w];
-            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight)
+            var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
+            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget)
             fixed (int* x0s = low, x1s = high)
             {
-                for (int a = from; a < to; a++)
+                for (int a0 = from; a0 < to; a0 += GramChunk)
                 {
-                    float* source = (float*)input + (long)a * lowCount, destination = (float*)output + (long)a * m;
-                    for (int yl = firstLowRow; yl <= lastLowRow; yl++)
+                    int a1 = Math.Min(a0 + GramChunk, to);
+                    float* grams = (float*)input + (long)a0 * lowCount;
+                    if (chunk is not null)
                     {
-                        float* lowRow = source + yl * lowWidth, blended = scratch + yl * w;
-                        int xt = 0;
-                        if (Avx2.IsSupported)
-                            for (; xt <= w - 8; xt += 8)
-                            {
-                                var left = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x0s + xt), sizeof(float));
-                                var right = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x1s + xt), sizeof(float));
-                                Avx.Store(blended + xt, Avx.Add(Avx.Multiply(Avx.LoadVector256(wa + xt), left),
-                                    Avx.Multiply(Avx.LoadVector256(wb + xt), right)));
-                            }
-                        for (; xt < w; xt++) blended[xt] = wa[xt] * lowRow[x0s[xt]] + wb[xt] * lowRow[x1s[xt]];
+                        PackedGemm.Multiply((float*)cellRows + (long)(lowCell + a0) * channels, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
+                        grams = chunk;
                     }
-                    for (int yt = 0; yt < h; yt++)
+                    for (int a = a0; a < a1; a++)
                     {
-                        var (y0, y1, ly) = ys[target.Y0 + yt];
-                        VectorOps.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
+                        float* source = grams + (long)(a - a0) * lowCount, destination = (float*)output + (long)a * m;
+                        for (int yl = firstLowRow; yl <= lastLowRow; yl++)
+                        {
+                            float* lowRow = source + yl * lowWidth, blended = scratch + yl * w;
+                            int xt = 0;
+                            if (Avx2.IsSupported)
+                                for (; xt <= w - 8; xt += 8)
+                                {
+                                    var left = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x0s + xt), sizeof(float));
+                                    var right = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x1s + xt), sizeof(float));
+                                    Avx.Store(blended + xt, Avx.Add(Avx.Multiply(Avx.LoadVector256(wa + xt), left),
+                                        Avx.Multiply(Avx.LoadVector256(wb + xt), right)));
+                                }
+                            for (; xt < w; xt++) blended[xt] = wa[xt] * lowRow[x0s[xt]] + wb[xt] * lowRow[x1s[xt]];
+                        }
+                        for (int yt = 0; yt < h; yt++)
+                        {
+                            var (y0, y1, ly) = ys[target.Y0 + yt];
+                            VectorOps.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
+                        }
                     }
                 }
             }
+            if (computed is not null) ArrayPool<float>.Shared.Return(computed);
         });
     }
 
@@ -264,12 +298,17 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
 
     public void Dispose()
     {
+        if (_disposed) return;   // a second return of the pooled arrays would hand them out twice
+        _disposed = true;
         _finestSource.Dispose();
         _finestTargetT.Dispose();
+        if (_packedFinestTarget is not null) ArrayPool<float>.Shared.Return(_packedFinestTarget);
         foreach (var group in _coarse)
         {
             group.SourceCells.Dispose();
             group.Target.Dispose();
+            group.CellRows?.Dispose();
+            if (group.PackedTarget is not null) ArrayPool<float>.Shared.Return(group.PackedTarget);
             group.Rows?.Dispose();
         }
     }

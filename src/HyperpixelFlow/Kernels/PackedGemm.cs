@@ -1,6 +1,9 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using static TorchSharp.torch;
 
 using HyperpixelFlow.Matching;
 
@@ -24,18 +27,59 @@ internal static unsafe class PackedGemm
     /// <summary>Whether this CPU runs the kernel (AVX2 + FMA); elsewhere callers use the tensor engine's GEMM.</summary>
     public static bool IsSupported => Avx.IsSupported && Fma.IsSupported;
 
-    /// <summary>Packs B [k, m] (row-major) into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16.</summary>
+    private static readonly ConcurrentDictionary<int, bool> SumsLikeTorch = new();
+
+    /// <summary>
+    /// Whether these kernels give libtorch's <c>mm</c> bit for bit for products over <paramref name="k"/> terms: true
+    /// where the tensor engine's BLAS sums them in one FMA chain from zero too (how a BLAS splits k is its own choice,
+    /// and it differs by CPU and by k). Found once per k by multiplying fixed pseudo-random matrices both ways.
+    /// </summary>
+    public static bool GivesTorchBits(int k) => IsSupported && SumsLikeTorch.GetOrAdd(k, Probe);
+
+    private static bool Probe(int k)
+    {
+        const int Rows = 48, Columns = 96;
+        var random = new Random(k);
+        var a = new float[Rows * k];
+        var b = new float[k * Columns];
+        for (int i = 0; i < a.Length; i++) a[i] = random.NextSingle();
+        for (int i = 0; i < b.Length; i++) b[i] = random.NextSingle() - 0.5f;
+        using var scope = NewDisposeScope();
+        // A as the similarity holds its low cells: [k, rows], multiplied transposed.
+        var expected = tensor(a, [Rows, k]).t().contiguous().t().mm(tensor(b, [k, Columns])).contiguous().data<float>().ToArray();
+        var packed = Pack(b, k, Columns);
+        var product = new float[Rows * Columns];
+        fixed (float* pa = a, pp = packed, pc = product) Multiply(pa, Rows, k, pp, 0, Columns, pc, Columns);
+        ArrayPool<float>.Shared.Return(packed);
+        return expected.AsSpan().SequenceEqual(product);
+    }
+
+    /// <inheritdoc cref="Pack(float*, int, int)"/>
+    public static float[] Pack(float[] b, int k, int m)
+    {
+        fixed (float* pb = b) return Pack(pb, k, m);
+    }
+
+    /// <summary>
+    /// Packs B [k, m] (row-major) into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16, the last panel's
+    /// missing columns zero. The array comes from <see cref="ArrayPool{T}.Shared"/> (it may be longer): give it back when
+    /// done, or a pair's panels (megabytes) would come from fresh pages every time.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float[] Pack(float* b, int k, int m)
     {
         int panels = (m + PanelWidth - 1) / PanelWidth;
-        var packed = new float[(long)panels * k * PanelWidth];
+        var packed = ArrayPool<float>.Shared.Rent(checked(panels * k * PanelWidth));
         fixed (float* p = packed)
             for (int panel = 0; panel < panels; panel++)
             {
                 int j0 = panel * PanelWidth, width = Math.Min(PanelWidth, m - j0);
                 for (int t = 0; t < k; t++)
-                    Buffer.MemoryCopy(b + (long)t * m + j0, p + ((long)panel * k + t) * PanelWidth, PanelWidth * sizeof(float), width * sizeof(float));
+                {
+                    float* destination = p + ((long)panel * k + t) * PanelWidth;
+                    Buffer.MemoryCopy(b + (long)t * m + j0, destination, PanelWidth * sizeof(float), width * sizeof(float));
+                    new Span<float>(destination + width, PanelWidth - width).Clear();
+                }
             }
         return packed;
     }
