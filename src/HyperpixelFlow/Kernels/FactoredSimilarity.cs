@@ -147,11 +147,12 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     }
 
     /// <summary>
-    /// Rows [low, high) of a group's Gram matrix [hs*ws, ht*wt] bilinearly upsampled at the kept target hyperpixels,
-    /// written into <paramref name="rows"/> [high - low, M]. The Gram rows come from <paramref name="gram"/> when given,
-    /// else they are computed a few at a time with <see cref="PackedGemm"/> (each element summed over the channels in
-    /// order) and blended while in cache. Separable, in the order of the upsampling operator: along x into a per-row
-    /// scratch (gathered 8 columns at a time where the CPU has AVX2), then along y over whole window rows.
+    /// Rows [<paramref name="lowCell"/>, <paramref name="highCell"/>) of a group's Gram matrix [hs*ws, ht*wt] bilinearly
+    /// upsampled at the kept target hyperpixels, written into <paramref name="rows"/> [highCell - lowCell, M]. The Gram
+    /// rows come from <paramref name="gram"/> ([highCell - lowCell, ht*wt]) when given, else they are computed a few at
+    /// a time with <see cref="PackedGemm"/> (each element summed over the channels in order) and blended while in cache.
+    /// Separable, in the order of the upsampling operator: along x into a per-row scratch (gathered 8 columns at a time
+    /// where the CPU has AVX2), then along y over whole window rows.
     /// </summary>
     private static void BlendColumns(CoarseGroup group, int lowCell, int highCell, Tensor? gram, HyperpixelGrid target, Tensor rows)
     {

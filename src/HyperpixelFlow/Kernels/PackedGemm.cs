@@ -11,7 +11,8 @@ namespace HyperpixelFlow.Kernels;
 
 /// <summary>
 /// C = A x B for the finest layer group's cosines, where A is [rows, k] row-major (source hyperpixels) and B is
-/// [k, m] (target hyperpixels, k small: 64 channels for ResNet-18's stride-4 layers). B is packed once per pair into
+/// [k, m] (target hyperpixels, k small: 64 channels for ResNet-18's stride-4 layers), and for the coarse groups' Gram
+/// matrices (low cells by low cells) where it gives libtorch's bits (<see cref="GivesTorchBits"/>). B is packed once per pair into
 /// panels of 16 columns ([k][16] each, zero-padded), so the micro-kernels read it sequentially; unpacked, every k step
 /// of the kernel touched another page of B and libtorch's GEMM ran at about half the rate (docs/performance-log.md).
 /// Where the CPU has AVX-512 a 6 x 32 kernel (two panels) runs, else the 6 x 16 AVX2/FMA one. Called per tile of rows
