@@ -138,7 +138,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         {
             using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
             var gt = group.Target;
-            using var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();
+            var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();
             BlendColumns(group, low, high, gram, _targetGrid, rows);
         }
         group.Rows = rows;   // [high-low, M]

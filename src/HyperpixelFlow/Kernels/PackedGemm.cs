@@ -48,17 +48,12 @@ internal static unsafe class PackedGemm
         using var scope = NewDisposeScope();
         // A as the similarity holds its low cells: [k, rows], multiplied transposed.
         var expected = tensor(a, [Rows, k]).t().contiguous().t().mm(tensor(b, [k, Columns])).contiguous().data<float>().ToArray();
-        var packed = Pack(b, k, Columns);
         var product = new float[Rows * Columns];
+        float[] packed;
+        fixed (float* pb = b) packed = Pack(pb, k, Columns);
         fixed (float* pa = a, pp = packed, pc = product) Multiply(pa, Rows, k, pp, 0, Columns, pc, Columns);
         ArrayPool<float>.Shared.Return(packed);
         return expected.AsSpan().SequenceEqual(product);
-    }
-
-    /// <inheritdoc cref="Pack(float*, int, int)"/>
-    public static float[] Pack(float[] b, int k, int m)
-    {
-        fixed (float* pb = b) return Pack(pb, k, m);
     }
 
     /// <summary>
