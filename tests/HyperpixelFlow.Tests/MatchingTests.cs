@@ -215,7 +215,7 @@ public class MatchingTests
     {
         Skip.IfNot(PackedGemm.IsSupported, "this CPU has no AVX2/FMA; the fused path uses the tensor engine's GEMM instead");
         using var g = new Generator(7);
-        const int rows = 13, k = 5, m = 37;   // rows not a multiple of 6, columns not of 16 (nor of 32)
+        const int rows = 31, k = 5, m = 37;   // rows: 12, then 19 = 12 + 6 + 1; columns not a multiple of 16 (nor of 32)
         using var a = randn([rows, k], generator: g);
         using var b = randn([k, m], generator: g);
         using var expected = a.mm(b);
@@ -232,16 +232,20 @@ public class MatchingTests
         fixed (float* pc = c)
         fixed (float* pp = packed)
         {
-            // Two column tiles (the second starting at a panel boundary) and two row ranges, as the fused loop calls it.
-            float* pa = TensorMemory.Floats(a);
-            PackedGemm.Multiply(pa, 7, k, pp, 0, 32, pc, m);
-            PackedGemm.Multiply(pa, 7, k, pp, 32, m - 32, pc + 32, m);
-            PackedGemm.Multiply(pa + 7 * k, rows - 7, k, pp, 0, 32, pc + 7 * m, m);
-            PackedGemm.Multiply(pa + 7 * k, rows - 7, k, pp, 32, m - 32, pc + 7 * m + 32, m);
+            // Two column tiles (the second starting at a panel boundary) and two row ranges starting at multiples of 12
+            // in rows packed once, as the fused loop calls it.
+            fixed (float* pa = new float[rows * k])
+            {
+                PackedGemm.PackRows(TensorMemory.Floats(a), rows, k, pa);
+                PackedGemm.Multiply(pa, 12, k, pp, 0, 32, pc, m);
+                PackedGemm.Multiply(pa, 12, k, pp, 32, m - 32, pc + 32, m);
+                PackedGemm.Multiply(pa + 12 * k, rows - 12, k, pp, 0, 32, pc + 12 * m, m);
+                PackedGemm.Multiply(pa + 12 * k, rows - 12, k, pp, 32, m - 32, pc + 12 * m + 32, m);
+            }
         }
         using var actual = tensor(c, [rows, m]);
         Assert.True(allclose(actual, expected, rtol: 1e-5, atol: 1e-5), $"max difference {(actual - expected).abs().max().ToDouble()}");
-        // Whichever micro-kernel computes an element (AVX-512 6 x 32, AVX2 6 x 16, the edge kernel), it is the sum over
+        // Whichever micro-kernel computes an element (AVX-512 12 x 32, 12 x 16 and 6 x 32, AVX2 6 x 16, the edge kernel), it is the sum over
         // k in order, one fused multiply-add per step from zero: the results never depend on the CPU's vector width.
         var av = a.data<float>().ToArray();
         var bv = b.data<float>().ToArray();
@@ -275,8 +279,12 @@ public class MatchingTests
         var rows = cells.t().contiguous();
         var packed = PackedGemm.Pack(TensorMemory.Floats(target), channels, targetCells);
         var actual = new float[sourceCells * targetCells];
-        fixed (float* pp = packed, pc = actual)
-            PackedGemm.Multiply(TensorMemory.Floats(rows), sourceCells, channels, pp, 0, targetCells, pc, targetCells);
+        var packedRows = new float[sourceCells * channels];
+        fixed (float* pp = packed, pc = actual, pr = packedRows)
+        {
+            PackedGemm.PackRows(TensorMemory.Floats(rows), sourceCells, channels, pr);
+            PackedGemm.Multiply(pr, sourceCells, channels, pp, 0, targetCells, pc, targetCells);
+        }
         Assert.Equal(PackedGemm.GivesTorchBits(channels), expected.AsSpan().SequenceEqual(actual));
     }
 

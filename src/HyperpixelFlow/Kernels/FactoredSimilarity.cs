@@ -156,7 +156,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// </summary>
     private static void BlendColumns(CoarseGroup group, int lowCell, int highCell, Tensor? gram, HyperpixelGrid target, Tensor rows)
     {
-        const int GramChunk = 24;   // a multiple of the GEMM kernel's 6 rows
+        const int GramChunk = 24;   // a multiple of the GEMM kernels' 6 and 12 rows
         int lowHeight = (int)group.Target.shape[1], lowWidth = (int)group.Target.shape[2], channels = (int)group.Target.shape[0];
         var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
         var ys = BilinearBlend.Axis(target.FullHeight, lowHeight);
@@ -178,7 +178,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         {
             var alongX = new float[lowHeight * w];
             var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
-            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget)
+            var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * channels) : null;
+            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget, cells = packedRows)
             fixed (int* x0s = low, x1s = high)
             {
                 for (int a0 = from; a0 < to; a0 += GramChunk)
@@ -187,7 +188,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                     float* grams = (float*)input + (long)a0 * lowCount;
                     if (chunk is not null)
                     {
-                        PackedGemm.Multiply((float*)cellRows + (long)(lowCell + a0) * channels, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
+                        PackedGemm.PackRows((float*)cellRows + (long)(lowCell + a0) * channels, a1 - a0, channels, cells);
+                        PackedGemm.Multiply(cells, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
                         grams = chunk;
                     }
                     for (int a = a0; a < a1; a++)
@@ -216,6 +218,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                 }
             }
             if (computed is not null) ArrayPool<float>.Shared.Return(computed);
+            if (packedRows is not null) ArrayPool<float>.Shared.Return(packedRows);
         });
     }
 
@@ -245,24 +248,29 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache, and each tile of
         // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
         // summed in one pass over the tile.
-        const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;
+        const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;   // RowChunk: a multiple of the GEMM kernels' 6 and 12 rows
         RowRanges.For(to - from, observer?.RowGrain ?? 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (worker, firstRow, lastRow) =>
         {
             var tapRows = new nint[taps];
             var tapWeights = new float[taps];
+            // This range's finest source rows, packed once for all its column tiles (chunks start at multiples of 12 in it).
+            int first = from + firstRow, rangeRows = lastRow - firstRow;
+            var sourceRows = _packedFinestTarget is null ? null : ArrayPool<float>.Shared.Rent(rangeRows * channels);
+            fixed (float* packedSource = sourceRows)
             fixed (float* inverseTarget = _inverseTargetNorms)
             fixed (float* packed = _packedFinestTarget)
             fixed (nint* rowsOfTaps = tapRows)
             fixed (float* weights = tapWeights)
             {
+                if (packedSource is not null) PackedGemm.PackRows((float*)finestSource + (long)first * channels, rangeRows, channels, packedSource);
                 for (int j0 = 0; j0 < m; j0 += Tile)
                 {
                     int width = Math.Min(Tile, m - j0);
-                    for (int i0 = from + firstRow; i0 < from + lastRow; i0 += RowChunk)
+                    for (int i0 = first; i0 < first + rangeRows; i0 += RowChunk)
                     {
-                        int i1 = Math.Min(i0 + RowChunk, from + lastRow);
+                        int i1 = Math.Min(i0 + RowChunk, first + rangeRows);
                         if (packed is not null)
-                            PackedGemm.Multiply((float*)finestSource + (long)i0 * channels, i1 - i0, channels, packed, j0, width,
+                            PackedGemm.Multiply(packedSource + (long)(i0 - first) * channels, i1 - i0, channels, packed, j0, width,
                                 (float*)b + (long)(i0 - from) * m + j0, m);
                         for (int i = i0; i < i1; i++)
                         {
@@ -274,6 +282,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                     }
                 }
             }
+            if (sourceRows is not null) ArrayPool<float>.Shared.Return(sourceRows);
         });
         observer?.Complete();
         return block;

@@ -10,13 +10,14 @@ using HyperpixelFlow.Matching;
 namespace HyperpixelFlow.Kernels;
 
 /// <summary>
-/// C = A x B for the finest layer group's cosines, where A is [rows, k] row-major (source hyperpixels) and B is
-/// [k, m] (target hyperpixels, k small: 64 channels for ResNet-18's stride-4 layers), and for the coarse groups' Gram
-/// matrices (low cells by low cells) where it gives libtorch's bits (<see cref="GivesTorchBits"/>). B is packed once per pair into
+/// C = A x B for the finest layer group's cosines, where A is [rows, k] (source hyperpixels) and B is [k, m] (target
+/// hyperpixels, k small: 64 channels per stride-4 layer of ResNet-18), and for the coarse groups' Gram matrices (low
+/// cells by low cells) where it gives libtorch's bits (<see cref="GivesTorchBits"/>). B is packed once per pair into
 /// panels of 16 columns ([k][16] each, zero-padded), so the micro-kernels read it sequentially; unpacked, every k step
 /// of the kernel touched another page of B and libtorch's GEMM ran at about half the rate (docs/performance-log.md).
-/// Where the CPU has AVX-512 a 6 x 32 kernel (two panels) runs, else the 6 x 16 AVX2/FMA one. Called per tile of rows
-/// and columns so that the caller can finish each tile while it is in cache. Every element is summed over k in order,
+/// Where the CPU has AVX-512 a 12 x 32 kernel (two panels, 24 accumulators) runs on A's rows packed 12 at a time
+/// (<see cref="PackRows"/>), 6 x 32 on the rows left; else the 6 x 16 AVX2/FMA one. Called per tile of rows and columns
+/// so that the caller can finish each tile while it is in cache. Every element is summed over k in order,
 /// one FMA per step from zero, whichever kernel computes it: the kernels give the same bits; the rounding differs
 /// from a BLAS, not the maths.
 /// </summary>
@@ -51,7 +52,12 @@ internal static unsafe class PackedGemm
         var product = new float[Rows * Columns];
         float[] packed;
         fixed (float* pb = b) packed = Pack(pb, k, Columns);
-        fixed (float* pa = a, pp = packed, pc = product) Multiply(pa, Rows, k, pp, 0, Columns, pc, Columns);
+        var rows = new float[Rows * k];
+        fixed (float* pa = a, pr = rows, pp = packed, pc = product)
+        {
+            PackRows(pa, Rows, k, pr);
+            Multiply(pr, Rows, k, pp, 0, Columns, pc, Columns);
+        }
         ArrayPool<float>.Shared.Return(packed);
         return expected.AsSpan().SequenceEqual(product);
     }
@@ -81,19 +87,43 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>
-    /// C[0..rows, j0..j0+width) = A[0..rows, :] x B[:, j0..j0+width), C with row stride <paramref name="ldc"/> and
-    /// already offset to column j0. <paramref name="j0"/> must be a multiple of the panel width.
+    /// Packs rows of A [rows, k] (row-major) for <see cref="Multiply"/>: where the CPU runs the 12-row kernel, each whole
+    /// block of 12 rows interleaved ([k][12]: element (r, t) at t x 12 + r), the remaining rows as they were. Row i's
+    /// values stay within floats [i k, (i + 1) k), so a range of packed rows starting at a multiple of 12 is the packed
+    /// form of its own rows. Elsewhere a plain copy.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Multiply(float* a, int rows, int k, float* packed, int j0, int width, float* c, int ldc)
+    public static void PackRows(float* a, int rows, int k, float* destination)
     {
-        float* partial = stackalloc float[RowsPerKernel * PanelWidth];
+        int blocks = Avx512F.IsSupported ? rows / WideRows : 0;
+        for (int block = 0; block < blocks; block++)
+            for (int r = 0; r < WideRows; r++)
+            {
+                float* row = a + (long)(block * WideRows + r) * k, column = destination + (long)block * WideRows * k + r;
+                for (int t = 0; t < k; t++) column[t * WideRows] = row[t];
+            }
+        long done = (long)blocks * WideRows * k;
+        Buffer.MemoryCopy(a + done, destination + done, ((long)rows * k - done) * sizeof(float), ((long)rows * k - done) * sizeof(float));
+    }
+
+    /// <summary>
+    /// C[0..rows, j0..j0+width) = A[0..rows, :] x B[:, j0..j0+width), A's rows as <see cref="PackRows"/> leaves them (row-major
+    /// rows would be read wrongly where the 12-row kernel runs), C with row stride <paramref name="ldc"/> and already offset
+    /// to column j0. <paramref name="j0"/> must be a multiple of the panel width.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Multiply(float* packedRows, int rows, int k, float* packed, int j0, int width, float* c, int ldc)
+    {
+        float* a = packedRows;
+        float* partial = stackalloc float[WideRows * PanelWidth];
         int j = 0;
         if (Avx512F.IsSupported)
             for (; j + 2 * PanelWidth <= width; j += 2 * PanelWidth)
             {
                 float* panel = packed + (long)((j0 + j) / PanelWidth) * k * PanelWidth;
                 int i = 0;
+                for (; i + WideRows <= rows; i += WideRows)
+                    Kernel12x32(a + (long)i * k, k, panel, panel + (long)k * PanelWidth, c + (long)i * ldc + j, ldc);
                 for (; i + RowsPerKernel <= rows; i += RowsPerKernel)
                     Kernel6x32(a + (long)i * k, k, panel, panel + (long)k * PanelWidth, c + (long)i * ldc + j, ldc);
                 for (; i < rows; i++)
@@ -106,7 +136,20 @@ internal static unsafe class PackedGemm
         {
             float* panel = packed + (long)((j0 + j) / PanelWidth) * k * PanelWidth;
             int columns = Math.Min(PanelWidth, width - j);
-            for (int i = 0; i < rows; i += RowsPerKernel)
+            int i = 0;
+            if (Avx512F.IsSupported)
+                for (; i + WideRows <= rows; i += WideRows)
+                {
+                    if (columns == PanelWidth)
+                    {
+                        Kernel12x16(a + (long)i * k, k, panel, c + (long)i * ldc + j, ldc);
+                        continue;
+                    }
+                    Kernel12x16(a + (long)i * k, k, panel, partial, PanelWidth);
+                    for (int r = 0; r < WideRows; r++)
+                        Buffer.MemoryCopy(partial + r * PanelWidth, c + (long)(i + r) * ldc + j, columns * sizeof(float), columns * sizeof(float));
+                }
+            for (; i < rows; i += RowsPerKernel)
             {
                 int count = Math.Min(RowsPerKernel, rows - i);
                 float* aRows = a + (long)i * k;
@@ -121,6 +164,35 @@ internal static unsafe class PackedGemm
                     Buffer.MemoryCopy(partial + r * PanelWidth, c + (long)(i + r) * ldc + j, columns * sizeof(float), columns * sizeof(float));
             }
         }
+    }
+
+    /// <summary>Twelve interleaved rows of A times one panel (16 columns) of B: the 12 x 32 kernel's column edge.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x16(float* a, int k, float* panel, float* c, int ldc)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default,
+            c6 = default, c7 = default, c8 = default, c9 = default, ca = default, cb = default;
+        for (float* end = a + (long)k * WideRows; a < end; a += WideRows, panel += PanelWidth)
+        {
+            var b = Avx512F.LoadVector512(panel);
+            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), b, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), b, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[2]), b, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), b, c3);
+            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), b, c4);
+            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), b, c5);
+            c6 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), b, c6);
+            c7 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), b, c7);
+            c8 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), b, c8);
+            c9 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), b, c9);
+            ca = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), b, ca);
+            cb = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), b, cb);
+        }
+        Avx512F.Store(c, c0); Avx512F.Store(c + ldc, c1); Avx512F.Store(c + 2 * ldc, c2); Avx512F.Store(c + 3 * ldc, c3);
+        c += 4 * ldc;
+        Avx512F.Store(c, c4); Avx512F.Store(c + ldc, c5); Avx512F.Store(c + 2 * ldc, c6); Avx512F.Store(c + 3 * ldc, c7);
+        c += 4 * ldc;
+        Avx512F.Store(c, c8); Avx512F.Store(c + ldc, c9); Avx512F.Store(c + 2 * ldc, ca); Avx512F.Store(c + 3 * ldc, cb);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -182,6 +254,62 @@ internal static unsafe class PackedGemm
         Avx512F.Store(c + 3 * ldc, c30); Avx512F.Store(c + 3 * ldc + PanelWidth, c31);
         Avx512F.Store(c + 4 * ldc, c40); Avx512F.Store(c + 4 * ldc + PanelWidth, c41);
         Avx512F.Store(c + 5 * ldc, c50); Avx512F.Store(c + 5 * ldc + PanelWidth, c51);
+    }
+
+    private const int WideRows = 12;
+
+    /// <summary>
+    /// Twelve rows of A, interleaved ([k][12]), times two panels (32 columns) of B: 24 accumulators, so each panel
+    /// load serves twelve multiply-adds and the loop's own steps are fewer per multiply-add.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x32(float* a, int k, float* panel0, float* panel1, float* c, int ldc)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
+            c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (float* end = a + (long)k * WideRows; a < end; a += WideRows, panel0 += PanelWidth, panel1 += PanelWidth)
+        {
+            var b0 = Avx512F.LoadVector512(panel0);
+            var b1 = Avx512F.LoadVector512(panel1);
+            var x = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a[8]);
+            c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(a[9]);
+            c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(a[10]);
+            ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
+            x = Vector512.Create(a[11]);
+            cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
+        }
+        Avx512F.Store(c, c00); Avx512F.Store(c + PanelWidth, c01); c += ldc;
+        Avx512F.Store(c, c10); Avx512F.Store(c + PanelWidth, c11); c += ldc;
+        Avx512F.Store(c, c20); Avx512F.Store(c + PanelWidth, c21); c += ldc;
+        Avx512F.Store(c, c30); Avx512F.Store(c + PanelWidth, c31); c += ldc;
+        Avx512F.Store(c, c40); Avx512F.Store(c + PanelWidth, c41); c += ldc;
+        Avx512F.Store(c, c50); Avx512F.Store(c + PanelWidth, c51); c += ldc;
+        Avx512F.Store(c, c60); Avx512F.Store(c + PanelWidth, c61); c += ldc;
+        Avx512F.Store(c, c70); Avx512F.Store(c + PanelWidth, c71); c += ldc;
+        Avx512F.Store(c, c80); Avx512F.Store(c + PanelWidth, c81); c += ldc;
+        Avx512F.Store(c, c90); Avx512F.Store(c + PanelWidth, c91); c += ldc;
+        Avx512F.Store(c, ca0); Avx512F.Store(c + PanelWidth, ca1); c += ldc;
+        Avx512F.Store(c, cb0); Avx512F.Store(c + PanelWidth, cb1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
