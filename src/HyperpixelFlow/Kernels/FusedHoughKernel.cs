@@ -160,9 +160,11 @@ internal static class FusedHoughKernel
             var cMax = columnMax[w] = new float[m];
             var cArg = columnArg[w] = new int[m];
             Array.Fill(cMax, float.NegativeInfinity);
-            var voteStarts = new int[ht];
+            var voteStarts = new int[RowsPerStep * ht];
+            var rowBests = new (float Value, int Index)[RowsPerStep];
             double sum = 0;
             float max = float.NegativeInfinity;
+            bool wide = Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count;
             fixed (float* s = smoothed)
             fixed (int* starts = voteStarts)
             fixed (float* columnBest = cMax)
@@ -172,10 +174,26 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    layout.TargetRowStarts(lattice, ys, xs, voteStarts);
-                    var rowBest = Vector512.IsHardwareAccelerated && wt >= Vector512<float>.Count
-                        ? KeepBestOfRowWide(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum)
-                        : KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
+                    // Whole groups of four rows of this range in one sweep, the rest (and narrow CPUs) row by row.
+                    int q = (r - from) % RowsPerStep;
+                    (float Value, int Index) rowBest;
+                    if (wide && r - q + RowsPerStep <= to)
+                    {
+                        if (q == 0)
+                        {
+                            for (int p = 0; p < RowsPerStep; p++)
+                                layout.TargetRowStarts(lattice, (i + p) / ws, (i + p) % ws, voteStarts.AsSpan(p * ht, ht));
+                            KeepBestOfRowsWide(row, m, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum, rowBests);
+                        }
+                        rowBest = rowBests[q];
+                    }
+                    else
+                    {
+                        layout.TargetRowStarts(lattice, ys, xs, voteStarts.AsSpan(0, ht));
+                        rowBest = wide
+                            ? KeepBestOfRowWide(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum)
+                            : KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
+                    }
                     best.RowArg[i] = rowBest.Index;
                     best.RowMax[i] = rowBest.Value;
                     if (best.RefineRadius > 0)
@@ -267,6 +285,98 @@ internal static class FusedHoughKernel
         sum += Vector512.Sum(laneSum);
         var best = (Value: float.NegativeInfinity, Index: 0);
         for (int l = 0; l < Width; l++) KeepFirstOfLargest(ref best, laneMax[l], laneArg[l]);
+        return best;
+    }
+
+    private const int RowsPerStep = 4;
+
+    /// <summary>
+    /// <see cref="KeepBestOfRowWide"/> for four consecutive source rows (row q at weights + q x stride, its vote starts
+    /// at starts + q x ht) in one sweep over the targets: each target's best is read and written once per four rows,
+    /// and the rows are compared with it in order. Every row's lanes, sum and best take the steps of the one-row form,
+    /// and a target's best ends the same (its largest confidence, from the lowest source on ties).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void KeepBestOfRowsWide(float* weights, int stride, float* votes, int* starts, int wt, int ht,
+        int source, float* columnMax, int* columnArg, ref double sum, Span<(float Value, int Index)> rowBests)
+    {
+        const int Width = 16;
+        Vector512<int> source0 = Vector512.Create(source), source1 = Vector512.Create(source + 1),
+            source2 = Vector512.Create(source + 2), source3 = Vector512.Create(source + 3);
+        Vector512<float> max0 = Vector512.Create(float.NegativeInfinity), max1 = max0, max2 = max0, max3 = max0;
+        Vector512<int> arg0 = Vector512<int>.Zero, arg1 = arg0, arg2 = arg0, arg3 = arg0;
+        Vector512<float> sum0 = Vector512<float>.Zero, sum1 = sum0, sum2 = sum0, sum3 = sum0;
+        int last = wt - Width, fresh = wt % Width;
+        var tail = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(Width - fresh)).AsSingle();
+        for (int yt = 0; yt < ht; yt++)
+        {
+            int j0 = yt * wt;
+            float* w0 = weights + j0, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
+            float* v0 = votes + starts[yt], v1 = votes + starts[ht + yt], v2 = votes + starts[2 * ht + yt], v3 = votes + starts[3 * ht + yt];
+            float* held = columnMax + j0;
+            int* heldSource = columnArg + j0;
+            for (int k = 0; ; k += Width)
+            {
+                bool repeat = k > last;
+                if (repeat)
+                {
+                    if (fresh == 0) break;
+                    k = last;
+                }
+                var indices = Vector512<int>.Indices + Vector512.Create(j0 + k);
+                var best = Vector512.Load(held + k);
+                var bestSource = Vector512.Load(heldSource + k);
+                var c = Vector512.Load(w0 + k) * Vector512.Load(v0 + k);
+                sum0 += repeat ? c & tail : c;
+                var beats = Vector512.GreaterThan(c, best);
+                best = Vector512.ConditionalSelect(beats, c, best);
+                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source0, bestSource);
+                beats = Vector512.GreaterThan(c, max0);
+                max0 = Vector512.ConditionalSelect(beats, c, max0);
+                arg0 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg0);
+                c = Vector512.Load(w1 + k) * Vector512.Load(v1 + k);
+                sum1 += repeat ? c & tail : c;
+                beats = Vector512.GreaterThan(c, best);
+                best = Vector512.ConditionalSelect(beats, c, best);
+                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source1, bestSource);
+                beats = Vector512.GreaterThan(c, max1);
+                max1 = Vector512.ConditionalSelect(beats, c, max1);
+                arg1 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg1);
+                c = Vector512.Load(w2 + k) * Vector512.Load(v2 + k);
+                sum2 += repeat ? c & tail : c;
+                beats = Vector512.GreaterThan(c, best);
+                best = Vector512.ConditionalSelect(beats, c, best);
+                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source2, bestSource);
+                beats = Vector512.GreaterThan(c, max2);
+                max2 = Vector512.ConditionalSelect(beats, c, max2);
+                arg2 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg2);
+                c = Vector512.Load(w3 + k) * Vector512.Load(v3 + k);
+                sum3 += repeat ? c & tail : c;
+                beats = Vector512.GreaterThan(c, best);
+                best = Vector512.ConditionalSelect(beats, c, best);
+                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source3, bestSource);
+                beats = Vector512.GreaterThan(c, max3);
+                max3 = Vector512.ConditionalSelect(beats, c, max3);
+                arg3 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg3);
+                best.Store(held + k);
+                bestSource.Store(heldSource + k);
+                if (repeat) break;
+            }
+        }
+        sum += Vector512.Sum(sum0);
+        sum += Vector512.Sum(sum1);
+        sum += Vector512.Sum(sum2);
+        sum += Vector512.Sum(sum3);
+        rowBests[0] = FoldLanes(max0, arg0);
+        rowBests[1] = FoldLanes(max1, arg1);
+        rowBests[2] = FoldLanes(max2, arg2);
+        rowBests[3] = FoldLanes(max3, arg3);
+    }
+
+    private static (float Value, int Index) FoldLanes(Vector512<float> laneMax, Vector512<int> laneArg)
+    {
+        var best = (Value: float.NegativeInfinity, Index: 0);
+        for (int l = 0; l < Vector512<float>.Count; l++) KeepFirstOfLargest(ref best, laneMax[l], laneArg[l]);
         return best;
     }
 
