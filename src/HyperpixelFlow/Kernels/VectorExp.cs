@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 using HyperpixelFlow.Matching;
 
@@ -89,12 +90,16 @@ internal static class VectorExp
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 
-    /// <summary><see cref="ExpInRange(Vector{float})"/> for 16 floats, lane for lane.</summary>
+    /// <summary>
+    /// <see cref="ExpInRange(Vector{float})"/> for 16 floats, lane for lane; e^r x 2^n in one scaling instruction
+    /// (VSCALEFPS rounds the exact product once, as the multiply by the power of two does).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> ExpInRange(Vector512<float> x)
     {
         var (n, er) = Reduced(x);
-        var result = er * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+        var result = Avx512F.IsSupported ? Avx512F.Scale(er, n)
+            : er * Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
         return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x);
     }
 
