@@ -341,20 +341,20 @@ public class MatchingTests
     public unsafe void Vector_loops_give_the_scalar_bits_at_every_width()
     {
         // 91 values on AVX-512 machines: a 64-value step of four 512-bit vectors (the taps), a 512-bit part, a 256-bit
-        // part and a scalar tail.
-        const int n = 91, taps = 5;
+        // part and a scalar tail; the taps read their rows from column 7 on.
+        const int n = 91, taps = 5, start = 7;
         var random = new Random(3);
-        float[] Draw() => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        float[] Draw(int count = n) => Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
         var row = Draw();
         var scale = Draw();
-        var sources = Enumerable.Range(0, taps).Select(_ => Draw()).ToArray();
+        var sources = Enumerable.Range(0, taps).Select(_ => Draw(start + n)).ToArray();
         var weights = Enumerable.Range(0, taps).Select(_ => (float)random.NextDouble()).ToArray();
         var (a, b) = (Draw(), Draw());
         const float factor = 0.37f, wa = 0.3f, wb = 0.7f;
         var expectedRows = row.Select((v, k) =>
         {
             float sum = v;
-            for (int t = 0; t < taps; t++) sum += weights[t] * sources[t][k];
+            for (int t = 0; t < taps; t++) sum += weights[t] * sources[t][start + k];
             return sum * (factor * scale[k]);
         }).ToArray();
         var expectedBlend = a.Select((v, k) => wa * v + wb * b[k]).ToArray();
@@ -366,7 +366,7 @@ public class MatchingTests
             fixed (float* r = row, sc = scale, w = weights, pa = a, pb = b, pd = blend)
             fixed (nint* p = pointers)
             {
-                VectorOps.AddRowsAndScale(r, (float**)p, w, taps, sc, factor, n);
+                VectorOps.AddRowsAndScale(r, (float**)p, start, w, taps, sc, factor, n);
                 VectorOps.Blend(pd, pa, wa, pb, wb, n);
                 Assert.Equal(a.Max(), VectorOps.Max(pa, n));
             }

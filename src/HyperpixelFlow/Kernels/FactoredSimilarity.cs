@@ -251,11 +251,13 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;   // RowChunk: a multiple of the GEMM kernels' 6 and 12 rows
         RowRanges.For(to - from, observer?.RowGrain ?? 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (worker, firstRow, lastRow) =>
         {
-            var tapRows = new nint[taps];
-            var tapWeights = new float[taps];
-            // This range's finest source rows, packed once for all its column tiles (chunks start at multiples of 12 in it).
+            // This range's finest source rows, packed once for all its column tiles (chunks start at multiples of 12 in it),
+            // and its rows' taps, gathered once too.
             int first = from + firstRow, rangeRows = lastRow - firstRow;
             var sourceRows = _packedFinestTarget is null ? null : ArrayPool<float>.Shared.Rent(rangeRows * channels);
+            var tapRows = new nint[rangeRows * taps];
+            var tapWeights = new float[rangeRows * taps];
+            var tapCounts = new int[rangeRows];
             fixed (float* packedSource = sourceRows)
             fixed (float* inverseTarget = _inverseTargetNorms)
             fixed (float* packed = _packedFinestTarget)
@@ -263,6 +265,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             fixed (float* weights = tapWeights)
             {
                 if (packedSource is not null) PackedGemm.PackRows((float*)finestSource + (long)first * channels, rangeRows, channels, packedSource);
+                for (int r = 0; r < rangeRows; r++)
+                    tapCounts[r] = GatherTaps(first + r, rowsPointers, rowsOfTaps + (long)r * taps, weights + (long)r * taps);
                 for (int j0 = 0; j0 < m; j0 += Tile)
                 {
                     int width = Math.Min(Tile, m - j0);
@@ -273,11 +277,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                             PackedGemm.Multiply(packedSource + (long)(i0 - first) * channels, i1 - i0, channels, packed, j0, width,
                                 (float*)b + (long)(i0 - from) * m + j0, m);
                         for (int i = i0; i < i1; i++)
-                        {
-                            int count = GatherTaps(i, j0, rowsPointers, rowsOfTaps, weights);
-                            VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps, weights, count,
-                                inverseTarget + j0, _inverseSourceNorms[i], width);
-                        }
+                            VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps + (long)(i - first) * taps, j0,
+                                weights + (long)(i - first) * taps, tapCounts[i - first], inverseTarget + j0, _inverseSourceNorms[i], width);
                         observer?.Observe(worker, (float*)b + (long)(i0 - from) * m + j0, m, i0, i1 - i0, j0, width);
                     }
                 }
@@ -289,10 +290,10 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     }
 
     /// <summary>
-    /// The coarse-group rows (from column <paramref name="j0"/>) and weights that source hyperpixel <paramref name="i"/>
-    /// blends, skipping zero weights; returns how many.
+    /// The coarse-group rows and weights that source hyperpixel <paramref name="i"/> blends, skipping zero weights;
+    /// returns how many.
     /// </summary>
-    private int GatherTaps(int i, int j0, nint[] rowsPointers, nint* tapRows, float* tapWeights)
+    private int GatherTaps(int i, nint[] rowsPointers, nint* tapRows, float* tapWeights)
     {
         int count = 0;
         for (int g = 0; g < _coarse.Length; g++)
@@ -300,7 +301,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             {
                 float weight = _coarse[g].Weight[4 * i + k];
                 if (weight == 0) continue;
-                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * _targets + j0);
+                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * _targets);
                 tapWeights[count++] = weight;
             }
         return count;

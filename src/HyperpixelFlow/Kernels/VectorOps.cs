@@ -66,9 +66,11 @@ internal static class VectorOps
         for (; k < n; k++) destination[k] = wa * a[k] + wb * b[k];
     }
 
-    /// <summary>row[k] = (row[k] + sum_t weights[t] x sources[t][k]) x factor x scale[k] over n values, in one pass.</summary>
+    /// <summary>
+    /// row[k] = (row[k] + sum_t weights[t] x sources[t][start + k]) x factor x scale[k] over n values, in one pass.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void AddRowsAndScale(float* row, float** sources, float* weights, int count, float* scale, float factor, int n)
+    public static unsafe void AddRowsAndScale(float* row, float** sources, int start, float* weights, int count, float* scale, float factor, int n)
     {
         int k = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -84,7 +86,7 @@ internal static class VectorOps
                 for (int t = 0; t < count; t++)
                 {
                     var weight = Vector512.Create(weights[t]);
-                    float* source = sources[t] + k;
+                    float* source = sources[t] + start + k;
                     s0 += weight * Vector512.Load(source);
                     s1 += weight * Vector512.Load(source + 16);
                     s2 += weight * Vector512.Load(source + 32);
@@ -99,7 +101,7 @@ internal static class VectorOps
             for (; k <= n - Vector512<float>.Count; k += Vector512<float>.Count)
             {
                 var sum = Vector512.Load(row + k);
-                for (int t = 0; t < count; t++) sum += Vector512.Create(weights[t]) * Vector512.Load(sources[t] + k);
+                for (int t = 0; t < count; t++) sum += Vector512.Create(weights[t]) * Vector512.Load(sources[t] + start + k);
                 (sum * (f * Vector512.Load(scale + k))).Store(row + k);
             }
         }
@@ -109,14 +111,14 @@ internal static class VectorOps
             for (; k <= n - Vector<float>.Count; k += Vector<float>.Count)
             {
                 var sum = Vector.Load(row + k);
-                for (int t = 0; t < count; t++) sum += new Vector<float>(weights[t]) * Vector.Load(sources[t] + k);
+                for (int t = 0; t < count; t++) sum += new Vector<float>(weights[t]) * Vector.Load(sources[t] + start + k);
                 (sum * (f * Vector.Load(scale + k))).Store(row + k);
             }
         }
         for (; k < n; k++)
         {
             float sum = row[k];
-            for (int t = 0; t < count; t++) sum += weights[t] * sources[t][k];
+            for (int t = 0; t < count; t++) sum += weights[t] * sources[t][start + k];
             row[k] = sum * (factor * scale[k]);
         }
     }
