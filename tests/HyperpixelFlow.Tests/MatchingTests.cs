@@ -273,7 +273,7 @@ public class MatchingTests
         var dirty = System.Buffers.ArrayPool<float>.Shared.Rent(panelFloats);
         Array.Fill(dirty, float.NaN);
         System.Buffers.ArrayPool<float>.Shared.Return(dirty);
-        var packed = PackedGemm.Pack(TensorMemory.Floats(b), k, m);
+        var packed = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(b), m), k, m);
         for (int t = 0; t < k; t++)   // the last panel (columns 32..47) holds 5 columns, then zeros
             for (int j = m % PackedGemm.PanelWidth; j < PackedGemm.PanelWidth; j++)
                 Assert.Equal(0f, packed[((m / PackedGemm.PanelWidth) * k + t) * PackedGemm.PanelWidth + j]);
@@ -285,7 +285,7 @@ public class MatchingTests
             // in rows packed once, as the fused loop calls it.
             fixed (float* pa = new float[rows * k])
             {
-                PackedGemm.PackRows(TensorMemory.Floats(a), rows, k, pa);
+                PackedGemm.PackRows(StridedVectors.Rows(TensorMemory.Floats(a), k), 0, rows, k, pa);
                 PackedGemm.Multiply(pa, 12, k, pp, 0, 32, pc, m);
                 PackedGemm.Multiply(pa, 12, k, pp, 32, m - 32, pc + 32, m);
                 PackedGemm.Multiply(pa + 12 * k, rows - 12, k, pp, 0, 32, pc + 12 * m, m);
@@ -308,6 +308,39 @@ public class MatchingTests
     }
 
     /// <summary>
+    /// The packers read hyperpixels where they lie in a feature map's window as they read the same values copied out
+    /// row-major: window rows of 37 cells (16-column panels and 12-row blocks both within a window row and across its
+    /// end), a window of a larger map, row ranges starting anywhere.
+    /// </summary>
+    [Fact]
+    public unsafe void Packers_read_a_maps_window_in_place_as_its_copy()
+    {
+        using var g = new Generator(9);
+        const int k = 5, mapHeight = 9, mapWidth = 41, x0 = 3, y0 = 2, width = 37, height = 6, m = width * height;
+        using var map = randn([k, mapHeight, mapWidth], generator: g);
+        using var window = map[.., y0..(y0 + height), x0..(x0 + width)];
+        using var columns = window.reshape(k, m).contiguous();   // [k, m]: hyperpixel j is column j
+        using var rows = columns.t().contiguous();               // [m, k]: hyperpixel i is row i
+        var inPlace = StridedVectors.Window(TensorMemory.Floats(map) + y0 * mapWidth + x0, mapHeight, mapWidth, width);
+        var panels = PackedGemm.Pack(inPlace, k, m);
+        var copied = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(columns), m), k, m);
+        int panelFloats = (m + PackedGemm.PanelWidth - 1) / PackedGemm.PanelWidth * k * PackedGemm.PanelWidth;
+        Assert.Equal(copied.AsSpan(0, panelFloats).ToArray(), panels.AsSpan(0, panelFloats).ToArray());
+        System.Buffers.ArrayPool<float>.Shared.Return(panels);
+        System.Buffers.ArrayPool<float>.Shared.Return(copied);
+        foreach (var (first, count) in new[] { (0, m), (29, 40), (101, 13) })
+        {
+            var (fromMap, fromCopy) = (new float[count * k], new float[count * k]);
+            fixed (float* a = fromMap, b = fromCopy)
+            {
+                PackedGemm.PackRows(inPlace, first, count, k, a);
+                PackedGemm.PackRows(StridedVectors.Rows(TensorMemory.Floats(rows), k), first, count, k, b);
+            }
+            Assert.Equal(fromCopy, fromMap);
+        }
+    }
+
+    /// <summary>
     /// The coarse groups' Gram matrices take the packed kernels only for channel counts where they give libtorch's
     /// bits: checked here at a similarity's size (the probe uses a small one) for counts that the BLAS here sums in one
     /// chain and in blocks. Wrong either way would fail: equal bits claimed where they differ, or differ where equal.
@@ -326,12 +359,12 @@ public class MatchingTests
         var target = rand([channels, targetCells], generator: g);
         var expected = cells.t().mm(target).contiguous().data<float>().ToArray();
         var rows = cells.t().contiguous();
-        var packed = PackedGemm.Pack(TensorMemory.Floats(target), channels, targetCells);
+        var packed = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(target), targetCells), channels, targetCells);
         var actual = new float[sourceCells * targetCells];
         var packedRows = new float[sourceCells * channels];
         fixed (float* pp = packed, pc = actual, pr = packedRows)
         {
-            PackedGemm.PackRows(TensorMemory.Floats(rows), sourceCells, channels, pr);
+            PackedGemm.PackRows(StridedVectors.Rows(TensorMemory.Floats(rows), channels), 0, sourceCells, channels, pr);
             PackedGemm.Multiply(pr, sourceCells, channels, pp, 0, targetCells, pc, targetCells);
         }
         Assert.Equal(PackedGemm.GivesTorchBits(channels), expected.AsSpan().SequenceEqual(actual));

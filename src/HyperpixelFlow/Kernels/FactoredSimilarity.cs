@@ -23,7 +23,10 @@ namespace HyperpixelFlow.Kernels;
 /// </summary>
 internal sealed unsafe class FactoredSimilarity : IDisposable
 {
-    private readonly Tensor _finestSource, _finestTargetT;
+    private readonly Tensor? _finestSource, _finestTargetT;   // where the packed GEMM does not run: the finest group's [N, C] and [C, M]
+    private readonly Tensor? _sourceMap;   // group 0 of the source, read in place where it runs (_finestSourceVectors)
+    private readonly StridedVectors _finestSourceVectors;
+    private readonly int _finestChannels;
     private readonly CoarseGroup[] _coarse;
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
     private readonly HyperpixelGrid _targetGrid;
@@ -37,7 +40,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
     /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
     /// keeps memory proportional to a block of source hyperpixels, not to N x M. Where <see cref="PackedGemm"/> gives
-    /// libtorch's bits for C channels, the cells are also held row-major [hs*ws, C] and the target map packed, and the
+    /// libtorch's bits for C channels, the cells are also read as vectors in place and the target map packed, and the
     /// Gram matrix's rows come from it (libtorch's GEMM runs these small-k shapes far below the cores' rate).
     /// </summary>
     private sealed class CoarseGroup(Tensor sourceCells, Tensor target, int[] index, float[] weight)
@@ -46,7 +49,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         public Tensor Target { get; } = target;
         public int[] Index { get; } = index;
         public float[] Weight { get; } = weight;
-        public Tensor? CellRows { get; init; }
+        public StridedVectors? CellVectors { get; init; }
         public float[]? PackedTarget { get; init; }
         public Tensor? Rows { get; set; }
         public int RowsFrom { get; set; }
@@ -64,16 +67,24 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         _targets = target.Grid.Count;
         var segments = Segments(source, target);
         // Channels that both sides hold at their own grid's resolution (a prefix of both first groups): one GEMM.
-        int direct = segments[0].Channels;
+        int direct = _finestChannels = segments[0].Channels;
         segments[0].SourceMap.Dispose();
         segments[0].TargetMap.Dispose();
-        using (var scope = NewDisposeScope())
+        if (PackedGemm.IsSupported)
         {
+            // Both sides' finest hyperpixels read where they lie in group 0's map: the source's packed per row range
+            // (Cosines), the target's here.
+            _sourceMap = Contiguous(source.Groups[0]);
+            _finestSourceVectors = WindowVectors(_sourceMap, source.Grid);
+            using var targetMap = Contiguous(target.Groups[0]);
+            _packedFinestTarget = PackedGemm.Pack(WindowVectors(targetMap, target.Grid), direct, _targets);
+        }
+        else
+        {
+            using var scope = NewDisposeScope();
             _finestSource = source.FinestChannels(direct).t().contiguous().MoveToOuterDisposeScope();
             _finestTargetT = target.FinestChannels(direct).contiguous().MoveToOuterDisposeScope();
         }
-        if (PackedGemm.IsSupported)
-            _packedFinestTarget = PackedGemm.Pack(TensorMemory.Floats(_finestTargetT), direct, _targets);
         _coarse = segments.Skip(1).Select(segment =>
         {
             var (gs, gt) = (segment.SourceMap, segment.TargetMap);
@@ -81,17 +92,26 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             var cells = gs.reshape(segment.Channels, -1);
             gs.Dispose();   // the view's handle; the cells view keeps the storage
             if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, gt, index, weight);
-            using var scope = NewDisposeScope();
-            var targetRows = gt.reshape(segment.Channels, -1).contiguous();
-            return new CoarseGroup(cells, gt, index, weight)
+            var held = Contiguous(cells);
+            cells.Dispose();
+            using var targetRows = Contiguous(gt.reshape(segment.Channels, -1));
+            int lowCells = (int)held.shape[1], targetCells = (int)targetRows.shape[1];
+            return new CoarseGroup(held, gt, index, weight)
             {
-                CellRows = cells.t().contiguous().MoveToOuterDisposeScope(),
-                PackedTarget = PackedGemm.Pack(TensorMemory.Floats(targetRows), segment.Channels, (int)targetRows.shape[1]),
+                CellVectors = StridedVectors.Columns(TensorMemory.Floats(held), lowCells),
+                PackedTarget = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(targetRows), targetCells), segment.Channels, targetCells),
             };
         }).ToArray();
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
         _inverseTargetNorms = InverseNorms(target.SquaredNorms);
     }
+
+    /// <summary>A contiguous handle of a tensor's values: an alias when they already are (disposing it frees nothing else).</summary>
+    private static Tensor Contiguous(Tensor t) => t.is_contiguous() ? t.alias() : t.contiguous();
+
+    /// <summary>The kept hyperpixels of a grid-resolution map [C, FullHeight, FullWidth] (contiguous), read in place.</summary>
+    private static StridedVectors WindowVectors(Tensor map, HyperpixelGrid grid) =>
+        StridedVectors.Window(TensorMemory.Floats(map) + (long)grid.Y0 * map.shape[2] + grid.X0, (int)map.shape[1], (int)map.shape[2], grid.Width);
 
     /// <summary>A channel range that lies in one group on each side: the two maps (views of the groups).</summary>
     private readonly record struct Segment(int Channels, Tensor SourceMap, Tensor TargetMap);
@@ -172,8 +192,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             var (x0, x1, lx) = xs[target.X0 + xt];
             (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
         }
-        nint input = gram is null ? 0 : (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows),
-            cellRows = group.CellRows is null ? 0 : (nint)TensorMemory.Floats(group.CellRows);
+        nint input = gram is null ? 0 : (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
         RowRanges.For(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             var alongX = new float[lowHeight * w];
@@ -188,7 +207,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                     float* grams = (float*)input + (long)a0 * lowCount;
                     if (chunk is not null)
                     {
-                        PackedGemm.PackRows((float*)cellRows + (long)(lowCell + a0) * channels, a1 - a0, channels, cells);
+                        PackedGemm.PackRows(group.CellVectors!.Value, lowCell + a0, a1 - a0, channels, cells);
                         PackedGemm.Multiply(cells, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
                         grams = chunk;
                     }
@@ -239,10 +258,10 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             throw new ArgumentException($"block must be a contiguous [{to - from}, {_targets}] tensor");
         if (to <= from) return block;
         // The finest group's dot products: tile by tile below when the packed kernel runs, else one GEMM here.
-        if (_packedFinestTarget is null) block.addmm_(_finestSource[from..to], _finestTargetT, beta: 0, alpha: 1);
+        if (_packedFinestTarget is null) block.addmm_(_finestSource![from..to], _finestTargetT!, beta: 0, alpha: 1);
         foreach (var group in _coarse) EnsureRows(group, from, to);
-        nint b = (nint)TensorMemory.Floats(block), finestSource = (nint)TensorMemory.Floats(_finestSource);
-        int channels = (int)_finestSource.shape[1];
+        nint b = (nint)TensorMemory.Floats(block);
+        int channels = _finestChannels;
         int m = _targets, taps = 4 * _coarse.Length;
         var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows!)).ToArray();
         // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache, and each tile of
@@ -264,7 +283,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             fixed (nint* rowsOfTaps = tapRows)
             fixed (float* weights = tapWeights)
             {
-                if (packedSource is not null) PackedGemm.PackRows((float*)finestSource + (long)first * channels, rangeRows, channels, packedSource);
+                if (packedSource is not null) PackedGemm.PackRows(_finestSourceVectors, first, rangeRows, channels, packedSource);
                 for (int r = 0; r < rangeRows; r++)
                     tapCounts[r] = GatherTaps(first + r, rowsPointers, rowsOfTaps + (long)r * taps, weights + (long)r * taps);
                 for (int j0 = 0; j0 < m; j0 += Tile)
@@ -311,14 +330,14 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     {
         if (_disposed) return;   // a second return of the pooled arrays would hand them out twice
         _disposed = true;
-        _finestSource.Dispose();
-        _finestTargetT.Dispose();
+        _finestSource?.Dispose();
+        _finestTargetT?.Dispose();
+        _sourceMap?.Dispose();
         if (_packedFinestTarget is not null) ArrayPool<float>.Shared.Return(_packedFinestTarget);
         foreach (var group in _coarse)
         {
             group.SourceCells.Dispose();
             group.Target.Dispose();
-            group.CellRows?.Dispose();
             if (group.PackedTarget is not null) ArrayPool<float>.Shared.Return(group.PackedTarget);
             group.Rows?.Dispose();
         }

@@ -51,11 +51,11 @@ internal static unsafe class PackedGemm
         var expected = tensor(a, [Rows, k]).t().contiguous().t().mm(tensor(b, [k, Columns])).contiguous().data<float>().ToArray();
         var product = new float[Rows * Columns];
         float[] packed;
-        fixed (float* pb = b) packed = Pack(pb, k, Columns);
+        fixed (float* pb = b) packed = Pack(StridedVectors.Columns(pb, Columns), k, Columns);
         var rows = new float[Rows * k];
         fixed (float* pa = a, pr = rows, pp = packed, pc = product)
         {
-            PackRows(pa, Rows, k, pr);
+            PackRows(StridedVectors.Rows(pa, k), 0, Rows, k, pr);
             Multiply(pr, Rows, k, pp, 0, Columns, pc, Columns);
         }
         ArrayPool<float>.Shared.Return(packed);
@@ -63,23 +63,28 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>
-    /// Packs B [k, m] (row-major) into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16, the last panel's
-    /// missing columns zero. The array comes from <see cref="ArrayPool{T}.Shared"/> (it may be longer): give it back when
-    /// done, or a pair's panels (megabytes) would come from fresh pages every time.
+    /// Packs B [k, m] into panels: element (t, j) at ((j / 16) x k + t) x 16 + j % 16, the last panel's missing columns
+    /// zero; column j is vector j of <paramref name="b"/>. The array comes from <see cref="ArrayPool{T}.Shared"/> (it may
+    /// be longer): give it back when done, or a pair's panels (megabytes) would come from fresh pages every time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float[] Pack(float* b, int k, int m)
+    public static float[] Pack(StridedVectors b, int k, int m)
     {
         int panels = (m + PanelWidth - 1) / PanelWidth;
         var packed = ArrayPool<float>.Shared.Rent(checked(panels * k * PanelWidth));
+        float** columns = stackalloc float*[PanelWidth];
         fixed (float* p = packed)
             for (int panel = 0; panel < panels; panel++)
             {
                 int j0 = panel * PanelWidth, width = Math.Min(PanelWidth, m - j0);
+                for (int c = 0; c < width; c++) columns[c] = b.Vector(j0 + c);
+                bool adjacent = b.Adjacent(j0, width);
                 for (int t = 0; t < k; t++)
                 {
                     float* destination = p + ((long)panel * k + t) * PanelWidth;
-                    Buffer.MemoryCopy(b + (long)t * m + j0, destination, PanelWidth * sizeof(float), width * sizeof(float));
+                    if (adjacent) Buffer.MemoryCopy(columns[0] + t * b.ValueStride, destination, PanelWidth * sizeof(float), width * sizeof(float));
+                    else
+                        for (int c = 0; c < width; c++) destination[c] = columns[c][t * b.ValueStride];
                     new Span<float>(destination + width, PanelWidth - width).Clear();
                 }
             }
@@ -87,23 +92,32 @@ internal static unsafe class PackedGemm
     }
 
     /// <summary>
-    /// Packs rows of A [rows, k] (row-major) for <see cref="Multiply"/>: where the CPU runs the 12-row kernel, each whole
-    /// block of 12 rows interleaved ([k][12]: element (r, t) at t x 12 + r), the remaining rows as they were. Row i's
-    /// values stay within floats [i k, (i + 1) k), so a range of packed rows starting at a multiple of 12 is the packed
-    /// form of its own rows. Elsewhere a plain copy.
+    /// Packs vectors [first, first + rows) of <paramref name="a"/> as the rows of A [rows, k] for <see cref="Multiply"/>:
+    /// where the CPU runs the 12-row kernel, each whole block of 12 rows interleaved ([k][12]: element (r, t) at t x 12 +
+    /// r), the remaining rows row-major. Row i's values stay within floats [i k, (i + 1) k), so a range of packed rows
+    /// starting at a multiple of 12 is the packed form of its own rows. Elsewhere all rows row-major.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackRows(float* a, int rows, int k, float* destination)
+    public static void PackRows(StridedVectors a, int first, int rows, int k, float* destination)
     {
         int blocks = Avx512F.IsSupported ? rows / WideRows : 0;
+        float** vectors = stackalloc float*[WideRows];
         for (int block = 0; block < blocks; block++)
-            for (int r = 0; r < WideRows; r++)
-            {
-                float* row = a + (long)(block * WideRows + r) * k, column = destination + (long)block * WideRows * k + r;
-                for (int t = 0; t < k; t++) column[t * WideRows] = row[t];
-            }
-        long done = (long)blocks * WideRows * k;
-        Buffer.MemoryCopy(a + done, destination + done, ((long)rows * k - done) * sizeof(float), ((long)rows * k - done) * sizeof(float));
+        {
+            for (int r = 0; r < WideRows; r++) vectors[r] = a.Vector(first + block * WideRows + r);
+            float* interleaved = destination + (long)block * WideRows * k;
+            if (a.Adjacent(first + block * WideRows, WideRows))
+                for (int t = 0; t < k; t++)
+                    Buffer.MemoryCopy(vectors[0] + t * a.ValueStride, interleaved + t * WideRows, WideRows * sizeof(float), WideRows * sizeof(float));
+            else
+                for (int t = 0; t < k; t++)
+                    for (int r = 0; r < WideRows; r++) interleaved[t * WideRows + r] = vectors[r][t * a.ValueStride];
+        }
+        for (int i = blocks * WideRows; i < rows; i++)
+        {
+            float* vector = a.Vector(first + i), row = destination + (long)i * k;
+            for (int t = 0; t < k; t++) row[t] = vector[t * a.ValueStride];
+        }
     }
 
     /// <summary>
