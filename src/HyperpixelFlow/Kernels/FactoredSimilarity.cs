@@ -274,9 +274,10 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             // and its rows' taps, gathered once too.
             int first = from + firstRow, rangeRows = lastRow - firstRow;
             var sourceRows = _packedFinestTarget is null ? null : ArrayPool<float>.Shared.Rent(rangeRows * channels);
-            var tapRows = new nint[rangeRows * taps];
-            var tapWeights = new float[rangeRows * taps];
-            var tapCounts = new int[rangeRows];
+            // Pooled: fresh arrays of this size per pair would be large objects, collected only with generation 2.
+            var tapRows = ArrayPool<nint>.Shared.Rent(rangeRows * taps);
+            var tapWeights = ArrayPool<float>.Shared.Rent(rangeRows * taps);
+            var tapCounts = ArrayPool<int>.Shared.Rent(rangeRows);
             fixed (float* packedSource = sourceRows)
             fixed (float* inverseTarget = _inverseTargetNorms)
             fixed (float* packed = _packedFinestTarget)
@@ -303,6 +304,9 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                 }
             }
             if (sourceRows is not null) ArrayPool<float>.Shared.Return(sourceRows);
+            ArrayPool<nint>.Shared.Return(tapRows);
+            ArrayPool<float>.Shared.Return(tapWeights);
+            ArrayPool<int>.Shared.Return(tapCounts);
         });
         observer?.Complete();
         return block;
