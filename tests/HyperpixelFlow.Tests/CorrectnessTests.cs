@@ -138,15 +138,18 @@ public class CorrectnessTests
     }
 
     [Theory]
-    [InlineData(27, 3)]   // 16-wide steps, each target row's last 16 targets taken again (8-wide and scalar steps without AVX-512)
-    [InlineData(32, 2)]   // whole 16-wide steps
-    [InlineData(7, 4)]    // narrower than a vector: the scalar steps
-    public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in(int targetWidth, int targetHeight)
+    [InlineData(27, 3, 4, 150)]   // 16-wide steps, each target row's last 16 targets taken again (8-wide and scalar steps without AVX-512)
+    [InlineData(32, 2, 4, 150)]   // whole 16-wide steps
+    [InlineData(7, 4, 4, 150)]    // narrower than a vector: the scalar steps
+    [InlineData(21, 6, 8, 7)]     // a coarser target grid (offset steps of 2), blocks of 7 rows: groups of four rows and remainders
+    public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in(int targetWidth, int targetHeight,
+        int targetStride, int blockRows)
     {
-        // Values from a few levels, so most maxima are tied across lanes, steps and target rows (and every sum is exact).
-        // 150 source rows: two workers. The kernel keeps per-lane bests over a whole source row; the first index must win.
+        // Values from a few levels, so most maxima are tied across lanes, steps, target rows and source rows (and every
+        // sum is exact). 150 source rows in one block: two workers, each sweeping four rows at a time where the CPU runs
+        // 512-bit vectors. The kernel keeps per-lane bests over a whole source row; the first index must win.
         var grid = new HyperpixelGrid(4, 11, 15, 10, 0, 0, 15, 10);
-        var target = new HyperpixelGrid(4, 11, targetWidth, targetHeight, 0, 0, targetWidth, targetHeight);
+        var target = new HyperpixelGrid(targetStride, 11, targetWidth, targetHeight, 0, 0, targetWidth, targetHeight);
         var lattice = OffsetLattice.Of(grid, target);
         var random = new Random(11);
         var smoothed = Enumerable.Range(0, lattice.Width * lattice.Height).Select(_ => new[] { 0.5f, 1f, 2f }[random.Next(3)]).ToArray();
@@ -154,7 +157,8 @@ public class CorrectnessTests
         var block = Enumerable.Range(0, n * m).Select(_ => random.Next(4) * 0.25f).ToArray();
         var best = new FusedHoughKernel.Best(n, m);
         fixed (float* b = block)
-            FusedHoughKernel.ConfidenceArgmax(b, 0, n, grid, target, smoothed, best);
+            for (int from = 0; from < n; from += blockRows)
+                FusedHoughKernel.ConfidenceArgmax(b + (long)from * m, from, Math.Min(blockRows, n - from), grid, target, smoothed, best);
         float Confidence(int i, int j) =>
             block[i * m + j] * smoothed[lattice.Y(i / grid.Width, j / target.Width) * lattice.Width + lattice.X(i % grid.Width, j % target.Width)];
         double sum = 0;
@@ -175,6 +179,7 @@ public class CorrectnessTests
             for (int i = 1; i < n; i++)
                 if (Confidence(i, j) > Confidence(arg, j)) arg = i;
             Assert.Equal(arg, best.ColumnArg[j]);
+            Assert.Equal(Confidence(arg, j), best.ColumnMax[j]);
         }
         Assert.Equal(sum, best.ConfidenceSum, 1e-9 * sum);
         Assert.Equal(Enumerable.Range(0, n).Max(i => best.RowMax[i]), best.ConfidenceMax);

@@ -148,55 +148,6 @@ public class MatchingTests
     }
 
     /// <summary>
-    /// The confidence pass against confidences written out pair by pair: each row's best target and each target's best
-    /// source (argmax's answers: the first of equal values), on values with many ties, target rows of 21 (a 16-wide step
-    /// and a repeated one) and blocks of 7 rows (whole groups of four rows and remainders), with a coarser target grid
-    /// (steps of 2 offset units) too.
-    /// </summary>
-    [Theory]
-    [InlineData(4)]
-    [InlineData(8)]
-    public unsafe void Confidence_pass_keeps_argmaxs_answers_over_rows_taken_four_at_a_time(int targetStride)
-    {
-        var source = new HyperpixelGrid(4, 11, 30, 12, 2, 1, 19, 10);
-        var target = new HyperpixelGrid(targetStride, 11, 26, 11, 3, 2, 21, 6);
-        var lattice = OffsetLattice.Of(source, target);
-        int n = source.Count, m = target.Count;
-        var random = new Random(17);
-        // Few distinct values, so that rows and columns have tied maxima.
-        var weights = Enumerable.Range(0, n * m).Select(_ => random.Next(6) / 4f).ToArray();
-        var votes = Enumerable.Range(0, lattice.Width * lattice.Height).Select(_ => random.Next(1, 4) / 2f).ToArray();
-        float Confidence(int i, int j) =>
-            weights[i * m + j] * votes[lattice.Y(i / source.Width, j / target.Width) * lattice.Width + lattice.X(i % source.Width, j % target.Width)];
-        var best = new FusedHoughKernel.Best(n, m);
-        const int BlockRows = 7;
-        fixed (float* w = weights)
-            for (int from = 0; from < n; from += BlockRows)
-                FusedHoughKernel.ConfidenceArgmax(w + (long)from * m, from, Math.Min(BlockRows, n - from), source, target, votes, best);
-        double sum = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int arg = 0;
-            for (int j = 0; j < m; j++)
-            {
-                sum += Confidence(i, j);
-                if (Confidence(i, j) > Confidence(i, arg)) arg = j;
-            }
-            Assert.Equal(arg, best.RowArg[i]);
-            Assert.Equal(Confidence(i, arg), best.RowMax[i]);
-        }
-        for (int j = 0; j < m; j++)
-        {
-            int arg = 0;
-            for (int i = 0; i < n; i++)
-                if (Confidence(i, j) > Confidence(arg, j)) arg = i;
-            Assert.Equal(arg, best.ColumnArg[j]);
-            Assert.Equal(Confidence(arg, j), best.ColumnMax[j]);
-        }
-        Assert.Equal(1.0, best.ConfidenceSum / sum, 1e-6);
-    }
-
-    /// <summary>
     /// The squared norms' bits decide every cosine: each coarse group adds, per hyperpixel, the 16 products
     /// w_k w_l &lt;g(c_k), g(c_l)&gt; of its corners (Corners' order, k then l) to the finest group's sum, the dot
     /// products being the channel sums of the cell products. Here against that sum written from the corner indices,
