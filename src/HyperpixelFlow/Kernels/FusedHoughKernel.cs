@@ -326,38 +326,11 @@ internal static class FusedHoughKernel
                 var indices = Vector512<int>.Indices + Vector512.Create(j0 + k);
                 var best = Vector512.Load(held + k);
                 var bestSource = Vector512.Load(heldSource + k);
-                var c = Vector512.Load(w0 + k) * Vector512.Load(v0 + k);
-                sum0 += repeat ? c & tail : c;
-                var beats = Vector512.GreaterThan(c, best);
-                best = Vector512.ConditionalSelect(beats, c, best);
-                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source0, bestSource);
-                beats = Vector512.GreaterThan(c, max0);
-                max0 = Vector512.ConditionalSelect(beats, c, max0);
-                arg0 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg0);
-                c = Vector512.Load(w1 + k) * Vector512.Load(v1 + k);
-                sum1 += repeat ? c & tail : c;
-                beats = Vector512.GreaterThan(c, best);
-                best = Vector512.ConditionalSelect(beats, c, best);
-                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source1, bestSource);
-                beats = Vector512.GreaterThan(c, max1);
-                max1 = Vector512.ConditionalSelect(beats, c, max1);
-                arg1 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg1);
-                c = Vector512.Load(w2 + k) * Vector512.Load(v2 + k);
-                sum2 += repeat ? c & tail : c;
-                beats = Vector512.GreaterThan(c, best);
-                best = Vector512.ConditionalSelect(beats, c, best);
-                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source2, bestSource);
-                beats = Vector512.GreaterThan(c, max2);
-                max2 = Vector512.ConditionalSelect(beats, c, max2);
-                arg2 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg2);
-                c = Vector512.Load(w3 + k) * Vector512.Load(v3 + k);
-                sum3 += repeat ? c & tail : c;
-                beats = Vector512.GreaterThan(c, best);
-                best = Vector512.ConditionalSelect(beats, c, best);
-                bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source3, bestSource);
-                beats = Vector512.GreaterThan(c, max3);
-                max3 = Vector512.ConditionalSelect(beats, c, max3);
-                arg3 = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg3);
+                var mask = repeat ? tail : Vector512<float>.AllBitsSet;
+                KeepBest(Vector512.Load(w0 + k) * Vector512.Load(v0 + k), mask, source0, indices, ref best, ref bestSource, ref sum0, ref max0, ref arg0);
+                KeepBest(Vector512.Load(w1 + k) * Vector512.Load(v1 + k), mask, source1, indices, ref best, ref bestSource, ref sum1, ref max1, ref arg1);
+                KeepBest(Vector512.Load(w2 + k) * Vector512.Load(v2 + k), mask, source2, indices, ref best, ref bestSource, ref sum2, ref max2, ref arg2);
+                KeepBest(Vector512.Load(w3 + k) * Vector512.Load(v3 + k), mask, source3, indices, ref best, ref bestSource, ref sum3, ref max3, ref arg3);
                 best.Store(held + k);
                 bestSource.Store(heldSource + k);
                 if (repeat) break;
@@ -371,6 +344,20 @@ internal static class FusedHoughKernel
         rowBests[1] = FoldLanes(max1, arg1);
         rowBests[2] = FoldLanes(max2, arg2);
         rowBests[3] = FoldLanes(max3, arg3);
+    }
+
+    /// <summary>One row's 16 confidences <paramref name="c"/>: into the targets' bests, the row's lanes and its sum (the lanes in <paramref name="fresh"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void KeepBest(Vector512<float> c, Vector512<float> fresh, Vector512<int> source, Vector512<int> indices,
+        ref Vector512<float> best, ref Vector512<int> bestSource, ref Vector512<float> sum, ref Vector512<float> max, ref Vector512<int> arg)
+    {
+        sum += c & fresh;
+        var beats = Vector512.GreaterThan(c, best);
+        best = Vector512.ConditionalSelect(beats, c, best);
+        bestSource = Vector512.ConditionalSelect(beats.AsInt32(), source, bestSource);
+        beats = Vector512.GreaterThan(c, max);
+        max = Vector512.ConditionalSelect(beats, c, max);
+        arg = Vector512.ConditionalSelect(beats.AsInt32(), indices, arg);
     }
 
     private static (float Value, int Index) FoldLanes(Vector512<float> laneMax, Vector512<int> laneArg)
