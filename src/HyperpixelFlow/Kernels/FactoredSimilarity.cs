@@ -94,7 +94,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, gt, index, weight);
             var held = Contiguous(cells);
             cells.Dispose();
-            using var targetRows = Contiguous(gt.reshape(segment.Channels, -1));
+            using var targetCellsView = gt.reshape(segment.Channels, -1);
+            using var targetRows = Contiguous(targetCellsView);
             int lowCells = (int)held.shape[1], targetCells = (int)targetRows.shape[1];
             return new CoarseGroup(held, gt, index, weight)
             {
