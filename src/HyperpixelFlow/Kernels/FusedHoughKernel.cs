@@ -270,22 +270,17 @@ internal static class FusedHoughKernel
                     if (fresh == 0) break;
                     k = last;
                 }
-                var c = Vector512.Load(w + k) * Vector512.Load(v + k);
-                laneSum += repeat ? c & tail : c;
-                var previous = Vector512.Load(held + k);
-                var beatsColumn = Vector512.GreaterThan(c, previous);
-                Vector512.ConditionalSelect(beatsColumn, c, previous).Store(held + k);
-                Vector512.ConditionalSelect(beatsColumn.AsInt32(), sources, Vector512.Load(heldSource + k)).Store(heldSource + k);
-                var beatsLane = Vector512.GreaterThan(c, laneMax);
-                laneMax = Vector512.ConditionalSelect(beatsLane, c, laneMax);
-                laneArg = Vector512.ConditionalSelect(beatsLane.AsInt32(), Vector512<int>.Indices + Vector512.Create(j0 + k), laneArg);
+                var best = Vector512.Load(held + k);
+                var bestSource = Vector512.Load(heldSource + k);
+                KeepBest(Vector512.Load(w + k) * Vector512.Load(v + k), repeat ? tail : Vector512<float>.AllBitsSet, sources,
+                    Vector512<int>.Indices + Vector512.Create(j0 + k), ref best, ref bestSource, ref laneSum, ref laneMax, ref laneArg);
+                best.Store(held + k);
+                bestSource.Store(heldSource + k);
                 if (repeat) break;
             }
         }
         sum += Vector512.Sum(laneSum);
-        var best = (Value: float.NegativeInfinity, Index: 0);
-        for (int l = 0; l < Width; l++) KeepFirstOfLargest(ref best, laneMax[l], laneArg[l]);
-        return best;
+        return FoldLanes(laneMax, laneArg);
     }
 
     private const int RowsPerStep = 4;
