@@ -141,7 +141,9 @@ public class CorrectnessTests
     [InlineData(27, 3, 4, 150)]   // 16-wide steps, each target row's last 16 targets taken again (8-wide and scalar steps without AVX-512)
     [InlineData(32, 2, 4, 150)]   // whole 16-wide steps
     [InlineData(7, 4, 4, 150)]    // narrower than a vector: the scalar steps
-    [InlineData(21, 6, 8, 7)]     // a coarser target grid (offset steps of 2), blocks of 7 rows: groups of four rows and remainders
+    [InlineData(21, 6, 8, 7)]     // a coarser target grid (offset steps of 2), blocks of 7 rows: a sweep of four rows, then of three
+    [InlineData(27, 3, 4, 5)]     // blocks of 5 rows: sweeps of four rows and of one
+    [InlineData(27, 3, 4, 6)]     // blocks of 6 rows: sweeps of four rows and of two
     public unsafe void Confidence_maxima_are_the_first_of_ties_whatever_lane_or_tail_a_value_falls_in(int targetWidth, int targetHeight,
         int targetStride, int blockRows)
     {

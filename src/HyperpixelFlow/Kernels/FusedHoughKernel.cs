@@ -174,25 +174,24 @@ internal static class FusedHoughKernel
                 {
                     int i = rowStart + r, ys = i / ws, xs = i % ws;
                     float* row = (float*)basePtr + (long)r * m;
-                    // Whole groups of four rows of this range in one sweep, the rest (and narrow CPUs) row by row.
+                    // Up to four rows of this range in one sweep where the CPU runs 512-bit vectors, else row by row.
                     int q = (r - from) % RowsPerStep;
                     (float Value, int Index) rowBest;
-                    if (wide && r - q + RowsPerStep <= to)
+                    if (wide)
                     {
                         if (q == 0)
                         {
-                            for (int p = 0; p < RowsPerStep; p++)
+                            int count = Math.Min(RowsPerStep, to - r);
+                            for (int p = 0; p < count; p++)
                                 layout.TargetRowStarts(lattice, (i + p) / ws, (i + p) % ws, voteStarts.AsSpan(p * ht, ht));
-                            KeepBestOfRowsWide(row, m, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum, rowBests);
+                            KeepBestOfRowsWide(row, m, count, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum, rowBests);
                         }
                         rowBest = rowBests[q];
                     }
                     else
                     {
                         layout.TargetRowStarts(lattice, ys, xs, voteStarts.AsSpan(0, ht));
-                        rowBest = wide
-                            ? KeepBestOfRowWide(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum)
-                            : KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
+                        rowBest = KeepBestOfRow(row, s, starts, wt, ht, i, columnBest, columnBestSource, ref sum);
                     }
                     best.RowArg[i] = rowBest.Index;
                     best.RowMax[i] = rowBest.Value;
@@ -238,63 +237,25 @@ internal static class FusedHoughKernel
         return sum > 0 ? ((float)(sx / sum), (float)(sy / sum)) : (bx, by);
     }
 
-    /// <summary>
-    /// One source row's confidences weights[j] x votes[starts[yt] + xt] (j = yt wt + xt): raises each target's best
-    /// (value, source) where exceeded, adds the confidences to <paramref name="sum"/> and returns the row's largest one
-    /// at its lowest index (argmax's answer), 16 targets at a time. A target row's last 16 targets are taken again when
-    /// its width is no multiple of 16 (a second look changes no maximum, and the sum masks the repeated lanes), and
-    /// each lane keeps its own best over the whole row, folded once at the end.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe (float Value, int Index) KeepBestOfRowWide(float* weights, float* votes, int* starts, int wt, int ht,
-        int source, float* columnMax, int* columnArg, ref double sum)
-    {
-        const int Width = 16;
-        var sources = Vector512.Create(source);
-        var laneMax = Vector512.Create(float.NegativeInfinity);
-        var laneArg = Vector512<int>.Zero;
-        var laneSum = Vector512<float>.Zero;
-        int last = wt - Width, fresh = wt % Width;
-        // Of the last step's lanes, only the final (wt mod 16) hold targets not seen yet.
-        var tail = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(Width - fresh)).AsSingle();
-        for (int yt = 0; yt < ht; yt++)
-        {
-            int j0 = yt * wt;
-            float* w = weights + j0, v = votes + starts[yt], held = columnMax + j0;
-            int* heldSource = columnArg + j0;
-            for (int k = 0; ; k += Width)
-            {
-                bool repeat = k > last;
-                if (repeat)
-                {
-                    if (fresh == 0) break;
-                    k = last;
-                }
-                var best = Vector512.Load(held + k);
-                var bestSource = Vector512.Load(heldSource + k);
-                KeepBest(Vector512.Load(w + k) * Vector512.Load(v + k), repeat ? tail : Vector512<float>.AllBitsSet, sources,
-                    Vector512<int>.Indices + Vector512.Create(j0 + k), ref best, ref bestSource, ref laneSum, ref laneMax, ref laneArg);
-                best.Store(held + k);
-                bestSource.Store(heldSource + k);
-                if (repeat) break;
-            }
-        }
-        sum += Vector512.Sum(laneSum);
-        return FoldLanes(laneMax, laneArg);
-    }
-
     private const int RowsPerStep = 4;
 
     /// <summary>
-    /// <see cref="KeepBestOfRowWide"/> for four consecutive source rows (row q at weights + q x stride, its vote starts
-    /// at starts + q x ht) in one sweep over the targets: each target's best is read and written once per four rows,
-    /// and the rows are compared with it in order. Every row's lanes, sum and best take the steps of the one-row form,
-    /// and a target's best ends the same (its largest confidence, from the lowest source on ties).
+    /// Up to four consecutive source rows' confidences weights[j] x votes[starts[yt] + xt] (j = yt wt + xt; row q at
+    /// weights + q x stride, its vote starts at starts + q x ht) in one sweep over the targets, 16 at a time: raises
+    /// each target's best (value, source) where exceeded, the rows compared with it in order, so that it is read and
+    /// written once per sweep; adds each row's confidences to <paramref name="sum"/> in row order; and puts each row's
+    /// largest one at its lowest index (argmax's answer) in <paramref name="rowBests"/>. A target row's last 16 targets
+    /// are taken again when its width is no multiple of 16 (a second look changes no maximum, and the sums mask the
+    /// repeated lanes), and each lane keeps its own best over the whole row, folded once at the end. With fewer than
+    /// four rows the last one fills the missing places: compared again with bests it already set, it beats none.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void KeepBestOfRowsWide(float* weights, int stride, float* votes, int* starts, int wt, int ht,
+    private static unsafe void KeepBestOfRowsWide(float* weights, int stride, int count, float* votes, int* starts, int wt, int ht,
         int source, float* columnMax, int* columnArg, ref double sum, Span<(float Value, int Index)> rowBests)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, RowsPerStep);
+        int second = Math.Min(1, count - 1), third = Math.Min(2, count - 1), fourth = count - 1;
         const int Width = 16;
         Vector512<int> source0 = Vector512.Create(source), source1 = Vector512.Create(source + 1),
             source2 = Vector512.Create(source + 2), source3 = Vector512.Create(source + 3);
@@ -306,8 +267,9 @@ internal static class FusedHoughKernel
         for (int yt = 0; yt < ht; yt++)
         {
             int j0 = yt * wt;
-            float* w0 = weights + j0, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
-            float* v0 = votes + starts[yt], v1 = votes + starts[ht + yt], v2 = votes + starts[2 * ht + yt], v3 = votes + starts[3 * ht + yt];
+            float* w0 = weights + j0, w1 = w0 + (long)second * stride, w2 = w0 + (long)third * stride, w3 = w0 + (long)fourth * stride;
+            float* v0 = votes + starts[yt], v1 = votes + starts[second * ht + yt], v2 = votes + starts[third * ht + yt],
+                v3 = votes + starts[fourth * ht + yt];
             float* held = columnMax + j0;
             int* heldSource = columnArg + j0;
             for (int k = 0; ; k += Width)
@@ -332,9 +294,9 @@ internal static class FusedHoughKernel
             }
         }
         sum += Vector512.Sum(sum0);
-        sum += Vector512.Sum(sum1);
-        sum += Vector512.Sum(sum2);
-        sum += Vector512.Sum(sum3);
+        if (count > 1) sum += Vector512.Sum(sum1);
+        if (count > 2) sum += Vector512.Sum(sum2);
+        if (count > 3) sum += Vector512.Sum(sum3);
         rowBests[0] = FoldLanes(max0, arg0);
         rowBests[1] = FoldLanes(max1, arg1);
         rowBests[2] = FoldLanes(max2, arg2);
@@ -369,9 +331,9 @@ internal static class FusedHoughKernel
     }
 
     /// <summary>
-    /// <see cref="KeepBestOfRowWide"/> at the runtime's vector width, where the CPU has no 512-bit vectors or a target row
-    /// is narrower than 16: each target row's vector part, then its remaining targets one by one (summed per target row,
-    /// per lane and then in order).
+    /// <see cref="KeepBestOfRowsWide"/> for one row at the runtime's vector width, where the CPU has no 512-bit vectors or
+    /// a target row is narrower than 16: each target row's vector part, then its remaining targets one by one (summed per
+    /// target row, per lane and then in order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe (float Value, int Index) KeepBestOfRow(float* weights, float* votes, int* starts, int wt, int ht,
