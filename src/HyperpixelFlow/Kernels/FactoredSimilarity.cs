@@ -49,7 +49,6 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         public Tensor Target { get; } = target;
         public int[] Index { get; } = index;
         public float[] Weight { get; } = weight;
-        public StridedVectors? CellVectors { get; init; }
         public float[]? PackedTarget { get; init; }
         public Tensor? Rows { get; set; }
         public int RowsFrom { get; set; }
@@ -96,10 +95,9 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             cells.Dispose();
             using var targetCellsView = gt.reshape(segment.Channels, -1);
             using var targetRows = Contiguous(targetCellsView);
-            int lowCells = (int)held.shape[1], targetCells = (int)targetRows.shape[1];
+            int targetCells = (int)targetRows.shape[1];
             return new CoarseGroup(held, gt, index, weight)
             {
-                CellVectors = StridedVectors.Columns(TensorMemory.Floats(held), lowCells),
                 PackedTarget = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(targetRows), targetCells), segment.Channels, targetCells),
             };
         }).ToArray();
@@ -194,12 +192,14 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
         }
         nint input = gram is null ? 0 : (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+        // Without a Gram matrix the low cells are read in place (contiguous where the packed kernels run).
+        var cells = gram is null ? StridedVectors.Columns(TensorMemory.Floats(group.SourceCells), (int)group.SourceCells.shape[1]) : default;
         RowRanges.For(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
         {
             var alongX = new float[lowHeight * w];
             var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
             var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * channels) : null;
-            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget, cells = packedRows)
+            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget, cellRows = packedRows)
             fixed (int* x0s = low, x1s = high)
             {
                 for (int a0 = from; a0 < to; a0 += GramChunk)
@@ -208,8 +208,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                     float* grams = (float*)input + (long)a0 * lowCount;
                     if (chunk is not null)
                     {
-                        PackedGemm.PackRows(group.CellVectors!.Value, lowCell + a0, a1 - a0, channels, cells);
-                        PackedGemm.Multiply(cells, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
+                        PackedGemm.PackRows(cells, lowCell + a0, a1 - a0, channels, cellRows);
+                        PackedGemm.Multiply(cellRows, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
                         grams = chunk;
                     }
                     for (int a = a0; a < a1; a++)
