@@ -361,29 +361,34 @@ public class MatchingTests
     }
 
     [Fact]
-    public void Factored_similarity_in_blocks_holds_only_the_coarse_rows_of_the_block()
+    public void Factored_similarity_holds_a_few_low_rows_per_worker_whatever_the_block()
     {
+        // A tall source window (22 x 98 hyperpixels): each worker's many sub-blocks wrap its rings of coarse rows.
         using var g = new Generator(6);
-        var sets = ThreeLevelSets((c, h, w) => randn([c, h, w], generator: g));
-        using var s = sets.Source;
-        using var t = sets.Target;
-        var (sourceGrid, targetGrid) = (s.Grid, t.Grid);
+        var sourceGrid = new HyperpixelGrid(4, 11, 24, 100, 1, 1, 22, 98);
+        using var s = new HyperpixelSet([randn([8, 100, 24], generator: g), randn([6, 50, 12], generator: g), randn([5, 25, 6], generator: g)],
+            sourceGrid, 96, 400);
+        using var t = new HyperpixelSet([randn([8, 16, 20], generator: g), randn([6, 8, 10], generator: g), randn([5, 4, 5], generator: g)],
+            new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16), 80, 64);
+        Assert.True(PackedGemm.GivesTorchBits(6) && PackedGemm.GivesTorchBits(5), "the coarse groups take the packed kernels here");
+        int n = sourceGrid.Count, m = t.Grid.Count;
         using var scope = NewDisposeScope();
         using var similarity = new FactoredSimilarity(s, t);
-        var whole = similarity.Cosines(0, sourceGrid.Count).clone();
-        long wholeHeld = similarity.HeldCoarseFloats;
-        Assert.Equal((10 * 12 + 5 * 6) * (long)targetGrid.Count, wholeHeld);   // every low cell: the untiled case
+        var whole = similarity.Cosines(0, n).clone();
+        using var dense = RegularizedHoughMatching.Similarity(s.Dense(), t.Dense(), 1);   // cosines clamped at 0
+        var clamped = whole.clamp_min(0);
+        Assert.True(allclose(clamped, dense, rtol: 1e-4, atol: 1e-5), $"max difference {(clamped - dense).abs().max().ToDouble()}");
+        // 96 consecutive source hyperpixels span at most 6 window rows: at most 5 of the 50 low rows of 12 cells of the
+        // first coarse group, 4 of the 25 rows of 6 cells of the second, per worker (all the cells would be 750 rows).
+        long perWorker = (5 * 12 + 4 * 6) * (long)m;
+        Assert.True(similarity.HeldCoarseFloats <= RowRanges.Workers(n, 32) * perWorker, $"held {similarity.HeldCoarseFloats} floats");
         using var blockwise = new FactoredSimilarity(s, t);
-        long mostHeld = 0;
-        for (int from = 0; from < sourceGrid.Count; from += 22)   // one source row of the window per block
+        for (int from = 0; from < n; from += 22)   // one source row of the window per block
         {
-            int to = Math.Min(sourceGrid.Count, from + 22);
-            var block = blockwise.Cosines(from, to);
-            Assert.Equal(whole[from..to].data<float>().ToArray(), block.data<float>().ToArray());   // bit-identical
-            mostHeld = Math.Max(mostHeld, blockwise.HeldCoarseFloats);
+            var block = blockwise.Cosines(from, Math.Min(n, from + 22));
+            Assert.Equal(whole[from..(from + 22)].data<float>().ToArray(), block.data<float>().ToArray());   // bit-identical
+            Assert.True(blockwise.HeldCoarseFloats <= perWorker, $"held {blockwise.HeldCoarseFloats} floats for one row");
         }
-        // A row of source hyperpixels blends at most 2 low rows of each group.
-        Assert.True(mostHeld <= (2 * 12 + 2 * 6) * (long)targetGrid.Count, $"held {mostHeld} floats, untiled {wholeHeld}");
     }
 
     [Fact]

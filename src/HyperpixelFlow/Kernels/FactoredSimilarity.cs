@@ -29,30 +29,70 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     private readonly int _finestChannels;
     private readonly CoarseGroup[] _coarse;
     private readonly float[] _inverseSourceNorms, _inverseTargetNorms;
-    private readonly HyperpixelGrid _targetGrid;
     private readonly int _targets;
     private readonly float[]? _packedFinestTarget;   // PackedGemm panels of the finest target group, where supported
     private readonly SimilarityWorkspace? _workspace;   // buffers for the coarse groups' rows, reused across pairs
     private bool _disposed;
 
     /// <summary>
-    /// A coarse segment: its low-resolution source cells [C, hs*ws] and target map [C, ht*wt], per source hyperpixel
-    /// the 4 cells it blends with their weights, and the dot products of the low cells [RowsFrom, RowsTo) with every
-    /// target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Holding only those rows
-    /// keeps memory proportional to a block of source hyperpixels, not to N x M. Where <see cref="PackedGemm"/> gives
-    /// libtorch's bits for C channels, the cells are also read as vectors in place and the target map packed, and the
-    /// Gram matrix's rows come from it (libtorch's GEMM runs these small-k shapes far below the cores' rate).
+    /// A coarse segment: its low-resolution source cells [C, hs*ws] (ws = <see cref="SourceLowWidth"/>) and target map
+    /// [C, ht*wt], per source hyperpixel the 4 cells it blends with their weights, and how the target side is upsampled
+    /// at the kept target hyperpixels. Where <see cref="PackedGemm"/> gives libtorch's bits for C channels, the cells are
+    /// read as vectors in place and the target map packed: the Gram matrix's rows then come from it (libtorch's GEMM runs
+    /// these small-k shapes far below the cores' rate), a whole low row of cells at a time into each worker's
+    /// <see cref="RowRing"/>. Elsewhere <see cref="Rows"/> holds the dot products of the low cells [RowsFrom, RowsTo) with
+    /// every target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Either way memory
+    /// stays proportional to a block of source hyperpixels, not to N x M.
     /// </summary>
-    private sealed class CoarseGroup(Tensor sourceCells, Tensor target, int[] index, float[] weight)
+    private sealed class CoarseGroup(Tensor sourceCells, int sourceLowWidth, Tensor target, int[] index, float[] weight, TargetAxes axes)
     {
         public Tensor SourceCells { get; } = sourceCells;
+        public int SourceLowWidth { get; } = sourceLowWidth;
         public Tensor Target { get; } = target;
         public int[] Index { get; } = index;
         public float[] Weight { get; } = weight;
+        public TargetAxes Axes { get; } = axes;
         public float[]? PackedTarget { get; init; }
+        /// <summary>Packed groups: the low rows of cells a worker's ring holds (the most that one sub-block blends).</summary>
+        public int RingLowRows { get; init; }
         public Tensor? Rows { get; set; }
         public int RowsFrom { get; set; }
         public int RowsTo { get; set; }
+
+        /// <summary>The low rows of cells that source hyperpixels [from, to) blend: [First, Last].</summary>
+        public (int First, int Last) LowRows(int from, int to)
+        {
+            int low = int.MaxValue, high = int.MinValue;
+            for (int k = 4 * from; k < 4 * to; k++)
+            {
+                low = Math.Min(low, Index[k]);
+                high = Math.Max(high, Index[k]);
+            }
+            return (low / SourceLowWidth, high / SourceLowWidth);
+        }
+    }
+
+    /// <summary>
+    /// The target side of a coarse group's upsampling at the kept target hyperpixels (w x h of them): per window column
+    /// its two low columns and their weights, as the scalar form computes them; per window row its two low rows and the
+    /// upper one's weight; and the span of low rows the window reads.
+    /// </summary>
+    private sealed record TargetAxes(int LowHeight, int LowWidth, int Width, int Height, int[] Low, int[] High, float[] LowWeight,
+        float[] HighWeight, (int Low, int High, float Lambda)[] Rows, int FirstLowRow, int LastLowRow)
+    {
+        public static TargetAxes Of(HyperpixelGrid target, int lowHeight, int lowWidth)
+        {
+            var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
+            var ys = BilinearBlend.Axis(target.FullHeight, lowHeight)[target.Y0..(target.Y0 + target.Height)];
+            int w = target.Width;
+            var (low, high, lowWeight, highWeight) = (new int[w], new int[w], new float[w], new float[w]);
+            for (int xt = 0; xt < w; xt++)
+            {
+                var (x0, x1, lx) = xs[target.X0 + xt];
+                (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
+            }
+            return new TargetAxes(lowHeight, lowWidth, w, target.Height, low, high, lowWeight, highWeight, ys, ys[0].Low, ys[^1].High);
+        }
     }
 
     /// <summary>The similarity of two hyperpixel sets; <paramref name="workspace"/>, when given, holds the coarse groups'
@@ -62,7 +102,6 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         _workspace = workspace;
         if (source.Channels != target.Channels)
             throw new ArgumentException($"source hyperpixels have {source.Channels} channels, target ones {target.Channels}");
-        _targetGrid = target.Grid;
         _targets = target.Grid.Count;
         var segments = Segments(source, target);
         // Channels that both sides hold at their own grid's resolution (a prefix of both first groups): one GEMM.
@@ -87,18 +126,21 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         _coarse = segments.Skip(1).Select(segment =>
         {
             var (gs, gt) = (segment.SourceMap, segment.TargetMap);
-            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], (int)gs.shape[2]);
+            int lowWidth = (int)gs.shape[2];
+            var (index, weight) = BilinearBlend.Corners(source.Grid, (int)gs.shape[1], lowWidth);
+            var axes = TargetAxes.Of(target.Grid, (int)gt.shape[1], (int)gt.shape[2]);
             var cells = gs.reshape(segment.Channels, -1);
             gs.Dispose();   // the view's handle; the cells view keeps the storage
-            if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, gt, index, weight);
+            if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, lowWidth, gt, index, weight, axes);
             var held = Contiguous(cells);
             cells.Dispose();
             using var targetCellsView = gt.reshape(segment.Channels, -1);
             using var targetRows = Contiguous(targetCellsView);
             int targetCells = (int)targetRows.shape[1];
-            return new CoarseGroup(held, gt, index, weight)
+            return new CoarseGroup(held, lowWidth, gt, index, weight, axes)
             {
                 PackedTarget = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(targetRows), targetCells), segment.Channels, targetCells),
+                RingLowRows = MostLowRowsOfSubBlock(index, lowWidth, source.Grid),
             };
         }).ToArray();
         _inverseSourceNorms = InverseNorms(source.SquaredNorms);
@@ -137,10 +179,32 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         return segments;
     }
 
-    /// <summary>Floats held in coarse-group rows now (what tiling bounds).</summary>
-    internal long HeldCoarseFloats => _coarse.Sum(c => c.Rows?.numel() ?? 0);
+    /// <summary>Source rows a worker takes at a time: its coarse rows cover one sub-block, its finest rows are packed per sub-block.</summary>
+    private const int SubBlockRows = 96;   // a multiple of Cosines' row chunk
 
-    /// <summary>Makes the group's rows cover every low cell that source hyperpixels [from, to) blend.</summary>
+    /// <summary>Floats of coarse-group rows the last <see cref="Cosines"/> held (what tiling and the rings bound).</summary>
+    internal long HeldCoarseFloats { get; private set; }
+
+    /// <summary>
+    /// The most low rows of cells that any <see cref="SubBlockRows"/> consecutive source hyperpixels blend: such a run
+    /// spans at most (SubBlockRows - 1) / width + 2 rows of the source window.
+    /// </summary>
+    private static int MostLowRowsOfSubBlock(int[] index, int lowWidth, HyperpixelGrid source)
+    {
+        var first = Enumerable.Repeat(int.MaxValue, source.Height).ToArray();
+        var last = new int[source.Height];
+        for (int k = 0; k < index.Length; k++)
+        {
+            int y = k / 4 / source.Width, row = index[k] / lowWidth;
+            first[y] = Math.Min(first[y], row);
+            last[y] = Math.Max(last[y], row);
+        }
+        int span = (SubBlockRows - 1) / source.Width + 2, most = 0;
+        for (int y = 0; y < source.Height; y++) most = Math.Max(most, last[Math.Min(y + span - 1, source.Height - 1)] - first[y] + 1);
+        return most;
+    }
+
+    /// <summary>Makes an unpacked group's rows cover every low cell that source hyperpixels [from, to) blend.</summary>
     private void EnsureRows(CoarseGroup group, int from, int to)
     {
         int low = int.MaxValue, high = int.MinValue;
@@ -152,13 +216,14 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         if (group.Rows is not null && group.RowsFrom <= low && high <= group.RowsTo) return;
         group.Rows?.Dispose();
         var rows = _workspace?.Rows(Array.IndexOf(_coarse, group), high - low, _targets) ?? empty(high - low, _targets);
-        if (group.PackedTarget is not null) BlendColumns(group, low, high, null, _targetGrid, rows);
-        else
+        using (NewDisposeScope())   // frees the Gram matrix and views now, not when the caller's scope ends
         {
-            using var scope = NewDisposeScope();   // frees the Gram matrix and views now, not when the caller's scope ends
             var gt = group.Target;
             var gram = group.SourceCells[.., low..high].t().mm(gt.reshape(gt.shape[0], -1)).contiguous();
-            BlendColumns(group, low, high, gram, _targetGrid, rows);
+            nint grams = (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+            int lowCount = group.Axes.LowHeight * group.Axes.LowWidth;
+            RowRanges.For(high - low, 16, (_, a, b) =>
+                BlendCells(group, low + a, low + b, (float*)grams + (long)a * lowCount, (float*)output + (long)a * _targets));
         }
         group.Rows = rows;   // [high-low, M]
         group.RowsFrom = low;
@@ -166,80 +231,95 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     }
 
     /// <summary>
-    /// Rows [<paramref name="lowCell"/>, <paramref name="highCell"/>) of a group's Gram matrix [hs*ws, ht*wt] bilinearly
-    /// upsampled at the kept target hyperpixels, written into <paramref name="rows"/> [highCell - lowCell, M]. The Gram
-    /// rows come from <paramref name="gram"/> ([highCell - lowCell, ht*wt]) when given, else they are computed a few at
-    /// a time with <see cref="PackedGemm"/> (each element summed over the channels in order) and blended while in cache.
-    /// Separable, in the order of the upsampling operator: along x into a per-row scratch (gathered 8 columns at a time
-    /// where the CPU has AVX2), then along y over whole window rows.
+    /// Cells [<paramref name="lowCell"/>, <paramref name="highCell"/>)'s rows of a group's Gram matrix [hs*ws, ht*wt]
+    /// bilinearly upsampled at the kept target hyperpixels, written into <paramref name="output"/> [highCell - lowCell, M]
+    /// on the calling thread. The Gram rows come from <paramref name="gram"/> ([highCell - lowCell, ht*wt]) when given,
+    /// else they are computed a few at a time with <see cref="PackedGemm"/> (each element summed over the channels in
+    /// order) and blended while in cache. Separable, in the order of the upsampling operator: along x into a scratch
+    /// (gathered 8 columns at a time where the CPU has AVX2), then along y over whole window rows.
     /// </summary>
-    private static void BlendColumns(CoarseGroup group, int lowCell, int highCell, Tensor? gram, HyperpixelGrid target, Tensor rows)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BlendCells(CoarseGroup group, int lowCell, int highCell, float* gram, float* output)
     {
         const int GramChunk = 24;   // a multiple of the GEMM kernels' 6 and 12 rows
-        int lowHeight = (int)group.Target.shape[1], lowWidth = (int)group.Target.shape[2], channels = (int)group.Target.shape[0];
-        var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
-        var ys = BilinearBlend.Axis(target.FullHeight, lowHeight);
-        int n = highCell - lowCell, lowCount = lowHeight * lowWidth, w = target.Width, h = target.Height, m = target.Count;
-        int firstLowRow = ys[target.Y0].Low, lastLowRow = ys[target.Y0 + h - 1].High;
-        // The x step's taps and weights per target column, the weights as the scalar form computes them.
-        var low = new int[w];
-        var high = new int[w];
-        var lowWeight = new float[w];
-        var highWeight = new float[w];
-        for (int xt = 0; xt < w; xt++)
-        {
-            var (x0, x1, lx) = xs[target.X0 + xt];
-            (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
-        }
-        nint input = gram is null ? 0 : (nint)TensorMemory.Floats(gram), output = (nint)TensorMemory.Floats(rows);
+        var axes = group.Axes;
+        int lowWidth = axes.LowWidth, lowCount = axes.LowHeight * lowWidth, channels = (int)group.Target.shape[0];
+        int w = axes.Width, h = axes.Height, m = w * h;
+        var alongX = ArrayPool<float>.Shared.Rent(axes.LowHeight * w);
+        var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
+        var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * channels) : null;
         // Without a Gram matrix the low cells are read in place (contiguous where the packed kernels run).
         var cells = gram is null ? StridedVectors.Columns(TensorMemory.Floats(group.SourceCells), (int)group.SourceCells.shape[1]) : default;
-        RowRanges.For(n, 16, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, from, to) =>
+        fixed (float* scratch = alongX, wa = axes.LowWeight, wb = axes.HighWeight, chunk = computed, packed = group.PackedTarget, cellRows = packedRows)
+        fixed (int* x0s = axes.Low, x1s = axes.High)
         {
-            var alongX = new float[lowHeight * w];
-            var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
-            var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * channels) : null;
-            fixed (float* scratch = alongX, wa = lowWeight, wb = highWeight, chunk = computed, packed = group.PackedTarget, cellRows = packedRows)
-            fixed (int* x0s = low, x1s = high)
+            for (int a0 = lowCell; a0 < highCell; a0 += GramChunk)
             {
-                for (int a0 = from; a0 < to; a0 += GramChunk)
+                int a1 = Math.Min(a0 + GramChunk, highCell);
+                float* grams = gram + (long)(a0 - lowCell) * lowCount;
+                if (chunk is not null)
                 {
-                    int a1 = Math.Min(a0 + GramChunk, to);
-                    float* grams = (float*)input + (long)a0 * lowCount;
-                    if (chunk is not null)
+                    PackedGemm.PackRows(cells, a0, a1 - a0, channels, cellRows);
+                    PackedGemm.Multiply(cellRows, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
+                    grams = chunk;
+                }
+                for (int a = a0; a < a1; a++)
+                {
+                    float* source = grams + (long)(a - a0) * lowCount, destination = output + (long)(a - lowCell) * m;
+                    for (int yl = axes.FirstLowRow; yl <= axes.LastLowRow; yl++)
                     {
-                        PackedGemm.PackRows(cells, lowCell + a0, a1 - a0, channels, cellRows);
-                        PackedGemm.Multiply(cellRows, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
-                        grams = chunk;
+                        float* lowRow = source + yl * lowWidth, blended = scratch + yl * w;
+                        int xt = 0;
+                        if (Avx2.IsSupported)
+                            for (; xt <= w - 8; xt += 8)
+                            {
+                                var left = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x0s + xt), sizeof(float));
+                                var right = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x1s + xt), sizeof(float));
+                                Avx.Store(blended + xt, Avx.Add(Avx.Multiply(Avx.LoadVector256(wa + xt), left),
+                                    Avx.Multiply(Avx.LoadVector256(wb + xt), right)));
+                            }
+                        for (; xt < w; xt++) blended[xt] = wa[xt] * lowRow[x0s[xt]] + wb[xt] * lowRow[x1s[xt]];
                     }
-                    for (int a = a0; a < a1; a++)
+                    for (int yt = 0; yt < h; yt++)
                     {
-                        float* source = grams + (long)(a - a0) * lowCount, destination = (float*)output + (long)a * m;
-                        for (int yl = firstLowRow; yl <= lastLowRow; yl++)
-                        {
-                            float* lowRow = source + yl * lowWidth, blended = scratch + yl * w;
-                            int xt = 0;
-                            if (Avx2.IsSupported)
-                                for (; xt <= w - 8; xt += 8)
-                                {
-                                    var left = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x0s + xt), sizeof(float));
-                                    var right = Avx2.GatherVector256(lowRow, Avx.LoadVector256(x1s + xt), sizeof(float));
-                                    Avx.Store(blended + xt, Avx.Add(Avx.Multiply(Avx.LoadVector256(wa + xt), left),
-                                        Avx.Multiply(Avx.LoadVector256(wb + xt), right)));
-                                }
-                            for (; xt < w; xt++) blended[xt] = wa[xt] * lowRow[x0s[xt]] + wb[xt] * lowRow[x1s[xt]];
-                        }
-                        for (int yt = 0; yt < h; yt++)
-                        {
-                            var (y0, y1, ly) = ys[target.Y0 + yt];
-                            VectorOps.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
-                        }
+                        var (y0, y1, ly) = axes.Rows[yt];
+                        VectorOps.Blend(destination + (long)yt * w, scratch + y0 * w, 1 - ly, scratch + y1 * w, ly, w);
                     }
                 }
             }
-            if (computed is not null) ArrayPool<float>.Shared.Return(computed);
-            if (packedRows is not null) ArrayPool<float>.Shared.Return(packedRows);
-        });
+        }
+        ArrayPool<float>.Shared.Return(alongX);
+        if (computed is not null) ArrayPool<float>.Shared.Return(computed);
+        if (packedRows is not null) ArrayPool<float>.Shared.Return(packedRows);
+    }
+
+    /// <summary>
+    /// One worker's rows of a packed coarse group: whole low rows of source cells, each cell's dot products with every
+    /// target hyperpixel, low row L in slot L mod capacity. Computed as the worker's sub-blocks advance (their low rows
+    /// never go back), so each is computed once per worker and read while still in cache, not stored for the whole
+    /// block and read back from memory.
+    /// </summary>
+    private sealed class RowRing(CoarseGroup group, float* buffer, int capacity, int targets)
+    {
+        private int _from, _to;   // the low rows held: [_from, _to)
+
+        /// <summary>Makes the ring hold low rows [first, last], computing those it lacks.</summary>
+        public void Cover(int first, int last)
+        {
+            if (last - first >= capacity || first < _from)
+                throw new InvalidOperationException($"low rows [{first}, {last}] do not fit a ring of {capacity} holding [{_from}, {_to})");
+            if (first >= _to) _from = _to = first;
+            int lowWidth = group.SourceLowWidth;
+            for (; _to <= last; _to++) BlendCells(group, _to * lowWidth, (_to + 1) * lowWidth, null, buffer + (long)(_to % capacity) * lowWidth * targets);
+            _from = Math.Max(_from, _to - capacity);
+        }
+
+        /// <summary>Where a held cell's row lies.</summary>
+        public float* Row(int cell)
+        {
+            int lowWidth = group.SourceLowWidth;
+            return buffer + ((long)(cell / lowWidth % capacity) * lowWidth + cell % lowWidth) * targets;
+        }
     }
 
     private static float[] InverseNorms(Tensor squared) =>
@@ -260,47 +340,72 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         if (to <= from) return block;
         // The finest group's dot products: tile by tile below when the packed kernel runs, else one GEMM here.
         if (_packedFinestTarget is null) block.addmm_(_finestSource![from..to], _finestTargetT!, beta: 0, alpha: 1);
-        foreach (var group in _coarse) EnsureRows(group, from, to);
+        foreach (var group in _coarse.Where(g => g.PackedTarget is null)) EnsureRows(group, from, to);
+        int grain = observer?.RowGrain ?? 32, workers = RowRanges.Workers(to - from, grain);
+        // Each worker's rings, allocated here (the workspace is not thread-safe): a few low rows of each packed group.
+        using var scope = NewDisposeScope();
+        var rings = new RowRing?[workers, _coarse.Length];
+        long ringFloats = 0;
+        for (int w = 0; w < workers; w++)
+            for (int g = 0; g < _coarse.Length; g++)
+            {
+                var group = _coarse[g];
+                if (group.PackedTarget is null) continue;
+                long floats = (long)group.RingLowRows * group.SourceLowWidth * _targets;
+                var buffer = _workspace?.Ring(w, g, floats) ?? empty(floats);
+                rings[w, g] = new RowRing(group, TensorMemory.Floats(buffer), group.RingLowRows, _targets);
+                ringFloats += floats;
+            }
+        HeldCoarseFloats = ringFloats + _coarse.Sum(c => c.Rows?.numel() ?? 0);
+        var sharedRows = _coarse.Select(c => c.Rows is null ? 0 : (nint)TensorMemory.Floats(c.Rows)).ToArray();
         nint b = (nint)TensorMemory.Floats(block);
         int channels = _finestChannels;
         int m = _targets, taps = 4 * _coarse.Length;
-        var rowsPointers = _coarse.Select(c => (nint)TensorMemory.Floats(c.Rows!)).ToArray();
         // Column tiles keep the few low-resolution rows that neighbouring hyperpixels share in cache, and each tile of
         // finest-group products is finished while it is still there; all taps of a row (4 cells per coarse group) are
         // summed in one pass over the tile.
         const int Tile = 64 * PackedGemm.PanelWidth, RowChunk = 24;   // RowChunk: a multiple of the GEMM kernels' 6 and 12 rows
-        RowRanges.For(to - from, observer?.RowGrain ?? 32, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (worker, firstRow, lastRow) =>
+        RowRanges.For(to - from, grain, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (worker, firstRow, lastRow) =>
         {
-            // This range's finest source rows, packed once for all its column tiles (chunks start at multiples of 12 in it),
-            // and its rows' taps, gathered once too.
-            int first = from + firstRow, rangeRows = lastRow - firstRow;
-            var sourceRows = _packedFinestTarget is null ? null : ArrayPool<float>.Shared.Rent(rangeRows * channels);
-            // Pooled: fresh arrays of this size per pair would be large objects, collected only with generation 2.
-            var tapRows = ArrayPool<nint>.Shared.Rent(rangeRows * taps);
-            var tapWeights = ArrayPool<float>.Shared.Rent(rangeRows * taps);
-            var tapCounts = ArrayPool<int>.Shared.Rent(rangeRows);
+            // Per sub-block: the coarse rows its rows blend (computed into the rings), its finest source rows packed once
+            // for all column tiles (chunks start at multiples of 12 in it), and its rows' taps, gathered once too.
+            var sourceRows = _packedFinestTarget is null ? null : ArrayPool<float>.Shared.Rent(SubBlockRows * channels);
+            // Pooled: fresh arrays of this size per pair would be collected only with generation 2.
+            var tapRows = ArrayPool<nint>.Shared.Rent(SubBlockRows * taps);
+            var tapWeights = ArrayPool<float>.Shared.Rent(SubBlockRows * taps);
+            var tapCounts = ArrayPool<int>.Shared.Rent(SubBlockRows);
             fixed (float* packedSource = sourceRows)
             fixed (float* inverseTarget = _inverseTargetNorms)
             fixed (float* packed = _packedFinestTarget)
             fixed (nint* rowsOfTaps = tapRows)
             fixed (float* weights = tapWeights)
             {
-                if (packedSource is not null) PackedGemm.PackRows(_finestSourceVectors, first, rangeRows, channels, packedSource);
-                for (int r = 0; r < rangeRows; r++)
-                    tapCounts[r] = GatherTaps(first + r, rowsPointers, rowsOfTaps + (long)r * taps, weights + (long)r * taps);
-                for (int j0 = 0; j0 < m; j0 += Tile)
+                for (int s0 = from + firstRow; s0 < from + lastRow; s0 += SubBlockRows)
                 {
-                    int width = Math.Min(Tile, m - j0);
-                    for (int i0 = first; i0 < first + rangeRows; i0 += RowChunk)
+                    int s1 = Math.Min(s0 + SubBlockRows, from + lastRow);
+                    for (int g = 0; g < _coarse.Length; g++)
+                        if (rings[worker, g] is { } ring)
+                        {
+                            var (first, last) = _coarse[g].LowRows(s0, s1);
+                            ring.Cover(first, last);
+                        }
+                    if (packedSource is not null) PackedGemm.PackRows(_finestSourceVectors, s0, s1 - s0, channels, packedSource);
+                    for (int i = s0; i < s1; i++)
+                        tapCounts[i - s0] = GatherTaps(i, rings, worker, sharedRows, rowsOfTaps + (long)(i - s0) * taps, weights + (long)(i - s0) * taps);
+                    for (int j0 = 0; j0 < m; j0 += Tile)
                     {
-                        int i1 = Math.Min(i0 + RowChunk, first + rangeRows);
-                        if (packed is not null)
-                            PackedGemm.Multiply(packedSource + (long)(i0 - first) * channels, i1 - i0, channels, packed, j0, width,
-                                (float*)b + (long)(i0 - from) * m + j0, m);
-                        for (int i = i0; i < i1; i++)
-                            VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps + (long)(i - first) * taps, j0,
-                                weights + (long)(i - first) * taps, tapCounts[i - first], inverseTarget + j0, _inverseSourceNorms[i], width);
-                        observer?.Observe(worker, (float*)b + (long)(i0 - from) * m + j0, m, i0, i1 - i0, j0, width);
+                        int width = Math.Min(Tile, m - j0);
+                        for (int i0 = s0; i0 < s1; i0 += RowChunk)
+                        {
+                            int i1 = Math.Min(i0 + RowChunk, s1);
+                            if (packed is not null)
+                                PackedGemm.Multiply(packedSource + (long)(i0 - s0) * channels, i1 - i0, channels, packed, j0, width,
+                                    (float*)b + (long)(i0 - from) * m + j0, m);
+                            for (int i = i0; i < i1; i++)
+                                VectorOps.AddRowsAndScale((float*)b + (long)(i - from) * m + j0, (float**)rowsOfTaps + (long)(i - s0) * taps, j0,
+                                    weights + (long)(i - s0) * taps, tapCounts[i - s0], inverseTarget + j0, _inverseSourceNorms[i], width);
+                            observer?.Observe(worker, (float*)b + (long)(i0 - from) * m + j0, m, i0, i1 - i0, j0, width);
+                        }
                     }
                 }
             }
@@ -314,20 +419,25 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     }
 
     /// <summary>
-    /// The coarse-group rows and weights that source hyperpixel <paramref name="i"/> blends, skipping zero weights;
-    /// returns how many.
+    /// The coarse-group rows (in the worker's rings, or an unpacked group's shared rows) and weights that source
+    /// hyperpixel <paramref name="i"/> blends, skipping zero weights; returns how many.
     /// </summary>
-    private int GatherTaps(int i, nint[] rowsPointers, nint* tapRows, float* tapWeights)
+    private int GatherTaps(int i, RowRing?[,] rings, int worker, nint[] sharedRows, nint* tapRows, float* tapWeights)
     {
         int count = 0;
         for (int g = 0; g < _coarse.Length; g++)
+        {
+            var group = _coarse[g];
+            var ring = rings[worker, g];
             for (int k = 0; k < 4; k++)
             {
-                float weight = _coarse[g].Weight[4 * i + k];
+                float weight = group.Weight[4 * i + k];
                 if (weight == 0) continue;
-                tapRows[count] = (nint)((float*)rowsPointers[g] + (long)(_coarse[g].Index[4 * i + k] - _coarse[g].RowsFrom) * _targets);
+                int cell = group.Index[4 * i + k];
+                tapRows[count] = (nint)(ring is not null ? ring.Row(cell) : (float*)sharedRows[g] + (long)(cell - group.RowsFrom) * _targets);
                 tapWeights[count++] = weight;
             }
+        }
         return count;
     }
 
