@@ -299,7 +299,9 @@ public class MatchingTests
     [SkippableTheory]
     [InlineData(64)]
     [InlineData(128)]
+    [InlineData(256)]
     [InlineData(512)]
+    [InlineData(640)]
     public unsafe void Gram_products_take_the_packed_kernels_where_they_give_libtorchs_bits(int channels)
     {
         Skip.IfNot(PackedGemm.IsSupported, "this CPU has no AVX2/FMA; the Gram matrices use the tensor engine's GEMM");
@@ -310,15 +312,15 @@ public class MatchingTests
         var target = rand([channels, targetCells], generator: g);
         var expected = cells.t().mm(target).contiguous().data<float>().ToArray();
         var rows = cells.t().contiguous();
-        var packed = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(target), targetCells), channels, targetCells);
+        // The blocking the probe found (a small product) at a similarity's size; with none found, one chain must differ.
+        var blockLength = PackedGemm.TorchBlockLength(channels);
+        using var panels = new BlockedPanels(StridedVectors.Columns(TensorMemory.Floats(target), targetCells), channels, targetCells, blockLength ?? channels);
         var actual = new float[sourceCells * targetCells];
-        var packedRows = new float[sourceCells * channels];
-        fixed (float* pp = packed, pc = actual, pr = packedRows)
-        {
-            PackedGemm.PackRows(StridedVectors.Rows(TensorMemory.Floats(rows), channels), 0, sourceCells, channels, pr);
-            PackedGemm.Multiply(pr, sourceCells, channels, pp, 0, targetCells, pc, targetCells);
-        }
-        Assert.Equal(PackedGemm.GivesTorchBits(channels), expected.AsSpan().SequenceEqual(actual));
+        var packedRows = new float[sourceCells * panels.BlockLength];
+        var partial = new float[sourceCells * targetCells];
+        fixed (float* pc = actual, pr = packedRows, pp = partial)
+            panels.Multiply(StridedVectors.Rows(TensorMemory.Floats(rows), channels), 0, sourceCells, 0, targetCells, pc, targetCells, pr, pp);
+        Assert.Equal(blockLength is not null, expected.AsSpan().SequenceEqual(actual));
     }
 
     [Fact]
@@ -370,7 +372,7 @@ public class MatchingTests
             sourceGrid, 96, 400);
         using var t = new HyperpixelSet([randn([8, 16, 20], generator: g), randn([6, 8, 10], generator: g), randn([5, 4, 5], generator: g)],
             new HyperpixelGrid(4, 11, 20, 16, 0, 0, 20, 16), 80, 64);
-        Assert.True(PackedGemm.GivesTorchBits(6) && PackedGemm.GivesTorchBits(5), "the coarse groups take the packed kernels here");
+        Assert.True(PackedGemm.TorchBlockLength(6) is not null && PackedGemm.TorchBlockLength(5) is not null, "the coarse groups take the packed kernels here");
         int n = sourceGrid.Count, m = t.Grid.Count;
         using var scope = NewDisposeScope();
         using var similarity = new FactoredSimilarity(s, t);

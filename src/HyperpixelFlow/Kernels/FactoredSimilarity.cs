@@ -52,7 +52,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         public int[] Index { get; } = index;
         public float[] Weight { get; } = weight;
         public TargetAxes Axes { get; } = axes;
-        public float[]? PackedTarget { get; init; }
+        public BlockedPanels? PackedTarget { get; init; }
         /// <summary>Packed groups: the low rows of cells a worker's ring holds (the most that one sub-block blends).</summary>
         public int RingLowRows { get; init; }
         public Tensor? Rows { get; set; }
@@ -131,7 +131,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             var axes = TargetAxes.Of(target.Grid, (int)gt.shape[1], (int)gt.shape[2]);
             var cells = gs.reshape(segment.Channels, -1);
             gs.Dispose();   // the view's handle; the cells view keeps the storage
-            if (!PackedGemm.GivesTorchBits(segment.Channels)) return new CoarseGroup(cells, lowWidth, gt, index, weight, axes);
+            if (PackedGemm.TorchBlockLength(segment.Channels) is not int blockLength) return new CoarseGroup(cells, lowWidth, gt, index, weight, axes);
             var held = Contiguous(cells);
             cells.Dispose();
             using var targetCellsView = gt.reshape(segment.Channels, -1);
@@ -139,7 +139,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
             int targetCells = (int)targetRows.shape[1];
             return new CoarseGroup(held, lowWidth, gt, index, weight, axes)
             {
-                PackedTarget = PackedGemm.Pack(StridedVectors.Columns(TensorMemory.Floats(targetRows), targetCells), segment.Channels, targetCells),
+                PackedTarget = new BlockedPanels(StridedVectors.Columns(TensorMemory.Floats(targetRows), targetCells), segment.Channels, targetCells, blockLength),
                 RingLowRows = MostLowRowsOfSubBlock(index, lowWidth, source.Grid),
             };
         }).ToArray();
@@ -247,10 +247,11 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         int w = axes.Width, h = axes.Height, m = w * h;
         var alongX = ArrayPool<float>.Shared.Rent(axes.LowHeight * w);
         var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
-        var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * channels) : null;
+        var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * group.PackedTarget!.BlockLength) : null;
+        var partial = group.PackedTarget?.BlockLength < channels ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
         // Without a Gram matrix the low cells are read in place (contiguous where the packed kernels run).
         var cells = gram is null ? StridedVectors.Columns(TensorMemory.Floats(group.SourceCells), (int)group.SourceCells.shape[1]) : default;
-        fixed (float* scratch = alongX, wa = axes.LowWeight, wb = axes.HighWeight, chunk = computed, packed = group.PackedTarget, cellRows = packedRows)
+        fixed (float* scratch = alongX, wa = axes.LowWeight, wb = axes.HighWeight, chunk = computed, cellRows = packedRows, blockSums = partial)
         fixed (int* x0s = axes.Low, x1s = axes.High)
         {
             for (int a0 = lowCell; a0 < highCell; a0 += GramChunk)
@@ -259,8 +260,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                 float* grams = gram + (long)(a0 - lowCell) * lowCount;
                 if (chunk is not null)
                 {
-                    PackedGemm.PackRows(cells, a0, a1 - a0, channels, cellRows);
-                    PackedGemm.Multiply(cellRows, a1 - a0, channels, packed, 0, lowCount, chunk, lowCount);
+                    group.PackedTarget!.Multiply(cells, a0, a1 - a0, 0, lowCount, chunk, lowCount, cellRows, blockSums);
                     grams = chunk;
                 }
                 for (int a = a0; a < a1; a++)
@@ -291,6 +291,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         ArrayPool<float>.Shared.Return(alongX);
         if (computed is not null) ArrayPool<float>.Shared.Return(computed);
         if (packedRows is not null) ArrayPool<float>.Shared.Return(packedRows);
+        if (partial is not null) ArrayPool<float>.Shared.Return(partial);
     }
 
     /// <summary>
@@ -453,7 +454,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         {
             group.SourceCells.Dispose();
             group.Target.Dispose();
-            if (group.PackedTarget is not null) ArrayPool<float>.Shared.Return(group.PackedTarget);
+            group.PackedTarget?.Dispose();
             group.Rows?.Dispose();
         }
     }

@@ -12,14 +12,14 @@ namespace HyperpixelFlow.Kernels;
 /// <summary>
 /// C = A x B for the finest layer group's cosines, where A is [rows, k] (source hyperpixels) and B is [k, m] (target
 /// hyperpixels, k small: 64 channels per stride-4 layer of ResNet-18), and for the coarse groups' Gram matrices (low
-/// cells by low cells) where it gives libtorch's bits (<see cref="GivesTorchBits"/>). B is packed once per pair into
-/// panels of 16 columns ([k][16] each, zero-padded), so the micro-kernels read it sequentially; unpacked, every k step
-/// of the kernel touched another page of B and libtorch's GEMM ran at about half the rate (docs/performance-log.md).
-/// Where the CPU has AVX-512 a 12 x 32 kernel (two panels, 24 accumulators) runs on A's rows packed 12 at a time
-/// (<see cref="PackRows"/>), 6 x 32 on the rows left; else the 6 x 16 AVX2/FMA one. Called per tile of rows and columns
-/// so that the caller can finish each tile while it is in cache. Every element is summed over k in order,
-/// one FMA per step from zero, whichever kernel computes it: the kernels give the same bits; the rounding differs
-/// from a BLAS, not the maths.
+/// cells by low cells) summed in the blocks that give libtorch's bits (<see cref="TorchBlockLength"/>,
+/// <see cref="BlockedPanels"/>). B is packed once per pair into panels of 16 columns ([k][16] each, zero-padded), so
+/// the micro-kernels read it sequentially; unpacked, every k step of the kernel touched another page of B and
+/// libtorch's GEMM ran at about half the rate (docs/performance-log.md). Where the CPU has AVX-512 a 12 x 32 kernel
+/// (two panels, 24 accumulators) runs on A's rows packed 12 at a time (<see cref="PackRows"/>), 6 x 32 on the rows
+/// left; else the 6 x 16 AVX2/FMA one. Called per tile of rows and columns so that the caller can finish each tile
+/// while it is in cache. Every element is summed over k in order, one FMA per step from zero, whichever kernel
+/// computes it: the kernels give the same bits.
 /// </summary>
 internal static unsafe class PackedGemm
 {
@@ -29,16 +29,18 @@ internal static unsafe class PackedGemm
     /// <summary>Whether this CPU runs the kernel (AVX2 + FMA); elsewhere callers use the tensor engine's GEMM.</summary>
     public static bool IsSupported => Avx.IsSupported && Fma.IsSupported;
 
-    private static readonly ConcurrentDictionary<int, bool> SumsLikeTorch = new();
+    private static readonly ConcurrentDictionary<int, int?> TorchBlocks = new();
 
     /// <summary>
-    /// Whether these kernels give libtorch's <c>mm</c> bit for bit for products over <paramref name="k"/> terms: true
-    /// where the tensor engine's BLAS sums them in one FMA chain from zero too (how a BLAS splits k is its own choice,
-    /// and it differs by CPU and by k). Found once per k by multiplying fixed pseudo-random matrices both ways.
+    /// How libtorch's <c>mm</c> sums products over <paramref name="k"/> terms on this machine, as these kernels can
+    /// reproduce it: in blocks of the length returned (each block one FMA chain from zero, the blocks' sums then added in
+    /// order; k itself for a single chain), or null where no such blocking gives its bits. How a BLAS splits k is its own
+    /// choice and differs by CPU and by k (what was found is in docs/performance-log.md), so it is found once per k by
+    /// multiplying fixed pseudo-random matrices both ways with each candidate length.
     /// </summary>
-    public static bool GivesTorchBits(int k) => IsSupported && SumsLikeTorch.GetOrAdd(k, Probe);
+    public static int? TorchBlockLength(int k) => IsSupported ? TorchBlocks.GetOrAdd(k, Probe) : null;
 
-    private static bool Probe(int k)
+    private static int? Probe(int k)
     {
         const int Rows = 48, Columns = 96;
         var random = new Random(k);
@@ -50,16 +52,19 @@ internal static unsafe class PackedGemm
         // A as the similarity holds its low cells: [k, rows], multiplied transposed.
         var expected = tensor(a, [Rows, k]).t().contiguous().t().mm(tensor(b, [k, Columns])).contiguous().data<float>().ToArray();
         var product = new float[Rows * Columns];
-        float[] packed;
-        fixed (float* pb = b) packed = Pack(StridedVectors.Columns(pb, Columns), k, Columns);
-        var rows = new float[Rows * k];
-        fixed (float* pa = a, pr = rows, pp = packed, pc = product)
+        foreach (int length in new[] { k, 192, 128, 256, 64 }.Where(length => length <= k).Distinct())
         {
-            PackRows(StridedVectors.Rows(pa, k), 0, Rows, k, pr);
-            Multiply(pr, Rows, k, pp, 0, Columns, pc, Columns);
+            fixed (float* pa = a, pb = b, pc = product)
+            {
+                using var panels = new BlockedPanels(StridedVectors.Columns(pb, Columns), k, Columns, length);
+                var rows = new float[Rows * Math.Min(k, length)];
+                var partial = new float[Rows * Columns];
+                fixed (float* pr = rows, pp = partial)
+                    panels.Multiply(StridedVectors.Rows(pa, k), 0, Rows, 0, Columns, pc, Columns, pr, pp);
+            }
+            if (expected.AsSpan().SequenceEqual(product)) return length;
         }
-        ArrayPool<float>.Shared.Return(packed);
-        return expected.AsSpan().SequenceEqual(product);
+        return null;
     }
 
     /// <summary>
@@ -338,5 +343,63 @@ internal static unsafe class PackedGemm
         }
         Avx.Store(c, c0);
         Avx.Store(c + 8, c1);
+    }
+}
+
+/// <summary>
+/// B [k, m] packed for products whose k terms are summed in blocks of <see cref="BlockLength"/> (the last may be
+/// shorter), each block's panels as <see cref="PackedGemm.Pack"/> gives them: with one block the plain packed B. The
+/// blocking that reproduces libtorch's <c>mm</c> is <see cref="PackedGemm.TorchBlockLength"/>'s.
+/// </summary>
+internal sealed unsafe class BlockedPanels : IDisposable
+{
+    private readonly float[][] _blocks;
+    private bool _disposed;
+
+    public BlockedPanels(StridedVectors b, int k, int m, int blockLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockLength, 1);
+        (K, BlockLength) = (k, Math.Min(blockLength, k));
+        _blocks = new float[(k + BlockLength - 1) / BlockLength][];
+        for (int block = 0; block < _blocks.Length; block++)
+            _blocks[block] = PackedGemm.Pack(b.From(block * BlockLength), Math.Min(BlockLength, k - block * BlockLength), m);
+    }
+
+    /// <summary>Terms of each product.</summary>
+    public int K { get; }
+
+    /// <summary>Terms per block.</summary>
+    public int BlockLength { get; }
+
+    /// <summary>
+    /// C[0..rows, 0..width) = A x B[:, j0..j0+width) for A's rows = vectors [first, first + rows) of
+    /// <paramref name="a"/>, C with row stride <paramref name="ldc"/> (already offset to column j0; j0 a multiple of the
+    /// panel width): each block's products summed from zero, then added to C in order. Scratch: <paramref name="packedRows"/>
+    /// holds rows x BlockLength floats, <paramref name="partial"/> rows x width (unused with one block).
+    /// </summary>
+    public void Multiply(StridedVectors a, int first, int rows, int j0, int width, float* c, int ldc, float* packedRows, float* partial)
+    {
+        for (int block = 0; block < _blocks.Length; block++)
+        {
+            int start = block * BlockLength, length = Math.Min(BlockLength, K - start);
+            PackedGemm.PackRows(a.From(start), first, rows, length, packedRows);
+            fixed (float* panels = _blocks[block])
+            {
+                if (block == 0)
+                {
+                    PackedGemm.Multiply(packedRows, rows, length, panels, j0, width, c, ldc);
+                    continue;
+                }
+                PackedGemm.Multiply(packedRows, rows, length, panels, j0, width, partial, width);
+            }
+            for (int r = 0; r < rows; r++) VectorOps.Add(c + (long)r * ldc, partial + (long)r * width, width);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;   // a second return of the pooled arrays would hand them out twice
+        _disposed = true;
+        foreach (var block in _blocks) ArrayPool<float>.Shared.Return(block);
     }
 }

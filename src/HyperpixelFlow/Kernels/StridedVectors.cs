@@ -33,6 +33,9 @@ internal readonly unsafe struct StridedVectors
     public static StridedVectors Window(float* windowStart, int mapHeight, int mapWidth, int windowWidth) =>
         new(windowStart, (long)mapHeight * mapWidth, windowWidth, mapWidth, 1);
 
+    /// <summary>The same vectors from value <paramref name="start"/> on (a block of their values).</summary>
+    public StridedVectors From(int start) => new(_first + start * ValueStride, ValueStride, _width, _rowStride, _vectorStride);
+
     /// <summary>Floats between a vector's consecutive values.</summary>
     public long ValueStride { get; }
 
