@@ -168,8 +168,8 @@ internal static class RegularizedHoughMatching
     /// Full RHM of two hyperpixel sets: best matches both ways and summary figures. <paramref name="weighting"/> turns
     /// cosines into vote weights (the paper's max(cos, 0)^3, or an optimal-transport plan). On the CPU the fused
     /// kernels run over the cosine matrix in row blocks of at most <paramref name="maxBlockBytes"/> (beyond that, blocks
-    /// are recomputed for every pass instead of kept, and the coarse layers' rows are computed per block, so memory
-    /// stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
+    /// are recomputed for every pass instead of kept; the coarse layers' rows are computed a few low rows at a time, so
+    /// memory stays bounded whatever the image size); elsewhere the tensor formulation runs on the dense hyperpixel features.
     /// <paramref name="refineRadius"/> is 0, or the radius (target cells) of the soft-argmax that refines every best match.
     /// </summary>
     internal static HoughMatch Match(HyperpixelSet source, HyperpixelSet target, int cells, VoteWeighting weighting, Tensor gaussian,
