@@ -37,9 +37,10 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// <summary>
     /// A coarse segment: its low-resolution source cells [C, hs*ws] (ws = <see cref="SourceLowWidth"/>) and target map
     /// [C, ht*wt], per source hyperpixel the 4 cells it blends with their weights, and how the target side is upsampled
-    /// at the kept target hyperpixels. Where <see cref="PackedGemm"/> gives libtorch's bits for C channels, the cells are
-    /// read as vectors in place and the target map packed: the Gram matrix's rows then come from it (libtorch's GEMM runs
-    /// these small-k shapes far below the cores' rate), a whole low row of cells at a time into each worker's
+    /// at the kept target hyperpixels. Where the packed kernels can give libtorch's bits for C channels
+    /// (<see cref="PackedGemm.TorchBlockLength"/>), the cells are read as vectors in place and the target map packed: the
+    /// Gram matrix's rows then come from it (libtorch's GEMM runs these small-k shapes far below the cores' rate and
+    /// wakes its OpenMP threads for each), a whole low row of cells at a time into each worker's
     /// <see cref="RowRing"/>. Elsewhere <see cref="Rows"/> holds the dot products of the low cells [RowsFrom, RowsTo) with
     /// every target hyperpixel [RowsTo - RowsFrom, M], computed for the source rows asked for last. Either way memory
     /// stays proportional to a block of source hyperpixels, not to N x M.
@@ -59,16 +60,23 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         public int RowsFrom { get; set; }
         public int RowsTo { get; set; }
 
-        /// <summary>The low rows of cells that source hyperpixels [from, to) blend: [First, Last].</summary>
-        public (int First, int Last) LowRows(int from, int to)
+        /// <summary>The low cells that source hyperpixels [from, to) blend: [Low, High).</summary>
+        public (int Low, int High) Cells(int from, int to)
         {
             int low = int.MaxValue, high = int.MinValue;
             for (int k = 4 * from; k < 4 * to; k++)
             {
                 low = Math.Min(low, Index[k]);
-                high = Math.Max(high, Index[k]);
+                high = Math.Max(high, Index[k] + 1);
             }
-            return (low / SourceLowWidth, high / SourceLowWidth);
+            return (low, high);
+        }
+
+        /// <summary>The low rows of cells that source hyperpixels [from, to) blend: [First, Last].</summary>
+        public (int First, int Last) LowRows(int from, int to)
+        {
+            var (low, high) = Cells(from, to);
+            return (low / SourceLowWidth, (high - 1) / SourceLowWidth);
         }
     }
 
@@ -207,12 +215,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// <summary>Makes an unpacked group's rows cover every low cell that source hyperpixels [from, to) blend.</summary>
     private void EnsureRows(CoarseGroup group, int from, int to)
     {
-        int low = int.MaxValue, high = int.MinValue;
-        for (int k = 4 * from; k < 4 * to; k++)
-        {
-            low = Math.Min(low, group.Index[k]);
-            high = Math.Max(high, group.Index[k] + 1);
-        }
+        var (low, high) = group.Cells(from, to);
         if (group.Rows is not null && group.RowsFrom <= low && high <= group.RowsTo) return;
         group.Rows?.Dispose();
         var rows = _workspace?.Rows(Array.IndexOf(_coarse, group), high - low, _targets) ?? empty(high - low, _targets);
@@ -234,8 +237,8 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// Cells [<paramref name="lowCell"/>, <paramref name="highCell"/>)'s rows of a group's Gram matrix [hs*ws, ht*wt]
     /// bilinearly upsampled at the kept target hyperpixels, written into <paramref name="output"/> [highCell - lowCell, M]
     /// on the calling thread. The Gram rows come from <paramref name="gram"/> ([highCell - lowCell, ht*wt]) when given,
-    /// else they are computed a few at a time with <see cref="PackedGemm"/> (each element summed over the channels in
-    /// order) and blended while in cache. Separable, in the order of the upsampling operator: along x into a scratch
+    /// else they are computed a few at a time with the packed kernels (summed over the channels in libtorch's blocks:
+    /// <see cref="BlockedPanels"/>) and blended while in cache. Separable, in the order of the upsampling operator: along x into a scratch
     /// (gathered 8 columns at a time where the CPU has AVX2), then along y over whole window rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -6,8 +6,9 @@ namespace HyperpixelFlow.Kernels;
 
 /// <summary>
 /// Reusable float32 buffers for the similarity (<see cref="FactoredSimilarity"/>): the similarity block, the rows of each
-/// coarse group computed for a whole block, and each worker's rows of each coarse group computed as it goes. A fresh tensor of tens of MB per pair costs page faults on every touch
-/// (allocations of that size bypass the heap); reusing buffers across pairs avoids them. Not thread-safe.
+/// coarse group computed for a whole block, and each worker's rows of each coarse group computed as it goes. A fresh
+/// tensor of tens of MB per pair costs page faults on every touch (allocations of that size bypass the heap); reusing
+/// buffers across pairs avoids them. Not thread-safe.
 /// </summary>
 internal sealed class SimilarityWorkspace : IDisposable
 {
