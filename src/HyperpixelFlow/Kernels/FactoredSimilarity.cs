@@ -85,9 +85,14 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
     /// its two low columns and their weights, as the scalar form computes them; per window row its two low rows and the
     /// upper one's weight; and the span of low rows the window reads.
     /// </summary>
-    private sealed record TargetAxes(int LowHeight, int LowWidth, int Width, int Height, int[] Low, int[] High, float[] LowWeight,
-        float[] HighWeight, (int Low, int High, float Lambda)[] Rows, int FirstLowRow, int LastLowRow)
+    private sealed record TargetAxes(int LowHeight, int LowWidth, int[] Low, int[] High, float[] LowWeight, float[] HighWeight,
+        (int Low, int High, float Lambda)[] Rows)
     {
+        public int Width => Low.Length;
+        public int Height => Rows.Length;
+        public int FirstLowRow => Rows[0].Low;
+        public int LastLowRow => Rows[^1].High;
+
         public static TargetAxes Of(HyperpixelGrid target, int lowHeight, int lowWidth)
         {
             var xs = BilinearBlend.Axis(target.FullWidth, lowWidth);
@@ -99,7 +104,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                 var (x0, x1, lx) = xs[target.X0 + xt];
                 (low[xt], high[xt], lowWeight[xt], highWeight[xt]) = (x0, x1, 1 - lx, lx);
             }
-            return new TargetAxes(lowHeight, lowWidth, w, target.Height, low, high, lowWeight, highWeight, ys, ys[0].Low, ys[^1].High);
+            return new TargetAxes(lowHeight, lowWidth, low, high, lowWeight, highWeight, ys);
         }
     }
 
@@ -247,7 +252,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
         const int GramChunk = 24;   // a multiple of the GEMM kernels' 6 and 12 rows
         var axes = group.Axes;
         int lowWidth = axes.LowWidth, lowCount = axes.LowHeight * lowWidth, channels = (int)group.Target.shape[0];
-        int w = axes.Width, h = axes.Height, m = w * h;
+        int w = axes.Width, h = axes.Height, m = w * h, firstLowRow = axes.FirstLowRow, lastLowRow = axes.LastLowRow;
         var alongX = ArrayPool<float>.Shared.Rent(axes.LowHeight * w);
         var computed = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * lowCount) : null;
         var packedRows = gram is null ? ArrayPool<float>.Shared.Rent(GramChunk * group.PackedTarget!.BlockLength) : null;
@@ -269,7 +274,7 @@ internal sealed unsafe class FactoredSimilarity : IDisposable
                 for (int a = a0; a < a1; a++)
                 {
                     float* source = grams + (long)(a - a0) * lowCount, destination = output + (long)(a - lowCell) * m;
-                    for (int yl = axes.FirstLowRow; yl <= axes.LastLowRow; yl++)
+                    for (int yl = firstLowRow; yl <= lastLowRow; yl++)
                     {
                         float* lowRow = source + yl * lowWidth, blended = scratch + yl * w;
                         int xt = 0;
